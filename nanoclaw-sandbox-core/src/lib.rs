@@ -1,0 +1,34 @@
+//! # nanoclaw-sandbox-core
+//!
+//! Run an AI agent host's per-agent containers unchanged in plain Docker *and*
+//! inside Docker Sandboxes, where the only way out is an HTTP(S) proxy that
+//! terminates TLS with its own, rotating CA.
+//!
+//! One concern per module:
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`spec`] | [`ContainerSpec`](spec::ContainerSpec), its builder and validation |
+//! | [`runtime`] | [`ContainerRuntime`](runtime::ContainerRuntime), [`ImageBuilder`](runtime::ImageBuilder) |
+//! | [`sandbox`] | sandbox detection, the pure spec patcher, the runtime decorator |
+//! | [`trust`] | the proxy CA trust store and the trust variables |
+//! | [`proxy`] | [`ProxyConfig`](proxy::ProxyConfig), proxy URLs with redaction |
+//! | [`dockerfile`] | the Dockerfile patcher |
+//! | `http` (feature `client`) | the proxy-aware HTTPS and WebSocket client |
+//!
+//! Features are off by default except the `ring` crypto provider: `docker`
+//! adds the bollard-based runtime, `client` the HTTPS client, `full` both.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod dockerfile;
+pub mod proxy;
+pub mod redact;
+pub mod runtime;
+pub mod sandbox;
+pub mod spec;
+pub mod trust;
+
+#[cfg(feature = "client")]
+pub mod http;

@@ -1,0 +1,209 @@
+//! A proxy URL with its credentials kept out of sight.
+
+use std::fmt;
+
+use percent_encoding::percent_decode_str;
+
+use crate::redact;
+
+/// Why a proxy URL was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProxyUrlError {
+    /// Not a URL at all.
+    #[error("proxy URL `{shown}` cannot be parsed ({reason}): use `http://HOST:PORT`")]
+    Unparsable {
+        /// The input with credentials redacted.
+        shown: String,
+        /// The parser's reason.
+        reason: String,
+    },
+    /// A scheme we cannot speak to a proxy.
+    #[error("proxy URL `{shown}` has scheme `{scheme}`: only `http://` (and `https://`) proxies are supported")]
+    UnsupportedScheme {
+        /// The input with credentials redacted.
+        shown: String,
+        /// The scheme.
+        scheme: String,
+    },
+    /// No host.
+    #[error("proxy URL `{shown}` has no host: use `http://HOST:PORT`")]
+    MissingHost {
+        /// The input with credentials redacted.
+        shown: String,
+    },
+}
+
+/// A validated `http://` or `https://` proxy address.
+///
+/// `Debug` and `Display` show it with any user name and password replaced by
+/// `***`; [`ProxyUrl::expose`] gives the full URL for handing to a child process.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ProxyUrl {
+    url: url::Url,
+}
+
+impl ProxyUrl {
+    /// Parses a proxy URL. A bare `host:port` is taken as `http://host:port`,
+    /// as curl and most tools do.
+    pub fn parse(text: &str) -> Result<Self, ProxyUrlError> {
+        let text = text.trim();
+        let with_scheme = if text.contains("://") {
+            text.to_string()
+        } else {
+            format!("http://{text}")
+        };
+        let shown = || redact::redact_userinfo(&with_scheme);
+        let url = url::Url::parse(&with_scheme).map_err(|e| ProxyUrlError::Unparsable {
+            shown: shown(),
+            reason: e.to_string(),
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(ProxyUrlError::UnsupportedScheme {
+                shown: shown(),
+                scheme: url.scheme().to_string(),
+            });
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(ProxyUrlError::MissingHost { shown: shown() });
+        }
+        Ok(ProxyUrl { url })
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &str {
+        self.url.scheme()
+    }
+
+    /// The host as written (IPv6 without brackets).
+    pub fn host(&self) -> &str {
+        let host = self.url.host_str().unwrap_or_default();
+        host.trim_start_matches('[').trim_end_matches(']')
+    }
+
+    /// The port, defaulting to 80 (http) or 443 (https).
+    pub fn port(&self) -> u16 {
+        self.url.port_or_known_default().unwrap_or(80)
+    }
+
+    /// `host:port`, IPv6 in brackets: what to connect to.
+    pub fn authority(&self) -> String {
+        match self.url.host() {
+            Some(url::Host::Ipv6(ip)) => format!("[{ip}]:{}", self.port()),
+            _ => format!("{}:{}", self.host(), self.port()),
+        }
+    }
+
+    /// Whether the host is a loopback name or address.
+    pub fn is_loopback(&self) -> bool {
+        match self.url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            None => false,
+        }
+    }
+
+    /// The percent-decoded user name and password, when the URL carries them.
+    pub fn credentials(&self) -> Option<(String, String)> {
+        if self.url.username().is_empty() && self.url.password().is_none() {
+            return None;
+        }
+        let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
+        Some((
+            decode(self.url.username()),
+            decode(self.url.password().unwrap_or_default()),
+        ))
+    }
+
+    /// Whether the URL carries a user name or password.
+    pub fn has_credentials(&self) -> bool {
+        self.credentials().is_some()
+    }
+
+    /// The same proxy at another host (keeps scheme, port and credentials).
+    pub fn with_host(&self, host: &str) -> Result<Self, ProxyUrlError> {
+        let mut url = self.url.clone();
+        url.set_host(Some(host))
+            .map_err(|e| ProxyUrlError::Unparsable {
+                shown: host.to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(ProxyUrl { url })
+    }
+
+    /// The full URL, credentials included, without a trailing slash:
+    /// for a child process's environment. Never log it.
+    pub fn expose(&self) -> String {
+        self.url.as_str().trim_end_matches('/').to_string()
+    }
+
+    /// The URL with credentials redacted, for messages.
+    pub fn redacted(&self) -> String {
+        redact::redact_userinfo(&self.expose())
+    }
+}
+
+impl fmt::Display for ProxyUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Debug for ProxyUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ProxyUrl({})", self.redacted())
+    }
+}
+
+impl std::str::FromStr for ProxyUrl {
+    type Err = ProxyUrlError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ProxyUrl::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_defaults() {
+        let p = ProxyUrl::parse("host.docker.internal:3128").unwrap();
+        assert_eq!(p.scheme(), "http");
+        assert_eq!(p.authority(), "host.docker.internal:3128");
+        assert_eq!(p.expose(), "http://host.docker.internal:3128");
+        assert_eq!(ProxyUrl::parse("http://p").unwrap().port(), 80);
+        assert_eq!(ProxyUrl::parse("http://[::1]:3128").unwrap().authority(), "[::1]:3128");
+        assert!(ProxyUrl::parse("http://[::1]:3128").unwrap().is_loopback());
+        assert!(ProxyUrl::parse("http://LOCALHOST:1").unwrap().is_loopback());
+        assert!(!ProxyUrl::parse("http://gateway.docker.internal:3128").unwrap().is_loopback());
+    }
+
+    #[test]
+    fn credentials_are_decoded_but_never_shown() {
+        let p = ProxyUrl::parse("http://us%40er:p%3Ass@proxy:3128").unwrap();
+        assert_eq!(p.credentials(), Some(("us@er".into(), "p:ss".into())));
+        for shown in [format!("{p}"), format!("{p:?}"), p.redacted()] {
+            assert!(!shown.contains("p%3Ass") && !shown.contains("us%40er"), "{shown}");
+            assert!(shown.contains("proxy:3128"), "{shown}");
+        }
+        assert_eq!(p.expose(), "http://us%40er:p%3Ass@proxy:3128");
+    }
+
+    #[test]
+    fn bad_input_is_named_without_secrets() {
+        let err = ProxyUrl::parse("socks5://u:secret@h:1").unwrap_err();
+        assert!(matches!(err, ProxyUrlError::UnsupportedScheme { .. }));
+        assert!(!err.to_string().contains("secret"));
+        assert!(err.to_string().contains("socks5"));
+        assert!(ProxyUrl::parse("http://:3128").is_err());
+    }
+
+    #[test]
+    fn with_host_keeps_the_rest() {
+        let p = ProxyUrl::parse("http://u:p@127.0.0.1:3128").unwrap();
+        let moved = p.with_host("host.docker.internal").unwrap();
+        assert_eq!(moved.expose(), "http://u:p@host.docker.internal:3128");
+    }
+}

@@ -1,0 +1,1 @@
+//! The engine-neutral container runtime: filled in by the foundation work.

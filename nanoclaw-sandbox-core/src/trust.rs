@@ -1,0 +1,1 @@
+//! TODO(owner): filled in by the trust work.
