@@ -15,9 +15,11 @@
 //! | [`proxy`] | [`ProxyConfig`](proxy::ProxyConfig), proxy URLs with redaction |
 //! | [`dockerfile`] | the Dockerfile patcher |
 //! | `http` (feature `client`) | the proxy-aware HTTPS and WebSocket client |
+//! | `standin` (feature `standin`) | a local stand-in for the sandbox proxy |
 //!
 //! Features are off by default except the `ring` crypto provider: `docker`
-//! adds the bollard-based runtime, `client` the HTTPS client, `full` both.
+//! adds the bollard-based runtime, `client` the HTTPS client, `standin` the
+//! local sandbox-proxy stand-in, `full` all three.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -32,3 +34,5 @@ pub mod trust;
 
 #[cfg(feature = "client")]
 pub mod http;
+#[cfg(feature = "standin")]
+pub mod standin;
