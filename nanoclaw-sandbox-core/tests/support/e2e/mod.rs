@@ -56,7 +56,10 @@ pub use self::{
     image::{debian_image, DEBIAN_IMAGE_SCRIPT},
     mitm::{Mitm, Route, MITMDUMP},
     pki::{ServerCert, TestCa, TestPki},
-    stage::{hello_body, ready, Prereqs, Stage, BYPASS_HOST, HELLO_PATH, REPO_PATH, UPSTREAM_HOST},
+    stage::{
+        hello_body, ready, Prereqs, Stage, Target, BYPASS_HOST, HELLO_PATH, REPO_PATH,
+        UPSTREAM_HOST,
+    },
     topology::{Topology, DNS_NOWHERE},
 };
 

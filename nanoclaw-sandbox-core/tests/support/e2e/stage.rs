@@ -7,7 +7,8 @@ use std::path::Path;
 
 use nanoclaw_sandbox_core::spec::ContainerSpecBuilder;
 
-use super::clients::tools_mount;
+use super::cases::{Case, Expect};
+use super::clients::{tools_mount, Client};
 use super::docker_cli::docker_available;
 use super::error::Result;
 use super::git_repo::GitRepo;
@@ -27,6 +28,33 @@ pub const BYPASS_HOST: &str = "bypass.test";
 pub const HELLO_PATH: &str = "/hello";
 /// The git repository both servers serve (dumb HTTP).
 pub const REPO_PATH: &str = "/repo.git";
+
+/// Which of the two servers a case talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// `upstream.test`, through the proxy.
+    Upstream,
+    /// `bypass.test`, directly (it is in `NO_PROXY`).
+    Bypass,
+}
+
+impl Target {
+    /// The server's name.
+    pub fn host(self) -> &'static str {
+        match self {
+            Target::Upstream => UPSTREAM_HOST,
+            Target::Bypass => BYPASS_HOST,
+        }
+    }
+
+    /// How a client gets there, for case names.
+    pub fn route(self) -> &'static str {
+        match self {
+            Target::Upstream => "upstream-through-proxy",
+            Target::Bypass => "bypass-direct",
+        }
+    }
+}
 
 /// What the end-to-end tests need on the machine.
 #[derive(Debug, Clone)]
@@ -114,14 +142,45 @@ impl Stage {
         })
     }
 
-    /// `https://upstream.test{path}` (port 443: the proxy routes the name).
-    pub fn upstream_url(&self, path: &str) -> String {
-        format!("https://{UPSTREAM_HOST}{path}")
+    /// [`ready`] then [`start`](Self::start): `Ok(None)` when a prerequisite
+    /// is missing and the test may skip (after [`missing`] said why).
+    pub fn start_or_skip() -> Result<Option<Self>> {
+        match ready() {
+            Some(prereqs) => Self::start(&prereqs).map(Some),
+            None => Ok(None),
+        }
     }
 
-    /// `https://bypass.test:PORT{path}`.
-    pub fn bypass_url(&self, path: &str) -> String {
-        format!("https://{BYPASS_HOST}:{}{path}", self.bypass.addr().port())
+    /// `https://upstream.test{path}` (port 443: the proxy routes the name)
+    /// or `https://bypass.test:PORT{path}`.
+    pub fn url(&self, target: Target, path: &str) -> String {
+        match target {
+            Target::Upstream => format!("https://{UPSTREAM_HOST}{path}"),
+            Target::Bypass => format!("https://{BYPASS_HOST}:{}{path}", self.bypass.addr().port()),
+        }
+    }
+
+    /// The case `CLIENT.CONFIG.ROUTE`: `client` fetches from `target` (the
+    /// page, or for git the repository); `expect` is given the text that
+    /// proves the real answer arrived (the server's page body or the
+    /// repository's `ls-remote` line).
+    pub fn fetch_case(
+        &self,
+        client: Client,
+        target: Target,
+        config: &str,
+        expect: impl FnOnce(String) -> Expect,
+    ) -> Case {
+        let (path, proof) = if client.wants_repo() {
+            (REPO_PATH, self.repo.ls_remote_line())
+        } else {
+            (HELLO_PATH, hello_body(target.host()))
+        };
+        Case::new(
+            format!("{}.{config}.{}", client.name(), target.route()),
+            client.command(&self.url(target, path)),
+            expect(proof),
+        )
     }
 
     /// The proxy settings a sandbox would give: mitmproxy, and `NO_PROXY`
