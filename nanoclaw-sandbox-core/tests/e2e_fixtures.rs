@@ -224,6 +224,14 @@ fn clients_verify_through_mitmproxy_with_trust_set_by_hand() -> TestResult {
             .into_iter()
             .map(|c| stage.fetch_case(c, Target::Bypass, config, Expect::succeeds)),
     );
+    // The proxy verifies upstreams (never --ssl-insecure): a certificate
+    // from an unknown CA is refused with a 502, however the client trusts.
+    cases.push(
+        stage.fetch_case(Client::Curl, Target::Untrusted, config, |_| Expect::Fails {
+            exit: Some(22),
+            output_any_of: vec!["returned error: 502".into()],
+        }),
+    );
     // Node reads its own roots, not the bundle: assert its variable holds
     // the proxy CA alone instead of a bypass fetch.
     cases.push(Case::new(
@@ -250,6 +258,11 @@ fn clients_verify_through_mitmproxy_with_trust_set_by_hand() -> TestResult {
         upstream_peers.len() >= 3 && upstream_peers.iter().all(|ip| ip.is_loopback()),
         "upstream should see the proxy only: {upstream_peers:?}\n{}",
         stage.mitm.log()
+    );
+    let untrusted_hits = stage.untrusted.hits();
+    assert!(
+        untrusted_hits.is_empty(),
+        "the proxy passed requests to an upstream it should not trust: {untrusted_hits:?}"
     );
     let bypass_peers: Vec<_> = stage.bypass.hits().iter().map(|h| h.peer.ip()).collect();
     assert!(

@@ -17,11 +17,14 @@ use super::https_server::{HttpsServer, Site};
 use super::image::debian_image;
 use super::missing;
 use super::mitm::{Mitm, Route, MITMDUMP};
-use super::pki::TestPki;
+use super::pki::{TestCa, TestPki};
 use super::topology::Topology;
 
 /// The intercepted upstream's name: reached only through the proxy.
 pub const UPSTREAM_HOST: &str = "upstream.test";
+/// A server behind the proxy whose certificate no trusted CA issued: the
+/// proxy must refuse it (proof that it verifies upstreams).
+pub const UNTRUSTED_HOST: &str = "untrusted.test";
 /// The bypassed server's name: in `NO_PROXY`, reached directly.
 pub const BYPASS_HOST: &str = "bypass.test";
 /// The page both servers serve.
@@ -36,6 +39,8 @@ pub enum Target {
     Upstream,
     /// `bypass.test`, directly (it is in `NO_PROXY`).
     Bypass,
+    /// `untrusted.test`, through the proxy, which must refuse its certificate.
+    Untrusted,
 }
 
 impl Target {
@@ -44,6 +49,7 @@ impl Target {
         match self {
             Target::Upstream => UPSTREAM_HOST,
             Target::Bypass => BYPASS_HOST,
+            Target::Untrusted => UNTRUSTED_HOST,
         }
     }
 
@@ -52,6 +58,7 @@ impl Target {
         match self {
             Target::Upstream => "upstream-through-proxy",
             Target::Bypass => "bypass-direct",
+            Target::Untrusted => "untrusted-upstream-through-proxy",
         }
     }
 }
@@ -97,6 +104,8 @@ pub struct Stage {
     pub upstream: HttpsServer,
     /// The bypassed server on the gateway address.
     pub bypass: HttpsServer,
+    /// On 127.0.0.1 with a certificate from a CA nobody trusts.
+    pub untrusted: HttpsServer,
     /// The repository both servers serve.
     pub repo: GitRepo,
     /// The test "public" CA.
@@ -130,11 +139,22 @@ impl Stage {
             &pki.public_ca().issue(&[BYPASS_HOST])?,
             site(BYPASS_HOST),
         )?;
-        let mitm = Mitm::start(&topo, &pki, &[Route::new(UPSTREAM_HOST, upstream.addr())])?;
+        let untrusted = HttpsServer::start(
+            UNTRUSTED_HOST,
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            &TestCa::new("nanoclaw test rogue root")?.issue(&[UNTRUSTED_HOST])?,
+            site(UNTRUSTED_HOST),
+        )?;
+        let routes = [
+            Route::new(UPSTREAM_HOST, upstream.addr()),
+            Route::new(UNTRUSTED_HOST, untrusted.addr()),
+        ];
+        let mitm = Mitm::start(&topo, &pki, &routes)?;
         Ok(Self {
             mitm,
             upstream,
             bypass,
+            untrusted,
             repo,
             pki,
             topo,
@@ -151,11 +171,11 @@ impl Stage {
         }
     }
 
-    /// `https://upstream.test{path}` (port 443: the proxy routes the name)
-    /// or `https://bypass.test:PORT{path}`.
+    /// `https://NAME{path}` for a name behind the proxy (port 443: the proxy
+    /// routes the name), `https://bypass.test:PORT{path}` for the bypass.
     pub fn url(&self, target: Target, path: &str) -> String {
         match target {
-            Target::Upstream => format!("https://{UPSTREAM_HOST}{path}"),
+            Target::Upstream | Target::Untrusted => format!("https://{}{path}", target.host()),
             Target::Bypass => format!("https://{BYPASS_HOST}:{}{path}", self.bypass.addr().port()),
         }
     }
