@@ -12,13 +12,14 @@
 //! A test reads like:
 //!
 //! ```ignore
-//! let Some(prereqs) = e2e::ready() else { return Ok(()) };
-//! let stage = Stage::start(&prereqs)?;
-//! let trust = TrustDir::new(stage.mitm.ca_pem(), stage.pki.public_ca().cert_pem())?;
-//! let spec = hand_patch(stage.agent_spec(&script), &stage.proxy_env(), Some((&trust, ReplacingVars::CombinedBundle)))
-//!     .build()?;
-//! let output = run_container(&spec, RUN_TIMEOUT)?;
+//! let Some(stage) = Stage::start_or_skip()? else { return Ok(()) };   // network, PKI, servers, mitmproxy
+//! let trust = stage.trust_dir()?;                                     // proxy-ca.pem + ca-bundle.pem
+//! let cases = Client::ALL.map(|c| stage.fetch_case(c, Target::Upstream, "patched", Expect::succeeds));
+//! let spec = hand_patch(stage.agent_spec(), &stage.proxy_env(), Some((&trust, ReplacingVars::CombinedBundle)));
+//! run_cases("patched", spec, cases.to_vec(), RUN_TIMEOUT)?.assert_all_pass();
 //! ```
+//!
+//! Each case prints as `PASS node.patched.upstream-through-proxy (210 ms) | hello from upstream.test`.
 //!
 //! The swap point for the final matrix: [`hand_patch`] becomes the library's
 //! `SandboxPatcher`, and [`run_container`] (the docker CLI) the library's
