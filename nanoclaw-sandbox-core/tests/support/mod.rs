@@ -4,6 +4,8 @@
 //! CI sets it to 1, and then a missing daemon, mitmproxy or Debian image fails.
 #![allow(dead_code)]
 
+pub mod e2e;
+
 /// The variable CI sets so that no prerequisite is ever skipped.
 pub const REQUIRE_VAR: &str = "NANOCLAW_REQUIRE_DOCKER";
 

@@ -1,0 +1,331 @@
+//! Smoke tests of the end-to-end fixtures, with the sandbox patch applied BY
+//! HAND (what the patcher will set later): they prove the topology, each
+//! client through mitmproxy, and that every negative control can fail.
+//!
+//! Run: `NANOCLAW_REQUIRE_DOCKER=1 cargo test -p nanoclaw-sandbox-core --test e2e_fixtures -- --nocapture`
+//! (`--nocapture` shows each named case's PASS/FAIL line).
+
+mod support;
+
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::e2e::{
+    self, hand_patch, run_cases, start_detached, Case, Client, Context, Expect, ReplacingVars,
+    Stage, Target, Topology, BYPASS_HOST, RUN_TIMEOUT, UPSTREAM_HOST,
+};
+
+type TestResult = e2e::Result<()>;
+
+#[test]
+fn debian_image_is_reused_and_has_the_clients() -> TestResult {
+    let Some(prereqs) = e2e::ready() else {
+        return Ok(());
+    };
+    // A second call of the script finds the image by its hash label at once.
+    let started = Instant::now();
+    let again = Command::new("bash")
+        .arg(e2e::DEBIAN_IMAGE_SCRIPT)
+        .output()
+        .context(|| format!("running {}", e2e::DEBIAN_IMAGE_SCRIPT))?;
+    let reuse = started.elapsed();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), prereqs.image);
+    assert!(reuse < Duration::from_secs(10), "reuse took {reuse:?}");
+    println!("debian image {} reused in {reuse:?}", prereqs.image);
+    let label = e2e::docker([
+        "image",
+        "inspect",
+        "--format",
+        "{{ index .Config.Labels \"nanoclaw.test-image\" }}",
+        &prereqs.image,
+    ])?;
+    assert_eq!(label, "debian");
+
+    let tools = |name: &str, argv: &[&str], text: &str| {
+        Case::new(
+            name,
+            argv.iter().map(|s| s.to_string()).collect(),
+            Expect::succeeds(text),
+        )
+    };
+    let topo = Topology::start()?;
+    let report = run_cases(
+        "image-tools",
+        topo.container_spec(&prereqs.image),
+        vec![
+            tools("image.node", &["node", "--version"], "v18."),
+            tools("image.curl", &["curl", "--version"], "OpenSSL"),
+            tools("image.python3", &["python3", "--version"], "Python 3."),
+            tools("image.git", &["git", "--version"], "git version"),
+            tools(
+                "image.system-bundle",
+                &[
+                    "grep",
+                    "-c",
+                    "BEGIN CERTIFICATE",
+                    "/etc/ssl/certs/ca-certificates.crt",
+                ],
+                "",
+            ),
+        ],
+        RUN_TIMEOUT,
+    )?;
+    report.assert_all_pass();
+    Ok(())
+}
+
+/// `timeout 5 bash -c 'exec 3<>/dev/tcp/HOST/PORT'`: a bare TCP connect.
+fn tcp_probe(host: &str, port: u16) -> Vec<String> {
+    [
+        "timeout",
+        "5",
+        "bash",
+        "-c",
+        "exec 3<>/dev/tcp/$0/$1",
+        host,
+        &port.to_string(),
+    ]
+    .into_iter()
+    .map(str::to_string)
+    .collect()
+}
+
+#[test]
+fn topology_lets_agents_reach_only_the_proxy_and_the_bypass_server() -> TestResult {
+    let Some(stage) = Stage::start_or_skip()? else {
+        return Ok(());
+    };
+    let gateway = stage.topo.gateway().to_string();
+
+    // Something listening on ANOTHER internal network: reachable from the
+    // host (the control), never from the agent's network (no forwarding).
+    let elsewhere = Topology::start()?;
+    let listener_port = 8080;
+    let listener = start_detached(
+        &elsewhere
+            .container_spec(&stage.image)
+            .command(["python3", "-m", "http.server", &listener_port.to_string()])
+            .build()
+            .context(|| "the listener's spec".to_string())?,
+    )?;
+    let listener_ip = listener.ip_on(elsewhere.network())?;
+    let listener_addr: SocketAddr = format!("{listener_ip}:{listener_port}")
+        .parse()
+        .context(|| format!("the listener's address {listener_ip}"))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect_timeout(&listener_addr, Duration::from_millis(300)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "control failed: the host cannot reach {listener_addr}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let refused = || Expect::Fails {
+        exit: Some(1),
+        output_any_of: vec!["Connection refused".into()],
+    };
+    let upstream_port = stage.upstream.addr().port();
+    let cases = vec![
+        Case::new(
+            "reach.proxy-on-gateway",
+            tcp_probe(&gateway, stage.mitm.addr().port()),
+            Expect::succeeds(""),
+        ),
+        Case::new(
+            "reach.bypass-server-on-gateway",
+            tcp_probe(&gateway, stage.bypass.addr().port()),
+            Expect::succeeds(""),
+        ),
+        // The upstream listens on the host's loopback: neither the
+        // container's own loopback nor the gateway leads there.
+        Case::new(
+            "no-reach.upstream-via-container-loopback",
+            tcp_probe("127.0.0.1", upstream_port),
+            refused(),
+        ),
+        Case::new(
+            "no-reach.upstream-via-gateway",
+            tcp_probe(&gateway, upstream_port),
+            refused(),
+        ),
+        // Dropped, not refused: the probe times out (exit 124).
+        Case::new(
+            "no-reach.other-network",
+            tcp_probe(&listener_ip, listener_port),
+            Expect::Fails {
+                exit: Some(124),
+                output_any_of: vec![],
+            },
+        ),
+        Case::new(
+            "dns.bypass-name-is-the-gateway",
+            vec!["getent".into(), "ahostsv4".into(), BYPASS_HOST.into()],
+            Expect::succeeds(gateway.clone()),
+        ),
+        // Not found (exit 2) only after the resolver's timeouts (~10 s):
+        // the DNS server answers nothing, not even "no such name".
+        Case::new(
+            "dns.upstream-name-is-unknown",
+            vec!["getent".into(), "ahostsv4".into(), UPSTREAM_HOST.into()],
+            Expect::Fails {
+                exit: Some(2),
+                output_any_of: vec![],
+            },
+        ),
+        // mitmproxy itself resolves nothing: a name without a route is
+        // refused by the addon instead of being looked up on the host.
+        Case::new(
+            "proxy.unrouted-name-is-refused",
+            vec![
+                "curl".into(),
+                "--silent".into(),
+                "--show-error".into(),
+                "--proxy".into(),
+                stage.mitm.proxy_url(),
+                "https://unrouted.test/".into(),
+            ],
+            Expect::Fails {
+                exit: Some(56),
+                output_any_of: vec!["CONNECT tunnel failed, response 502".into()],
+            },
+        ),
+    ];
+    let report = run_cases("topology", stage.agent_spec(), cases, RUN_TIMEOUT)?;
+    report.assert_all_pass();
+    assert!(
+        stage.mitm.log().contains("no route for unrouted.test:443"),
+        "mitmproxy's refusal is not in its log:\n{}",
+        stage.mitm.log()
+    );
+    drop(listener);
+    Ok(())
+}
+
+#[test]
+fn clients_verify_through_mitmproxy_with_trust_set_by_hand() -> TestResult {
+    let Some(stage) = Stage::start_or_skip()? else {
+        return Ok(());
+    };
+    let trust = stage.trust_dir()?;
+    let config = "patched";
+    let mut cases: Vec<Case> = Client::ALL
+        .into_iter()
+        .map(|c| stage.fetch_case(c, Target::Upstream, config, Expect::succeeds))
+        .collect();
+    cases.extend(
+        Client::BUNDLE_READERS
+            .into_iter()
+            .map(|c| stage.fetch_case(c, Target::Bypass, config, Expect::succeeds)),
+    );
+    // The proxy verifies upstreams (never --ssl-insecure): a certificate
+    // from an unknown CA is refused with a 502, however the client trusts.
+    cases.push(
+        stage.fetch_case(Client::Curl, Target::Untrusted, config, |_| Expect::Fails {
+            exit: Some(22),
+            output_any_of: vec!["returned error: 502".into()],
+        }),
+    );
+    // Node reads its own roots, not the bundle: assert its variable holds
+    // the proxy CA alone instead of a bypass fetch.
+    cases.push(Case::new(
+        "node.patched.extra-ca-is-the-proxy-ca-alone",
+        vec![
+            "sh".into(),
+            "-c".into(),
+            "cat \"$NODE_EXTRA_CA_CERTS\"".into(),
+        ],
+        Expect::OutputIs(stage.mitm.ca_pem().to_string()),
+    ));
+    let spec = hand_patch(
+        stage.agent_spec(),
+        &stage.proxy_env(),
+        Some((&trust, ReplacingVars::CombinedBundle)),
+    );
+    let report = run_cases(config, spec, cases, RUN_TIMEOUT)?;
+    report.assert_all_pass();
+
+    // Who the servers saw: the upstream only the proxy (from loopback), the
+    // bypassed server only the container (from its own address).
+    let upstream_peers: Vec<_> = stage.upstream.hits().iter().map(|h| h.peer.ip()).collect();
+    assert!(
+        upstream_peers.len() >= 3 && upstream_peers.iter().all(|ip| ip.is_loopback()),
+        "upstream should see the proxy only: {upstream_peers:?}\n{}",
+        stage.mitm.log()
+    );
+    let untrusted_hits = stage.untrusted.hits();
+    assert!(
+        untrusted_hits.is_empty(),
+        "the proxy passed requests to an upstream it should not trust: {untrusted_hits:?}"
+    );
+    let bypass_peers: Vec<_> = stage.bypass.hits().iter().map(|h| h.peer.ip()).collect();
+    assert!(
+        !bypass_peers.is_empty()
+            && bypass_peers
+                .iter()
+                .all(|ip| !ip.is_loopback() && *ip != stage.topo.gateway()),
+        "bypass server should see the container directly: {bypass_peers:?}"
+    );
+    assert!(
+        stage
+            .mitm
+            .log()
+            .contains(&format!("nanoclaw test route: {UPSTREAM_HOST}:443")),
+        "mitmproxy never routed {UPSTREAM_HOST}:\n{}",
+        stage.mitm.log()
+    );
+    Ok(())
+}
+
+#[test]
+fn clients_without_the_ca_fail_with_their_own_certificate_error() -> TestResult {
+    let Some(stage) = Stage::start_or_skip()? else {
+        return Ok(());
+    };
+    let config = "ca-missing";
+    let cases: Vec<Case> = Client::ALL
+        .into_iter()
+        .map(|c| stage.fetch_case(c, Target::Upstream, config, |_| c.certificate_error()))
+        .collect();
+    // Proxy variables forwarded, no CA mounted, no trust variables.
+    let spec = hand_patch(stage.agent_spec(), &stage.proxy_env(), None);
+    let report = run_cases(config, spec, cases, RUN_TIMEOUT)?;
+    report.assert_all_pass();
+    // The TLS failure happened between client and proxy: no request ever
+    // reached the upstream.
+    let hits = stage.upstream.hits();
+    assert!(hits.is_empty(), "requests reached the upstream: {hits:?}");
+    Ok(())
+}
+
+#[test]
+fn bypassed_hosts_fail_when_the_bundle_is_the_ca_alone() -> TestResult {
+    let Some(stage) = Stage::start_or_skip()? else {
+        return Ok(());
+    };
+    let trust = stage.trust_dir()?;
+    let config = "ca-alone-bundle";
+    let mut cases: Vec<Case> = Vec::new();
+    for client in Client::BUNDLE_READERS {
+        // Through the proxy the CA alone is enough: why the bug goes unseen...
+        cases.push(stage.fetch_case(client, Target::Upstream, config, Expect::succeeds));
+        // ...until a bypassed host shows a certificate from a public root.
+        cases.push(stage.fetch_case(client, Target::Bypass, config, |_| {
+            client.certificate_error()
+        }));
+    }
+    let spec = hand_patch(
+        stage.agent_spec(),
+        &stage.proxy_env(),
+        Some((&trust, ReplacingVars::CaAlone)),
+    );
+    let report = run_cases(config, spec, cases, RUN_TIMEOUT)?;
+    report.assert_all_pass();
+    Ok(())
+}

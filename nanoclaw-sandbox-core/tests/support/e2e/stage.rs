@@ -1,0 +1,236 @@
+//! The whole scene of an end-to-end test, wired the standard way: the
+//! internal network, the test PKI, the intercepted upstream on the host's
+//! loopback, the bypassed server on the gateway, and mitmproxy in front.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+
+use nanoclaw_sandbox_core::spec::ContainerSpecBuilder;
+
+use super::cases::{Case, Expect};
+use super::clients::{tools_mount, Client};
+use super::docker_cli::docker_available;
+use super::error::Result;
+use super::git_repo::GitRepo;
+use super::hand_patch::{ProxyEnv, TrustDir};
+use super::https_server::{HttpsServer, Site};
+use super::image::debian_image;
+use super::missing;
+use super::mitm::{Mitm, Route, MITMDUMP};
+use super::pki::{TestCa, TestPki};
+use super::topology::Topology;
+
+/// The intercepted upstream's name: reached only through the proxy.
+pub const UPSTREAM_HOST: &str = "upstream.test";
+/// A server behind the proxy whose certificate no trusted CA issued: the
+/// proxy must refuse it (proof that it verifies upstreams).
+pub const UNTRUSTED_HOST: &str = "untrusted.test";
+/// The bypassed server's name: in `NO_PROXY`, reached directly.
+pub const BYPASS_HOST: &str = "bypass.test";
+/// The page both servers serve.
+pub const HELLO_PATH: &str = "/hello";
+/// The git repository both servers serve (dumb HTTP).
+pub const REPO_PATH: &str = "/repo.git";
+
+/// Which of the two servers a case talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// `upstream.test`, through the proxy.
+    Upstream,
+    /// `bypass.test`, directly (it is in `NO_PROXY`).
+    Bypass,
+    /// `untrusted.test`, through the proxy, which must refuse its certificate.
+    Untrusted,
+}
+
+impl Target {
+    /// The server's name.
+    pub fn host(self) -> &'static str {
+        match self {
+            Target::Upstream => UPSTREAM_HOST,
+            Target::Bypass => BYPASS_HOST,
+            Target::Untrusted => UNTRUSTED_HOST,
+        }
+    }
+
+    /// How a client gets there, for case names.
+    pub fn route(self) -> &'static str {
+        match self {
+            Target::Upstream => "upstream-through-proxy",
+            Target::Bypass => "bypass-direct",
+            Target::Untrusted => "untrusted-upstream-through-proxy",
+        }
+    }
+}
+
+/// What the end-to-end tests need on the machine.
+#[derive(Debug, Clone)]
+pub struct Prereqs {
+    /// The Debian agent image's tag.
+    pub image: String,
+}
+
+/// Checks the prerequisites: a Docker daemon, mitmdump, git on the host and
+/// the Debian agent image (built if absent). `None` after [`missing`] said
+/// what is absent; the caller returns (under `NANOCLAW_REQUIRE_DOCKER=1`
+/// [`missing`] fails the test instead).
+pub fn ready() -> Option<Prereqs> {
+    if let Err(why) = docker_available() {
+        missing("a Docker daemon", &why);
+        return None;
+    }
+    if !Path::new(MITMDUMP).is_file() {
+        missing(
+            "mitmproxy",
+            &format!("{MITMDUMP} not found (apt-get install mitmproxy)"),
+        );
+        return None;
+    }
+    if let Err(e) = std::process::Command::new("git").arg("--version").output() {
+        missing("git on the host", &e.to_string());
+        return None;
+    }
+    Some(Prereqs {
+        image: debian_image()?,
+    })
+}
+
+/// A running scene. Fields drop in order: the proxy and the servers first,
+/// the network (which they listen on) last.
+pub struct Stage {
+    /// mitmproxy on the gateway, routing [`UPSTREAM_HOST`] to `upstream`.
+    pub mitm: Mitm,
+    /// The intercepted upstream on 127.0.0.1 (only the proxy reaches it).
+    pub upstream: HttpsServer,
+    /// The bypassed server on the gateway address.
+    pub bypass: HttpsServer,
+    /// On 127.0.0.1 with a certificate from a CA nobody trusts.
+    pub untrusted: HttpsServer,
+    /// The repository both servers serve.
+    pub repo: GitRepo,
+    /// The test "public" CA.
+    pub pki: TestPki,
+    /// The internal network.
+    pub topo: Topology,
+    /// The Debian agent image.
+    pub image: String,
+}
+
+impl Stage {
+    /// Starts everything; each part cleans up after itself when dropped.
+    pub fn start(prereqs: &Prereqs) -> Result<Self> {
+        let topo = Topology::start()?;
+        let pki = TestPki::new()?;
+        let repo = GitRepo::create()?;
+        let site = |name: &str| {
+            Site::new()
+                .fixed(HELLO_PATH, hello_body(name))
+                .dir(REPO_PATH, repo.path())
+        };
+        let upstream = HttpsServer::start(
+            UPSTREAM_HOST,
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            &pki.public_ca().issue(&[UPSTREAM_HOST])?,
+            site(UPSTREAM_HOST),
+        )?;
+        let bypass = HttpsServer::start(
+            BYPASS_HOST,
+            SocketAddr::new(IpAddr::V4(topo.gateway()), 0),
+            &pki.public_ca().issue(&[BYPASS_HOST])?,
+            site(BYPASS_HOST),
+        )?;
+        let untrusted = HttpsServer::start(
+            UNTRUSTED_HOST,
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            &TestCa::new("nanoclaw test rogue root")?.issue(&[UNTRUSTED_HOST])?,
+            site(UNTRUSTED_HOST),
+        )?;
+        let routes = [
+            Route::new(UPSTREAM_HOST, upstream.addr()),
+            Route::new(UNTRUSTED_HOST, untrusted.addr()),
+        ];
+        let mitm = Mitm::start(&topo, &pki, &routes)?;
+        Ok(Self {
+            mitm,
+            upstream,
+            bypass,
+            untrusted,
+            repo,
+            pki,
+            topo,
+            image: prereqs.image.clone(),
+        })
+    }
+
+    /// [`ready`] then [`start`](Self::start): `Ok(None)` when a prerequisite
+    /// is missing and the test may skip (after [`missing`] said why).
+    pub fn start_or_skip() -> Result<Option<Self>> {
+        match ready() {
+            Some(prereqs) => Self::start(&prereqs).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// `https://NAME{path}` for a name behind the proxy (port 443: the proxy
+    /// routes the name), `https://bypass.test:PORT{path}` for the bypass.
+    pub fn url(&self, target: Target, path: &str) -> String {
+        match target {
+            Target::Upstream | Target::Untrusted => format!("https://{}{path}", target.host()),
+            Target::Bypass => format!("https://{BYPASS_HOST}:{}{path}", self.bypass.addr().port()),
+        }
+    }
+
+    /// The case `CLIENT.CONFIG.ROUTE`: `client` fetches from `target` (the
+    /// page, or for git the repository); `expect` is given the text that
+    /// proves the real answer arrived (the server's page body or the
+    /// repository's `ls-remote` line).
+    pub fn fetch_case(
+        &self,
+        client: Client,
+        target: Target,
+        config: &str,
+        expect: impl FnOnce(String) -> Expect,
+    ) -> Case {
+        let (path, proof) = if client.wants_repo() {
+            (REPO_PATH, self.repo.ls_remote_line())
+        } else {
+            (HELLO_PATH, hello_body(target.host()))
+        };
+        Case::new(
+            format!("{}.{config}.{}", client.name(), target.route()),
+            client.command(&self.url(target, path)),
+            expect(proof),
+        )
+    }
+
+    /// The proxy settings a sandbox would give: mitmproxy, and `NO_PROXY`
+    /// with loopback and the bypassed name.
+    pub fn proxy_env(&self) -> ProxyEnv {
+        ProxyEnv {
+            proxy_url: self.mitm.proxy_url(),
+            no_proxy: format!("localhost,127.0.0.1,::1,{BYPASS_HOST}"),
+        }
+    }
+
+    /// A CA directory with mitmproxy's CA and a bundle of the test public CA
+    /// (standing in for the system roots) plus mitmproxy's CA.
+    pub fn trust_dir(&self) -> Result<TrustDir> {
+        TrustDir::new(self.mitm.ca_pem(), self.pki.public_ca().cert_pem())
+    }
+
+    /// The agent container before any sandbox patching: the Debian image on
+    /// the internal network, DNS answering nothing, `bypass.test` mapped to
+    /// the gateway, the client tools mounted. `upstream.test` is mapped
+    /// nowhere: only the proxy knows it.
+    pub fn agent_spec(&self) -> ContainerSpecBuilder {
+        self.topo
+            .container_spec(&self.image)
+            .extra_host(BYPASS_HOST, self.topo.gateway().to_string())
+            .mount(tools_mount())
+    }
+}
+
+/// The body `GET /hello` answers on the server called `name`.
+pub fn hello_body(name: &str) -> String {
+    format!("hello from {name}")
+}
