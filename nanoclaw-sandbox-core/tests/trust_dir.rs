@@ -42,7 +42,9 @@ fn writes_the_ca_alone_and_the_combined_bundle_readable_by_everyone() {
     assert_eq!(ca_alone.matches("BEGIN CERTIFICATE").count(), 1);
 
     let bundle = std::fs::read_to_string(dir.bundle_file()).unwrap();
-    let public_pem = TrustStore::from_pem(public.pem.as_bytes(), "public").unwrap().to_pem();
+    let public_pem = TrustStore::from_pem(public.pem.as_bytes(), "public")
+        .unwrap()
+        .to_pem();
     assert_eq!(bundle, format!("{public_pem}{}", proxy.to_pem()));
 }
 
@@ -55,14 +57,19 @@ fn rewriting_replaces_files_atomically_and_leaves_no_temporaries() {
     let second = TrustStore::from_pem(trust_ca::ca("second").pem.as_bytes(), "2").unwrap();
 
     dir.write(&first, &roots).unwrap();
-    let inode_before = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(dir.ca_file()).unwrap());
+    let inode_before =
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(dir.ca_file()).unwrap());
     dir.write(&second, &roots).unwrap();
-    let inode_after = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(dir.ca_file()).unwrap());
+    let inode_after =
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(dir.ca_file()).unwrap());
 
     // A rename gives a new inode: a single-file bind mount would keep the old
     // one, which is why containers get the directory.
     assert_ne!(inode_before, inode_after);
-    assert_eq!(std::fs::read_to_string(dir.ca_file()).unwrap(), second.to_pem());
+    assert_eq!(
+        std::fs::read_to_string(dir.ca_file()).unwrap(),
+        second.to_pem()
+    );
     let bundle = std::fs::read_to_string(dir.bundle_file()).unwrap();
     assert!(bundle.ends_with(&second.to_pem()));
     assert!(!bundle.contains(&first.to_pem()));
@@ -81,7 +88,8 @@ fn drop_removes_the_directory() {
     {
         let dir = TrustDir::create(&path).unwrap();
         let ca = TrustStore::from_pem(trust_ca::ca("gone").pem.as_bytes(), "x").unwrap();
-        dir.write(&ca, &SystemRoots::Builtin.load().unwrap()).unwrap();
+        dir.write(&ca, &SystemRoots::Builtin.load().unwrap())
+            .unwrap();
         assert!(path.join(CA_FILE_NAME).is_file());
     }
     assert!(!path.exists());
@@ -93,5 +101,8 @@ fn an_unwritable_place_is_named() {
     let blocker = base.path().join("file");
     std::fs::write(&blocker, "").unwrap();
     let err = TrustDir::create(blocker.join("ca")).unwrap_err();
-    assert!(err.to_string().contains(&blocker.display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&blocker.display().to_string()),
+        "{err}"
+    );
 }

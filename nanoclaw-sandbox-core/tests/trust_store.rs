@@ -55,7 +55,10 @@ fn der_input_is_recognised_and_the_conversion_named() {
     let der = load(ca.pem.as_bytes()).unwrap().ca_certificates()[0].to_vec();
     let err = load(&der).unwrap_err();
     assert!(matches!(err, TrustError::Der { .. }), "{err:?}");
-    assert!(err.to_string().contains("openssl x509 -inform der"), "{err}");
+    assert!(
+        err.to_string().contains("openssl x509 -inform der"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -72,7 +75,11 @@ fn pem_that_is_not_a_certificate_names_what_it_holds() {
         TrustError::NotCertificate { found, .. } => assert_eq!(found, "PUBLIC KEY"),
         other => panic!("{other:?}"),
     }
-    assert!(err.to_string().contains("holds PUBLIC KEY, not a certificate"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("holds PUBLIC KEY, not a certificate"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -80,7 +87,10 @@ fn a_private_key_is_refused_alone_or_with_the_certificate() {
     let ca = trust_ca::ca("keyed");
     for text in [ca.key_pem(), format!("{}{}", ca.pem, ca.key_pem())] {
         let err = load(text.as_bytes()).unwrap_err();
-        assert!(matches!(err, TrustError::PrivateKeyIncluded { .. }), "{err:?}");
+        assert!(
+            matches!(err, TrustError::PrivateKeyIncluded { .. }),
+            "{err:?}"
+        );
         // The key's bytes never reach the message.
         assert!(!err.to_string().contains("MII"), "{err}");
     }
@@ -94,7 +104,10 @@ fn malformed_pem_is_refused() {
     assert!(matches!(err, TrustError::BadPem { .. }), "{err:?}");
     let garbage = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
     let err = load(garbage).unwrap_err();
-    assert!(matches!(err, TrustError::BadCertificate { index: 1, .. }), "{err:?}");
+    assert!(
+        matches!(err, TrustError::BadCertificate { index: 1, .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -108,7 +121,10 @@ fn a_leaf_certificate_is_not_a_ca() {
     }
     // One leaf among CAs spoils the file.
     let mixed = format!("{}{}", ca.pem, leaf);
-    assert!(matches!(load(mixed.as_bytes()), Err(TrustError::NotCa { .. })));
+    assert!(matches!(
+        load(mixed.as_bytes()),
+        Err(TrustError::NotCa { .. })
+    ));
 }
 
 #[test]
@@ -116,12 +132,19 @@ fn expired_and_not_yet_valid_cas_say_their_dates() {
     let old = trust_ca::ca_valid("old", (2001, 1, 1), (2021, 1, 1));
     let err = load(old.pem.as_bytes()).unwrap_err();
     assert!(matches!(err, TrustError::Expired { .. }), "{err:?}");
-    assert!(err.to_string().contains("expired on 2021-01-01 00:00:00 UTC"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("expired on 2021-01-01 00:00:00 UTC"),
+        "{err}"
+    );
 
     let future = trust_ca::ca_valid("future", (2090, 6, 1), (2100, 1, 1));
     let err = load(future.pem.as_bytes()).unwrap_err();
     assert!(matches!(err, TrustError::NotYetValid { .. }), "{err:?}");
-    assert!(err.to_string().contains("not valid before 2090-06-01"), "{err}");
+    assert!(
+        err.to_string().contains("not valid before 2090-06-01"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -146,7 +169,10 @@ fn files_over_one_mebibyte_are_refused_before_parsing() {
     }
     std::fs::write(&path, &text).unwrap();
     let err = TrustStore::from_file(&path).unwrap_err();
-    assert!(matches!(err, TrustError::TooLarge { limit: 1048576, .. }), "{err:?}");
+    assert!(
+        matches!(err, TrustError::TooLarge { limit: 1048576, .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("huge.pem"), "{err}");
 }
 
@@ -156,7 +182,10 @@ fn an_unreadable_file_is_named() {
     let path = dir.path().join("missing.pem");
     let err = TrustStore::from_file(&path).unwrap_err();
     assert!(matches!(err, TrustError::Unreadable { .. }), "{err:?}");
-    assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
 }
 
 #[test]
@@ -165,5 +194,8 @@ fn a_file_source_names_its_path_in_errors() {
     let path = dir.path().join("leaf.pem");
     std::fs::write(&path, trust_ca::ca("i").leaf_pem("leaf.test")).unwrap();
     let err = TrustStore::from_file(&path).unwrap_err();
-    assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
 }

@@ -94,7 +94,11 @@ pub(crate) fn create_dir_with_mode(path: &Path, mode: u32) -> Result<(), TrustEr
 
 /// Writes `contents` to `target` through a temporary file in the same
 /// directory and a rename, so readers never see a partial file.
-pub(crate) fn write_atomically(target: &Path, contents: &[u8], mode: u32) -> Result<(), TrustError> {
+pub(crate) fn write_atomically(
+    target: &Path,
+    contents: &[u8],
+    mode: u32,
+) -> Result<(), TrustError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let failed = |path: &Path, source| TrustError::Write {
         path: path.to_path_buf(),

@@ -13,10 +13,10 @@ mod roots;
 mod store;
 mod vars;
 
+pub use self::dir::TrustDir;
 pub(crate) use self::dir::{
     create_dir_with_mode, remove_dir_quietly, write_atomically, PUBLIC_FILE_MODE,
 };
-pub use self::dir::TrustDir;
 pub use self::error::TrustError;
 pub use self::roots::{RootsOrigin, RootsPem, SystemRoots, HOST_BUNDLE_PATHS};
 pub use self::store::{CaInfo, TrustStore};

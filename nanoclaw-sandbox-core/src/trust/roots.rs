@@ -163,6 +163,9 @@ mod tests {
         std::fs::write(&path, "not pem").unwrap();
         let err = SystemRoots::PemFile(path.clone()).load().unwrap_err();
         assert!(matches!(err, TrustError::NotPem { .. }), "{err:?}");
-        assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
     }
 }

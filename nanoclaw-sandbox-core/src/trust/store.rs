@@ -53,8 +53,14 @@ impl TrustStore {
 
     /// Reads and checks a PEM file (at most 1 MiB).
     pub fn from_file(path: &Path) -> Result<Self, TrustError> {
-        let bytes = pem::read_limited(path, MAX_CA_FILE_BYTES)?;
+        let bytes = Self::read_file_bytes(path)?;
         Self::from_pem(&bytes, &format!("`{}`", path.display()))
+    }
+
+    /// A CA file's bytes, unchecked but size-limited: for callers that keep
+    /// the raw bytes to notice rotation.
+    pub(crate) fn read_file_bytes(path: &Path) -> Result<Vec<u8>, TrustError> {
+        pem::read_limited(path, MAX_CA_FILE_BYTES)
     }
 
     /// The CA certificates, for an HTTP client's extra roots.
@@ -110,7 +116,12 @@ impl CaInfo {
 
 impl fmt::Display for CaInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (valid until {})", self.subject, self.not_after_text())
+        write!(
+            f,
+            "{} (valid until {})",
+            self.subject,
+            self.not_after_text()
+        )
     }
 }
 
@@ -215,6 +226,9 @@ mod tests {
         };
         assert_eq!(info.days_until_expiry(system_time(0)), 10);
         assert_eq!(info.days_until_expiry(system_time(SECONDS_PER_DAY + 1)), 8);
-        assert_eq!(info.days_until_expiry(system_time(11 * SECONDS_PER_DAY)), -1);
+        assert_eq!(
+            info.days_until_expiry(system_time(11 * SECONDS_PER_DAY)),
+            -1
+        );
     }
 }

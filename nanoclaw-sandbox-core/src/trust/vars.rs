@@ -139,7 +139,10 @@ mod tests {
 
     #[test]
     fn container_paths_are_inside_the_ca_dir() {
-        assert_eq!(CONTAINER_CA_FILE, format!("{CONTAINER_CA_DIR}/{CA_FILE_NAME}"));
+        assert_eq!(
+            CONTAINER_CA_FILE,
+            format!("{CONTAINER_CA_DIR}/{CA_FILE_NAME}")
+        );
         assert_eq!(
             CONTAINER_BUNDLE_FILE,
             format!("{CONTAINER_CA_DIR}/{BUNDLE_FILE_NAME}")
@@ -166,7 +169,10 @@ mod tests {
 
     #[test]
     fn lookup_by_name() {
-        assert_eq!(trust_var("PIP_CERT").map(|v| v.kind), Some(TrustVarKind::Replacing));
+        assert_eq!(
+            trust_var("PIP_CERT").map(|v| v.kind),
+            Some(TrustVarKind::Replacing)
+        );
         assert!(trust_var("HOME").is_none());
     }
 }

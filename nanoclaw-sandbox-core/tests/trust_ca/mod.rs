@@ -2,9 +2,7 @@
 //! leaves, as PEM. Shared by the trust, sandbox and patcher tests.
 #![allow(dead_code)]
 
-use rcgen::{
-    date_time_ymd, BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair,
-};
+use rcgen::{date_time_ymd, BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
 /// A CA certificate with its key, and its PEM.
 pub struct TestCa {

@@ -1,0 +1,1 @@
+//! Build patches: filled next.
