@@ -9,6 +9,9 @@ use crate::trust::{TrustError, TrustStore};
 /// How containers reach the network.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+// One value per process, made at start-up: boxing the proxied variant would
+// only make matching and construction clumsier.
+#[allow(clippy::large_enum_variant)]
 pub enum Mode {
     /// No proxy: the sandbox layer changes nothing.
     StandardDocker,

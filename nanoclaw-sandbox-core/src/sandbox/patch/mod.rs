@@ -25,6 +25,7 @@ mod trust;
 
 use std::path::PathBuf;
 
+use crate::dockerfile::DockerfileError;
 use crate::proxy::{ProxySettings, ProxyUrlError};
 use crate::spec::{ContainerSpec, SpecError};
 use crate::trust::CONTAINER_CA_FILE;
@@ -61,6 +62,9 @@ pub enum PatchError {
     /// A proxy address could not be rewritten.
     #[error("the proxy address cannot be rewritten for the container: {0}")]
     ProxyAddress(ProxyUrlError),
+    /// The Dockerfile of a build could not be rewritten.
+    #[error(transparent)]
+    Dockerfile(#[from] DockerfileError),
 }
 
 /// Host paths the patcher points mounts at, made by

@@ -139,10 +139,6 @@ impl PatchReport {
             message: message.into(),
         });
     }
-
-    pub(crate) fn extend(&mut self, other: PatchReport) {
-        self.entries.extend(other.entries);
-    }
 }
 
 impl fmt::Display for PatchReport {
