@@ -41,11 +41,7 @@ impl BuildOptions {
     }
 
     /// Names the host goes by.
-    pub fn with_host_names<I, S>(mut self, names: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
+    pub fn with_host_names(mut self, names: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.host_names = names.into_iter().map(Into::into).collect();
         self
     }

@@ -128,11 +128,7 @@ impl SandboxPatcher {
 
     /// Names containers use for the host itself (its host name, `host.docker.internal`
     /// when a service on the host is called that way): added to `NO_PROXY`.
-    pub fn with_host_names<I, S>(mut self, names: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
+    pub fn with_host_names(mut self, names: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.host_names = names.into_iter().map(Into::into).collect();
         self
     }
@@ -140,11 +136,10 @@ impl SandboxPatcher {
     /// More container paths known to hold the proxy CA alone (besides
     /// `/etc/nanoclaw/ca/proxy-ca.pem` and the sandbox's own CA path): a
     /// replacing trust variable pointed at one is an error.
-    pub fn with_ca_only_paths<I, S>(mut self, paths: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
+    pub fn with_ca_only_paths(
+        mut self,
+        paths: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
         self.ca_only_paths.extend(paths.into_iter().map(Into::into));
         self
     }
