@@ -1,0 +1,98 @@
+//! The on-disk patch: declare the proxy and CA build args in every stage.
+//!
+//! Docker passes `--build-arg` values only to stages that declare them with
+//! `ARG`, and `ARG` is per stage: a declaration before the first `FROM` or in
+//! another stage does not count. (Docker's predefined proxy args reach `RUN`
+//! undeclared, but `NODE_EXTRA_CA_CERTS` does not; declaring the proxy ones
+//! too makes every stage explicit about what it receives.)
+
+use std::collections::BTreeMap;
+
+use super::parse::{Document, Stage};
+use super::DockerfileError;
+
+/// The args declared after every `FROM`, in this order.
+pub const PROXY_BUILD_ARGS: &[&str] = &[
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "NODE_EXTRA_CA_CERTS",
+];
+
+/// The comment put above inserted declarations.
+pub const ARGS_COMMENT: &str =
+    "# nanoclaw-sandbox: proxy and proxy-CA build args (see docs/sandbox.md)";
+
+/// The result of [`patch_dockerfile`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerfilePatch {
+    /// The patched text (the input itself when nothing was missing).
+    pub text: String,
+    /// How many stages the file has.
+    pub stages: usize,
+    /// How many of them got declarations.
+    pub stages_changed: usize,
+}
+
+impl DockerfilePatch {
+    /// Whether the text changed.
+    pub fn changed(&self) -> bool {
+        self.stages_changed > 0
+    }
+}
+
+/// Adds `ARG` lines for [`PROXY_BUILD_ARGS`] right after every `FROM` that
+/// lacks them (a stage declaring some keeps those and gets the rest).
+/// Everything else is kept byte for byte. Patching a patched file changes
+/// nothing. A file without `FROM` is refused.
+pub fn patch_dockerfile(text: &str) -> Result<DockerfilePatch, DockerfileError> {
+    let doc = Document::parse(text)?;
+    let stages = doc.stages();
+    if stages.is_empty() {
+        return Err(DockerfileError::NoFrom);
+    }
+    let mut insertions = BTreeMap::new();
+    for stage in &stages {
+        let declared = declared_args(stage);
+        let missing: Vec<&str> = PROXY_BUILD_ARGS
+            .iter()
+            .copied()
+            .filter(|name| !declared.contains(name))
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let indent = doc.indent_of(stage.from.first_line);
+        let mut lines = vec![format!("{indent}{ARGS_COMMENT}")];
+        lines.extend(missing.iter().map(|name| format!("{indent}ARG {name}")));
+        insertions.insert(stage.from.last_line, lines);
+    }
+    Ok(DockerfilePatch {
+        text: if insertions.is_empty() {
+            text.to_string()
+        } else {
+            doc.render(&insertions)
+        },
+        stages: stages.len(),
+        stages_changed: insertions.len(),
+    })
+}
+
+/// Whether [`patch_dockerfile`] would change `text` (for `--check`).
+pub fn needs_patch(text: &str) -> Result<bool, DockerfileError> {
+    patch_dockerfile(text).map(|p| p.changed())
+}
+
+/// Names a stage declares: `ARG name`, `ARG name=default`, `ARG a b`.
+fn declared_args<'d>(stage: &Stage<'d>) -> Vec<&'d str> {
+    stage
+        .body
+        .iter()
+        .filter(|i| i.keyword == "ARG")
+        .flat_map(|i| i.args.split_whitespace())
+        .map(|word| word.split_once('=').map_or(word, |(name, _)| name))
+        .collect()
+}

@@ -1,0 +1,42 @@
+//! Dockerfiles: the on-disk patch ([`patch_dockerfile`], [`needs_patch`])
+//! that declares the proxy build args in every stage, and the in-memory
+//! build rewrite ([`add_ca_steps`]) that makes each stage's `RUN` steps trust
+//! the proxy CA and removes that trust again at the stage's end.
+//!
+//! Both edit by inserting whole lines, so everything else in the file
+//! (directives, comments, continuations, heredocs, CRLF) stays as it was.
+
+mod args;
+mod ca_steps;
+mod parse;
+
+pub use self::args::{
+    needs_patch, patch_dockerfile, DockerfilePatch, ARGS_COMMENT, PROXY_BUILD_ARGS,
+};
+pub use self::ca_steps::{
+    add_ca_steps, CaBuildRewrite, ContextFile, SkipReason, SkippedStage, CONTEXT_CA_FILE,
+    IMAGE_CA_PATH,
+};
+
+/// Why a Dockerfile could not be patched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DockerfileError {
+    /// No `FROM` instruction: not a Dockerfile, or only comments.
+    #[error("the Dockerfile has no FROM instruction: check that this is the right file (every build stage starts with FROM)")]
+    NoFrom,
+    /// An `# escape=` directive with a value other than `\` or `` ` ``.
+    #[error("the `# escape={value}` directive is invalid: use `\\` or `` ` ``")]
+    InvalidEscape {
+        /// The value given.
+        value: String,
+    },
+    /// A heredoc whose closing delimiter never comes.
+    #[error("the heredoc opened on line {line} is never closed: add a line `{delimiter}`")]
+    UnterminatedHeredoc {
+        /// The 1-based line of the instruction opening it.
+        line: usize,
+        /// The delimiter expected.
+        delimiter: String,
+    },
+}

@@ -1,0 +1,474 @@
+//! Just enough of a Dockerfile parser to find instructions and stages
+//! without disturbing anything else.
+//!
+//! Physical lines are kept byte for byte (line endings included), and edits
+//! are insertions of whole lines after a given line, so comments, parser
+//! directives, continuations, heredocs and CRLF endings survive untouched.
+//! What it understands, as BuildKit does:
+//! - parser directives (`# syntax=`, `# escape=`, `# check=`) at the very top;
+//! - the escape character (`\` or `` ` ``) ending a line continues it;
+//! - comment and blank lines inside a continued instruction are skipped;
+//! - `RUN`/`COPY`/`ADD` heredocs (`<<EOF`, `<<-EOF`, `<<"EOF"`): their bodies
+//!   are not instructions, even a line starting with `FROM`;
+//! - instruction keywords in any case.
+
+use std::collections::BTreeMap;
+
+use super::DockerfileError;
+
+/// A physical line and the line ending it had (`"\n"`, `"\r\n"` or `""` at
+/// the end of a file without a final newline).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Line<'a> {
+    pub text: &'a str,
+    pub ending: &'a str,
+}
+
+/// One instruction, possibly spanning several physical lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Instruction {
+    /// The keyword, uppercased.
+    pub keyword: String,
+    /// Everything after the keyword, continuations joined, trimmed.
+    pub args: String,
+    /// First physical line (0-based).
+    pub first_line: usize,
+    /// Last physical line of the instruction itself (before heredoc bodies).
+    pub last_own_line: usize,
+    /// Last physical line, heredoc bodies included.
+    pub last_line: usize,
+}
+
+/// A stage: its `FROM` and the instructions up to the next `FROM`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stage<'d> {
+    pub from: &'d Instruction,
+    pub body: &'d [Instruction],
+}
+
+/// A parsed Dockerfile.
+#[derive(Debug)]
+pub(crate) struct Document<'a> {
+    pub lines: Vec<Line<'a>>,
+    pub instructions: Vec<Instruction>,
+    /// The ending inserted lines get: the file's first line ending.
+    pub newline: &'a str,
+}
+
+const DIRECTIVES: &[&str] = &["syntax", "escape", "check"];
+const HEREDOC_INSTRUCTIONS: &[&str] = &["RUN", "COPY", "ADD"];
+const BOM: char = '\u{feff}';
+
+impl<'a> Document<'a> {
+    pub fn parse(text: &'a str) -> Result<Self, DockerfileError> {
+        let lines = split_lines(text);
+        let newline = lines
+            .iter()
+            .map(|l| l.ending)
+            .find(|e| !e.is_empty())
+            .unwrap_or("\n");
+        let mut parser = Parser {
+            lines: &lines,
+            next: 0,
+            escape: '\\',
+        };
+        parser.read_directives()?;
+        let mut instructions = Vec::new();
+        while let Some(instruction) = parser.next_instruction()? {
+            instructions.push(instruction);
+        }
+        Ok(Document {
+            lines,
+            instructions,
+            newline,
+        })
+    }
+
+    /// The stages, in order; instructions before the first `FROM` (global
+    /// `ARG`s) belong to none.
+    pub fn stages(&self) -> Vec<Stage<'_>> {
+        let starts: Vec<usize> = (0..self.instructions.len())
+            .filter(|&i| self.instructions[i].keyword == "FROM")
+            .collect();
+        starts
+            .iter()
+            .enumerate()
+            .map(|(n, &start)| {
+                let end = starts
+                    .get(n + 1)
+                    .copied()
+                    .unwrap_or(self.instructions.len());
+                Stage {
+                    from: &self.instructions[start],
+                    body: &self.instructions[start + 1..end],
+                }
+            })
+            .collect()
+    }
+
+    /// The text with `insertions` (line index → lines to put after it, each
+    /// given without an ending) applied. Untouched lines are copied as they were.
+    pub fn render(&self, insertions: &BTreeMap<usize, Vec<String>>) -> String {
+        let mut out = String::new();
+        for (index, line) in self.lines.iter().enumerate() {
+            out.push_str(line.text);
+            let Some(added) = insertions.get(&index).filter(|a| !a.is_empty()) else {
+                out.push_str(line.ending);
+                continue;
+            };
+            // Inserted lines take the anchor line's ending; a last line
+            // without one keeps the file newline-less at its end.
+            let ending = if line.ending.is_empty() {
+                self.newline
+            } else {
+                line.ending
+            };
+            out.push_str(ending);
+            for (n, new_line) in added.iter().enumerate() {
+                out.push_str(new_line);
+                let is_last = n + 1 == added.len();
+                out.push_str(if is_last && line.ending.is_empty() {
+                    ""
+                } else {
+                    ending
+                });
+            }
+        }
+        out
+    }
+
+    /// The leading whitespace of `line`, for inserted lines to match.
+    pub fn indent_of(&self, line: usize) -> &'a str {
+        let text = self.lines.get(line).map(|l| l.text).unwrap_or_default();
+        let text = text.trim_start_matches(BOM);
+        &text[..text.len() - text.trim_start().len()]
+    }
+}
+
+impl Stage<'_> {
+    /// The base image (or earlier stage) named by `FROM`, flags skipped.
+    pub fn base(&self) -> &str {
+        self.from
+            .args
+            .split_whitespace()
+            .find(|word| !word.starts_with("--"))
+            .unwrap_or_default()
+    }
+
+    /// The name given with `AS`, when there is one.
+    pub fn alias(&self) -> Option<&str> {
+        let mut words = self.from.args.split_whitespace();
+        words.by_ref().find(|w| w.eq_ignore_ascii_case("as"))?;
+        words.next()
+    }
+
+    /// The last physical line of the stage's last instruction.
+    pub fn last_line(&self) -> usize {
+        self.body.last().unwrap_or(self.from).last_line
+    }
+}
+
+fn split_lines(text: &str) -> Vec<Line<'_>> {
+    text.split_inclusive('\n')
+        .map(|piece| {
+            let cut = if piece.ends_with("\r\n") {
+                2
+            } else if piece.ends_with('\n') {
+                1
+            } else {
+                0
+            };
+            let (text, ending) = piece.split_at(piece.len() - cut);
+            Line { text, ending }
+        })
+        .collect()
+}
+
+struct Parser<'l, 'a> {
+    lines: &'l [Line<'a>],
+    next: usize,
+    escape: char,
+}
+
+impl<'a> Parser<'_, 'a> {
+    fn text(&self, index: usize) -> &'a str {
+        let text = self.lines[index].text;
+        if index == 0 {
+            text.trim_start_matches(BOM)
+        } else {
+            text
+        }
+    }
+
+    /// Reads `# name=value` lines at the top; the first other line (even a
+    /// blank one or an unknown directive) ends them, as in BuildKit.
+    fn read_directives(&mut self) -> Result<(), DockerfileError> {
+        let mut seen: Vec<String> = Vec::new();
+        while self.next < self.lines.len() {
+            let Some((name, value)) = directive(self.text(self.next)) else {
+                break;
+            };
+            if !DIRECTIVES.contains(&name.as_str()) || seen.contains(&name) {
+                break;
+            }
+            if name == "escape" {
+                self.escape = match value.as_str() {
+                    "\\" => '\\',
+                    "`" => '`',
+                    _ => return Err(DockerfileError::InvalidEscape { value }),
+                };
+            }
+            seen.push(name);
+            self.next += 1;
+        }
+        Ok(())
+    }
+
+    fn is_skippable(&self, index: usize) -> bool {
+        let trimmed = self.text(index).trim_start();
+        trimmed.is_empty() || trimmed.starts_with('#')
+    }
+
+    fn next_instruction(&mut self) -> Result<Option<Instruction>, DockerfileError> {
+        while self.next < self.lines.len() && self.is_skippable(self.next) {
+            self.next += 1;
+        }
+        if self.next >= self.lines.len() {
+            return Ok(None);
+        }
+        let first_line = self.next;
+        let mut logical = String::new();
+        loop {
+            let (content, continues) = strip_continuation(self.text(self.next), self.escape);
+            logical.push_str(content);
+            self.next += 1;
+            if !continues {
+                break;
+            }
+            while self.next < self.lines.len() && self.is_skippable(self.next) {
+                self.next += 1;
+            }
+            if self.next >= self.lines.len() {
+                break;
+            }
+        }
+        let last_own_line = self.next - 1;
+        let logical = logical.trim();
+        let (keyword, args) = logical
+            .split_once(char::is_whitespace)
+            .unwrap_or((logical, ""));
+        let keyword = keyword.to_ascii_uppercase();
+        let args = args.trim().to_string();
+        if HEREDOC_INSTRUCTIONS.contains(&keyword.as_str()) {
+            for heredoc in heredocs(&args) {
+                self.skip_heredoc_body(&heredoc, first_line)?;
+            }
+        }
+        Ok(Some(Instruction {
+            keyword,
+            args,
+            first_line,
+            last_own_line,
+            last_line: self.next - 1,
+        }))
+    }
+
+    fn skip_heredoc_body(
+        &mut self,
+        heredoc: &Heredoc,
+        instruction_line: usize,
+    ) -> Result<(), DockerfileError> {
+        while self.next < self.lines.len() {
+            let text = self.text(self.next);
+            self.next += 1;
+            let text = if heredoc.strip_tabs {
+                text.trim_start_matches('\t')
+            } else {
+                text
+            };
+            if text.trim_end() == heredoc.delimiter {
+                return Ok(());
+            }
+        }
+        Err(DockerfileError::UnterminatedHeredoc {
+            line: instruction_line + 1,
+            delimiter: heredoc.delimiter.clone(),
+        })
+    }
+}
+
+/// `# name = value` → (lowercased name, value).
+fn directive(line: &str) -> Option<(String, String)> {
+    let rest = line.strip_prefix('#')?;
+    let (name, value) = rest.split_once('=')?;
+    let name = name.trim();
+    let mut chars = name.chars();
+    let well_formed = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric());
+    let value = value.trim();
+    (well_formed && !value.is_empty()).then(|| (name.to_ascii_lowercase(), value.to_string()))
+}
+
+/// The line without its continuation marker, and whether it had one: the
+/// escape character followed only by spaces or tabs.
+fn strip_continuation(line: &str, escape: char) -> (&str, bool) {
+    let trimmed = line.trim_end_matches([' ', '\t']);
+    match trimmed.strip_suffix(escape) {
+        Some(content) => (content, true),
+        None => (line, false),
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Heredoc {
+    delimiter: String,
+    /// `<<-`: leading tabs are stripped from body lines and the delimiter.
+    strip_tabs: bool,
+}
+
+/// The heredocs an instruction opens: `<<WORD`, `<<-WORD`, `<<"WORD"`,
+/// `<<'WORD'` at the start of a shell word (after an optional fd number),
+/// outside quotes, and not a here-string (`<<<`).
+fn heredocs(args: &str) -> Vec<Heredoc> {
+    let chars: Vec<char> = args.chars().collect();
+    let mut found = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut word_start = 0;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match quote {
+            Some('"') if c == '\\' => i += 1,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\\' => i += 1,
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None if c.is_whitespace() => word_start = i + 1,
+            None if c == '<' && chars.get(i + 1) == Some(&'<') => {
+                let at_word_start = chars[word_start..i].iter().all(char::is_ascii_digit);
+                if at_word_start && chars.get(i + 2) != Some(&'<') {
+                    if let Some((heredoc, end)) = heredoc_at(&chars, i + 2) {
+                        found.push(heredoc);
+                        i = end;
+                        continue;
+                    }
+                }
+                // A here-string or a shift: skip the whole run of `<`.
+                while chars.get(i) == Some(&'<') {
+                    i += 1;
+                }
+                continue;
+            }
+            None => {}
+        }
+        i += 1;
+    }
+    found
+}
+
+/// Reads `[-]WORD` or `[-]"WORD"` / `[-]'WORD'` at `start`; returns it and
+/// the index after it.
+fn heredoc_at(chars: &[char], start: usize) -> Option<(Heredoc, usize)> {
+    let mut i = start;
+    let strip_tabs = chars.get(i) == Some(&'-');
+    if strip_tabs {
+        i += 1;
+    }
+    let delimiter: String;
+    if let Some(&q) = chars.get(i).filter(|c| **c == '"' || **c == '\'') {
+        let close = chars[i + 1..].iter().position(|c| *c == q)? + i + 1;
+        delimiter = chars[i + 1..close].iter().collect();
+        i = close + 1;
+    } else {
+        let end = chars[i..]
+            .iter()
+            .position(|c| c.is_whitespace() || "<>|&;()'\"".contains(*c))
+            .map_or(chars.len(), |p| p + i);
+        delimiter = chars[i..end].iter().collect();
+        i = end;
+    }
+    (!delimiter.is_empty()).then_some((
+        Heredoc {
+            delimiter,
+            strip_tabs,
+        },
+        i,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keywords(text: &str) -> Vec<String> {
+        Document::parse(text)
+            .unwrap()
+            .instructions
+            .into_iter()
+            .map(|i| i.keyword)
+            .collect()
+    }
+
+    #[test]
+    fn heredoc_markers_are_found_outside_quotes_only() {
+        let names = |args: &str| -> Vec<(String, bool)> {
+            heredocs(args)
+                .into_iter()
+                .map(|h| (h.delimiter, h.strip_tabs))
+                .collect()
+        };
+        assert_eq!(names("<<EOF"), [("EOF".into(), false)]);
+        assert_eq!(names("<<-'END' cat"), [("END".into(), true)]);
+        assert_eq!(
+            names("<<\"A\" <<B sh"),
+            [("A".into(), false), ("B".into(), false)]
+        );
+        assert_eq!(names("python3 <<EOF > out"), [("EOF".into(), false)]);
+        assert_eq!(names("3<<EOF"), [("EOF".into(), false)]);
+        assert!(names("echo '<<EOF'").is_empty());
+        assert!(names("echo \"<<EOF\"").is_empty());
+        assert!(names("cat <<<word").is_empty());
+        assert!(names("echo $((1<<2))").is_empty());
+        assert!(names("[\"sh\", \"-c\", \"cat <<EOF\"]").is_empty());
+    }
+
+    #[test]
+    fn directives_stop_at_the_first_other_line() {
+        assert_eq!(
+            directive("# syntax=docker/dockerfile:1"),
+            Some(("syntax".into(), "docker/dockerfile:1".into()))
+        );
+        assert_eq!(
+            directive("#Escape = `"),
+            Some(("escape".into(), "`".into()))
+        );
+        assert_eq!(directive("# a comment"), None);
+        // `escape` after a blank line is a comment: the default `\` stays.
+        let text = "\n# escape=`\nFROM a\nRUN x `\nFROM b\n";
+        assert_eq!(keywords(text), ["FROM", "RUN", "FROM"]);
+    }
+
+    #[test]
+    fn continuation_needs_the_escape_char_at_the_end() {
+        assert_eq!(strip_continuation("RUN a \\  ", '\\'), ("RUN a ", true));
+        assert_eq!(strip_continuation("RUN a `", '`'), ("RUN a ", true));
+        assert_eq!(strip_continuation("RUN C:\\", '`'), ("RUN C:\\", false));
+    }
+
+    #[test]
+    fn stage_base_and_alias_skip_flags() {
+        let doc = Document::parse("FROM --platform=$BUILDPLATFORM golang:1.22 AS Build\n").unwrap();
+        let stages = doc.stages();
+        assert_eq!(stages[0].base(), "golang:1.22");
+        assert_eq!(stages[0].alias(), Some("Build"));
+    }
+
+    #[test]
+    fn render_keeps_a_missing_final_newline() {
+        let doc = Document::parse("FROM a").unwrap();
+        let insert = BTreeMap::from([(0, vec!["ARG x".to_string()])]);
+        assert_eq!(doc.render(&insert), "FROM a\nARG x");
+        let doc = Document::parse("FROM a\r\n").unwrap();
+        assert_eq!(doc.render(&insert), "FROM a\r\nARG x\r\n");
+    }
+}

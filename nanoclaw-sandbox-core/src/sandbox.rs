@@ -1,1 +1,0 @@
-//! TODO(owner): filled in by the sandbox work.

@@ -1,0 +1,29 @@
+//! The sandbox layer: what the environment says ([`SandboxEnv`], [`Mode`]),
+//! the pure spec patcher ([`SandboxPatcher`]), the instance directory it
+//! points at ([`InstanceDir`]) and the build patches ([`build`]).
+//!
+//! In standard Docker mode nothing here changes anything.
+
+mod case;
+mod env;
+mod instance;
+mod mode;
+mod no_proxy;
+mod translate;
+
+pub mod build;
+pub mod patch;
+
+pub use self::env::{
+    DetectError, DetectOptions, EnvWarning, SandboxEnv, PROXY_CA_B64_VAR, SANDBOX_CA_PATH,
+};
+pub use self::instance::{
+    instances_base, InstanceDir, InstanceDirError, CA_DIR_NAME, EMPTY_FILE_NAME,
+    TEMP_INSTANCES_DIR, WORKSPACE_INSTANCES_DIR,
+};
+pub use self::mode::{CaSource, Mode, ProxyCa};
+pub use self::no_proxy::LOOPBACK_NO_PROXY;
+pub use self::patch::{
+    InstancePaths, PatchEntry, PatchError, PatchKind, PatchReport, SandboxPatcher, Severity,
+};
+pub use self::translate::{DOCKER_HOST_NAME, HOST_GATEWAY};

@@ -1,0 +1,184 @@
+//! Build patches: build args (both spellings, translated for a bridge build),
+//! the CA context file and the rewritten Dockerfile, per mode.
+
+mod trust_ca;
+
+use nanoclaw_sandbox_core::dockerfile::{DockerfileError, CONTEXT_CA_FILE, IMAGE_CA_PATH};
+use nanoclaw_sandbox_core::proxy::{ProxySettings, ProxyUrl};
+use nanoclaw_sandbox_core::sandbox::build::{build_args, patch_build, BuildOptions};
+use nanoclaw_sandbox_core::sandbox::{CaSource, Mode, PatchError, PatchKind, ProxyCa, Severity};
+use nanoclaw_sandbox_core::spec::EnvVar;
+use nanoclaw_sandbox_core::trust::TrustStore;
+
+const DOCKERFILE: &str = "FROM debian:bookworm\nRUN apt-get update\n";
+
+fn settings(url: &str, no_proxy: Option<&str>) -> ProxySettings {
+    ProxySettings {
+        http: Some(ProxyUrl::parse(url).unwrap()),
+        https: Some(ProxyUrl::parse(url).unwrap()),
+        all: None,
+        no_proxy: no_proxy.map(str::to_string),
+    }
+}
+
+fn ca() -> ProxyCa {
+    let pem = trust_ca::ca("Build Proxy CA").pem;
+    ProxyCa::new(
+        TrustStore::from_pem(pem.as_bytes(), "t").unwrap(),
+        CaSource::EnvBase64,
+    )
+}
+
+fn intercepting(url: &str) -> Mode {
+    Mode::Proxied {
+        proxy: settings(url, Some(".corp")),
+        ca: Some(ca()),
+    }
+}
+
+fn arg<'a>(args: &'a [EnvVar], name: &str) -> Option<&'a str> {
+    args.iter().find(|a| a.name() == name).map(EnvVar::value)
+}
+
+#[test]
+fn standard_docker_builds_are_left_alone() {
+    let patch = patch_build(&Mode::StandardDocker, DOCKERFILE, &BuildOptions::default()).unwrap();
+    assert!(patch.build_args.is_empty() && patch.extra_hosts.is_empty());
+    assert!(patch.context_files.is_empty());
+    assert_eq!(patch.dockerfile, DOCKERFILE);
+    assert!(patch.report.is_empty());
+}
+
+#[test]
+fn a_plain_proxy_gets_args_in_both_spellings_and_no_dockerfile_change() {
+    let mode = Mode::Proxied {
+        proxy: settings("http://proxy.corp:3128", None),
+        ca: None,
+    };
+    let patch = patch_build(&mode, DOCKERFILE, &BuildOptions::default()).unwrap();
+    for (lower, upper) in [
+        ("http_proxy", "HTTP_PROXY"),
+        ("https_proxy", "HTTPS_PROXY"),
+        ("no_proxy", "NO_PROXY"),
+    ] {
+        assert!(arg(&patch.build_args, lower).is_some(), "{lower}");
+        assert_eq!(arg(&patch.build_args, lower), arg(&patch.build_args, upper));
+    }
+    assert_eq!(
+        arg(&patch.build_args, "https_proxy"),
+        Some("http://proxy.corp:3128")
+    );
+    assert_eq!(arg(&patch.build_args, "NODE_EXTRA_CA_CERTS"), None);
+    assert_eq!(patch.dockerfile, DOCKERFILE);
+    assert!(patch.context_files.is_empty());
+}
+
+#[test]
+fn an_intercepting_proxy_adds_the_ca_to_context_and_stages() {
+    let mode = intercepting("http://gateway.docker.internal:3128");
+    let options = BuildOptions::default().with_host_names(["builder-host"]);
+    let patch = patch_build(&mode, DOCKERFILE, &options).unwrap();
+    assert_eq!(
+        arg(&patch.build_args, "NODE_EXTRA_CA_CERTS"),
+        Some(IMAGE_CA_PATH)
+    );
+    assert_eq!(
+        arg(&patch.build_args, "no_proxy"),
+        Some(".corp,localhost,127.0.0.1,::1,builder-host")
+    );
+    assert!(patch.extra_hosts.is_empty());
+    assert_eq!(patch.context_files.len(), 1);
+    let file = &patch.context_files[0];
+    assert_eq!(file.name, CONTEXT_CA_FILE);
+    assert_eq!(file.bytes, mode.ca().unwrap().store().to_pem().into_bytes());
+    assert!(patch
+        .dockerfile
+        .contains(&format!("COPY {CONTEXT_CA_FILE} {IMAGE_CA_PATH}")));
+    assert!(patch.dockerfile.contains("ARG NODE_EXTRA_CA_CERTS"));
+    assert!(patch
+        .report
+        .entries()
+        .iter()
+        .any(|e| e.kind == PatchKind::Dockerfile));
+}
+
+#[test]
+fn a_loopback_proxy_is_translated_for_bridge_builds_only() {
+    let mode = intercepting("http://127.0.0.1:3128");
+    let (args, hosts, report) = build_args(&mode, &BuildOptions::default()).unwrap();
+    assert_eq!(
+        arg(&args, "HTTP_PROXY"),
+        Some("http://host.docker.internal:3128")
+    );
+    assert_eq!(hosts.len(), 1);
+    assert_eq!(
+        (hosts[0].name.as_str(), hosts[0].address.as_str()),
+        ("host.docker.internal", "host-gateway")
+    );
+    assert!(report
+        .entries()
+        .iter()
+        .any(|e| e.kind == PatchKind::ProxyTranslation));
+
+    let host_net = BuildOptions::default().with_host_network(true);
+    let (args, hosts, _) = build_args(&mode, &host_net).unwrap();
+    assert_eq!(arg(&args, "HTTP_PROXY"), Some("http://127.0.0.1:3128"));
+    assert!(hosts.is_empty());
+}
+
+#[test]
+fn proxy_credentials_are_warned_about_and_never_shown() {
+    let mode = intercepting("http://builder:hunter2@gateway.docker.internal:3128");
+    let patch = patch_build(&mode, DOCKERFILE, &BuildOptions::default()).unwrap();
+    // The build gets them ...
+    assert_eq!(
+        arg(&patch.build_args, "https_proxy"),
+        Some("http://builder:hunter2@gateway.docker.internal:3128")
+    );
+    // ... the report warns, and nothing shown carries them.
+    let warned: Vec<_> = patch.report.at_least(Severity::Warn).collect();
+    assert_eq!(warned.len(), 1, "{}", patch.report);
+    assert!(
+        warned[0].message.contains("docker history"),
+        "{}",
+        warned[0]
+    );
+    for shown in [
+        patch.report.to_string(),
+        format!("{:?}", patch.build_args),
+        format!("{patch:?}"),
+    ] {
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("builder:"),
+            "{shown}"
+        );
+    }
+}
+
+#[test]
+fn base_image_users_reach_the_rewrite() {
+    let mode = intercepting("http://gateway.docker.internal:3128");
+    let options = BuildOptions::default().with_base_image_user("node:20", "node");
+    let patch = patch_build(&mode, "FROM node:20\nRUN npm ci\n", &options).unwrap();
+    assert_eq!(
+        patch.dockerfile.matches("USER root").count(),
+        2,
+        "{}",
+        patch.dockerfile
+    );
+    assert!(
+        patch.dockerfile.trim_end().ends_with("USER node"),
+        "{}",
+        patch.dockerfile
+    );
+}
+
+#[test]
+fn a_dockerfile_without_from_is_refused() {
+    let mode = intercepting("http://gateway.docker.internal:3128");
+    let err = patch_build(&mode, "RUN echo\n", &BuildOptions::default()).unwrap_err();
+    assert!(
+        matches!(err, PatchError::Dockerfile(DockerfileError::NoFrom)),
+        "{err:?}"
+    );
+}
