@@ -59,11 +59,9 @@ impl Upstream {
             .wrap_connector(connector.clone());
         let mut http1_tls = tls;
         http1_tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let http1_only = HttpsConnectorBuilder::new()
-            .with_tls_config(http1_tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(connector.clone());
+        // Built from the parts: the builder insists on writing ALPN itself,
+        // and offers none at all for HTTP/1.1 only.
+        let http1_only = HttpsConnector::from((connector.clone(), Arc::new(http1_tls)));
         let client = |connector| Client::builder(TokioExecutor::new()).build(connector);
         Ok(Upstream {
             any_version: client(any_version),
