@@ -97,15 +97,34 @@ async fn run(program: &Path, args: &[&str]) -> Output {
         .expect("the client ran")
 }
 
-fn text(output: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+/// Which CA a client is told to trust.
+#[derive(Clone, Copy)]
+enum Trust {
+    /// The stand-in's CA: what a sandboxed process gets.
+    Standin,
+    /// The upstream's real CA only: the negative control.
+    PublicOnly,
 }
 
-async fn curl(curl: &Path, w: &World, cacert: &Path, extra: &[&str], url: &str) -> Output {
+impl World {
+    fn ca_file(&self, trust: Trust) -> PathBuf {
+        match trust {
+            Trust::Standin => self.h.standin_ca_file(),
+            Trust::PublicOnly => self.h.public_ca_file(),
+        }
+    }
+}
+
+/// The client's stdout, after asserting it succeeded.
+fn stdout_of_success(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+async fn curl(curl: &Path, w: &World, trust: Trust, extra: &[&str], url: &str) -> Output {
     let proxy = w.h.standin.proxy_url().to_string();
+    let cacert = w.ca_file(trust);
     let cacert = cacert.to_str().unwrap();
     let mut args = vec![
         "-sS",
@@ -121,6 +140,16 @@ async fn curl(curl: &Path, w: &World, cacert: &Path, extra: &[&str], url: &str) 
     run(curl, &args).await
 }
 
+async fn python(python: &Path, w: &World, trust: Trust, url: &str) -> Output {
+    let proxy = w.h.standin.proxy_url().to_string();
+    let cafile = w.ca_file(trust);
+    run(
+        python,
+        &["-c", PYTHON_GET, &proxy, url, cafile.to_str().unwrap()],
+    )
+    .await
+}
+
 /// The tool's path; the test returns (skips) when it is missing.
 macro_rules! require {
     ($tool:expr) => {
@@ -131,70 +160,53 @@ macro_rules! require {
     };
 }
 
+const STATUS: &[&str] = &["-w", "\n%{http_code}"];
+
 #[tokio::test]
 async fn curl_https_get_through_the_standin_trusting_its_ca() {
-    let curl_bin = require!("curl");
+    let bin = require!("curl");
     let w = world().await;
-    let ca = w.h.standin_ca_file();
+    let extra = ["--http1.1", "-w", "\n%{http_code} %{http_version}"];
     let output = curl(
-        &curl_bin,
+        &bin,
         &w,
-        &ca,
-        &["--http1.1", "-w", "\n%{http_code} %{http_version}"],
+        Trust::Standin,
+        &extra,
         "https://api.test/curl?x=1",
     )
     .await;
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stderr}");
+    let stdout = stdout_of_success(&output);
     assert!(stdout.ends_with("\n200 1.1"), "{stdout}");
     assert!(stdout.contains(r#""path":"/curl?x=1""#), "{stdout}");
 }
 
 #[tokio::test]
 async fn curl_http2_through_the_standin() {
-    let curl_bin = require!("curl");
+    let bin = require!("curl");
     let w = world().await;
-    let ca = w.h.standin_ca_file();
-    let output = curl(
-        &curl_bin,
-        &w,
-        &ca,
-        &["--http2", "-w", "\n%{http_version}"],
-        "https://api.test/h2",
-    )
-    .await;
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stderr}");
+    let extra = ["--http2", "-w", "\n%{http_version}"];
+    let output = curl(&bin, &w, Trust::Standin, &extra, "https://api.test/h2").await;
+    let stdout = stdout_of_success(&output);
     assert!(stdout.ends_with("\n2"), "{stdout}");
     assert!(stdout.contains(r#""version":"HTTP/2.0""#), "{stdout}");
 }
 
 #[tokio::test]
 async fn negative_control_curl_without_the_standin_ca_fails_verification() {
-    let curl_bin = require!("curl");
+    let bin = require!("curl");
     let w = world().await;
-    let public_only = w.h.public_ca_file();
-    let output = curl(&curl_bin, &w, &public_only, &[], "https://api.test/").await;
-    let (_, stderr) = text(&output);
+    let output = curl(&bin, &w, Trust::PublicOnly, &[], "https://api.test/").await;
     // 60: "Peer certificate cannot be authenticated with known CA certificates".
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(60), "{stderr}");
 }
 
 #[tokio::test]
 async fn curl_sees_the_403_page_for_a_denied_host() {
-    let curl_bin = require!("curl");
+    let bin = require!("curl");
     let w = world().await;
-    let ca = w.h.standin_ca_file();
-    let output = curl(
-        &curl_bin,
-        &w,
-        &ca,
-        &["-w", "\n%{http_code}"],
-        "https://blocked.test/",
-    )
-    .await;
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stderr}");
+    let output = curl(&bin, &w, Trust::Standin, STATUS, "https://blocked.test/").await;
+    let stdout = stdout_of_success(&output);
     assert_eq!(
         stdout,
         "Blocked by network policy: domain blocked.test:443\n403"
@@ -203,76 +215,40 @@ async fn curl_sees_the_403_page_for_a_denied_host() {
 
 #[tokio::test]
 async fn curl_plain_http_through_the_standin() {
-    let curl_bin = require!("curl");
+    let bin = require!("curl");
     let w = world().await;
-    let ca = w.h.standin_ca_file();
-    let output = curl(
-        &curl_bin,
-        &w,
-        &ca,
-        &["-w", "\n%{http_code}"],
-        "http://plain.test/plain",
-    )
-    .await;
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stderr}");
-    assert!(
-        stdout.ends_with("\n200") && stdout.contains(r#""path":"/plain""#),
-        "{stdout}"
-    );
-}
-
-async fn python(python: &Path, w: &World, cafile: &Path, url: &str) -> Output {
-    let proxy = w.h.standin.proxy_url().to_string();
-    run(
-        python,
-        &["-c", PYTHON_GET, &proxy, url, cafile.to_str().unwrap()],
-    )
-    .await
+    let output = curl(&bin, &w, Trust::Standin, STATUS, "http://plain.test/plain").await;
+    let stdout = stdout_of_success(&output);
+    assert!(stdout.ends_with("\n200"), "{stdout}");
+    assert!(stdout.contains(r#""path":"/plain""#), "{stdout}");
 }
 
 #[tokio::test]
 async fn python_urllib_https_through_the_standin_trusting_its_ca() {
-    let python_bin = require!("python3");
+    let bin = require!("python3");
     let w = world().await;
-    let output = python(
-        &python_bin,
-        &w,
-        &w.h.standin_ca_file(),
-        "https://api.test/python",
-    )
-    .await;
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stderr}");
-    assert!(
-        stdout.starts_with("200\n") && stdout.contains(r#""path":"/python""#),
-        "{stdout}"
-    );
+    let output = python(&bin, &w, Trust::Standin, "https://api.test/python").await;
+    let stdout = stdout_of_success(&output);
+    assert!(stdout.starts_with("200\n"), "{stdout}");
+    assert!(stdout.contains(r#""path":"/python""#), "{stdout}");
 }
 
 #[tokio::test]
 async fn negative_control_python_urllib_without_the_standin_ca_fails_verification() {
-    let python_bin = require!("python3");
+    let bin = require!("python3");
     let w = world().await;
-    let output = python(&python_bin, &w, &w.h.public_ca_file(), "https://api.test/").await;
-    let (_, stderr) = text(&output);
+    let output = python(&bin, &w, Trust::PublicOnly, "https://api.test/").await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains("CERTIFICATE_VERIFY_FAILED"), "{stderr}");
 }
 
 #[tokio::test]
 async fn python_urllib_gets_the_403_page_for_a_denied_host() {
-    let python_bin = require!("python3");
+    let bin = require!("python3");
     let w = world().await;
-    let output = python(
-        &python_bin,
-        &w,
-        &w.h.standin_ca_file(),
-        "https://blocked.test/",
-    )
-    .await;
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stderr}");
+    let output = python(&bin, &w, Trust::Standin, "https://blocked.test/").await;
+    let stdout = stdout_of_success(&output);
     assert_eq!(
         stdout,
         "403\nBlocked by network policy: domain blocked.test:443\n"

@@ -9,8 +9,9 @@ mod support;
 use futures_util::{SinkExt, StreamExt};
 use hyper::{StatusCode, Version};
 use nanoclaw_sandbox_core::standin::ACCESS_LOG_TARGET;
-use rustls::CertificateError;
-use support::standin_client::{get, map_entry, plain_get, rustls_error, tls_through, Harness};
+use support::standin_client::{
+    assert_unknown_issuer, closed_port, map_entry, plain_get, tls_through, Harness, Reply,
+};
 use support::standin_logs::LogCapture;
 use support::standin_pki::{client_config, TestPki};
 use support::standin_servers::{http_echo, https_echo, wss_echo, TestServer};
@@ -19,24 +20,39 @@ use tokio_tungstenite::tungstenite::Message;
 const H1: &[&[u8]] = &[b"http/1.1"];
 const H2: &[&[u8]] = &[b"h2"];
 
-/// A public CA, an HTTPS echo server for `api.test` signed by it, and a
-/// stand-in mapping `api.test` to that server.
-async fn api_upstream() -> (Harness, TestServer) {
+/// A stand-in mapping `host` to an HTTPS echo server whose certificate
+/// `issuer` signed for `cert_names`; the stand-in trusts only the public CA.
+async fn upstream_behind_standin(
+    host: &str,
+    issuer: Option<&TestPki>,
+    cert_names: &[&str],
+) -> (Harness, TestServer) {
     let public = TestPki::new("public test CA");
-    let upstream = https_echo(&public, &["api.test"]).await;
-    let harness = Harness::start(public, |b| b.maps([map_entry("api.test", upstream.addr)])).await;
+    let upstream = https_echo(issuer.unwrap_or(&public), cert_names).await;
+    let harness = Harness::start(public, |b| b.maps([map_entry(host, upstream.addr)])).await;
     (harness, upstream)
+}
+
+/// The usual case: `api.test` with a certificate from the public CA.
+async fn api_upstream() -> (Harness, TestServer) {
+    upstream_behind_standin("api.test", None, &["api.test"]).await
+}
+
+/// GET https://api.test/ through a stand-in whose upstream certificate is
+/// wrong in some way: the reply must be a 502 naming the target.
+async fn reply_for_bad_upstream(issuer: Option<&TestPki>, cert_names: &[&str]) -> Reply {
+    let (h, _upstream) = upstream_behind_standin("api.test", issuer, cert_names).await;
+    let reply = h.https_get("api.test", H1, "/", &[]).await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{reply:?}");
+    assert!(reply.body.contains("api.test:443"), "{}", reply.body);
+    reply
 }
 
 #[tokio::test]
 async fn http1_get_through_connect_is_intercepted_and_reaches_the_upstream() {
     let (h, _upstream) = api_upstream().await;
     let (logs, _guard) = LogCapture::install();
-    let client = client_config(&[h.standin.ca_pem()], H1);
-    let tls = tls_through(h.proxy(), "api.test", 443, client)
-        .await
-        .unwrap();
-    let reply = get(tls, "api.test", "/v1/messages?x=1", &[]).await;
+    let reply = h.https_get("api.test", H1, "/v1/messages?x=1", &[]).await;
     assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
     assert_eq!(reply.version, Version::HTTP_11);
     let echo = reply.echo();
@@ -78,7 +94,7 @@ async fn http2_get_through_connect_is_http2_on_both_sides() {
         .await
         .unwrap();
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-    let reply = get(tls, "api.test", "/h2", &[]).await;
+    let reply = support::standin_client::get(tls, "api.test", "/h2", &[]).await;
     assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
     assert_eq!(reply.version, Version::HTTP_2);
     assert_eq!(
@@ -96,28 +112,13 @@ async fn negative_control_client_without_the_standin_ca_fails_with_unknown_issue
     let error = tls_through(h.proxy(), "api.test", 443, client)
         .await
         .unwrap_err();
-    assert_eq!(
-        rustls_error(&error),
-        Some(&rustls::Error::InvalidCertificate(
-            CertificateError::UnknownIssuer
-        )),
-        "{error}"
-    );
+    assert_unknown_issuer(&error);
 }
 
 #[tokio::test]
 async fn upstream_with_an_untrusted_certificate_gets_502_never_a_silent_pass() {
-    let public = TestPki::new("public test CA");
     let rogue = TestPki::new("rogue CA nobody trusts");
-    let upstream = https_echo(&rogue, &["api.test"]).await;
-    let h = Harness::start(public, |b| b.maps([map_entry("api.test", upstream.addr)])).await;
-    let client = client_config(&[h.standin.ca_pem()], H1);
-    let tls = tls_through(h.proxy(), "api.test", 443, client)
-        .await
-        .unwrap();
-    let reply = get(tls, "api.test", "/", &[]).await;
-    assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{reply:?}");
-    assert!(reply.body.contains("api.test:443"), "{}", reply.body);
+    let reply = reply_for_bad_upstream(Some(&rogue), &["api.test"]).await;
     assert!(
         reply.body.contains("UnknownIssuer"),
         "the TLS reason is named: {}",
@@ -127,15 +128,7 @@ async fn upstream_with_an_untrusted_certificate_gets_502_never_a_silent_pass() {
 
 #[tokio::test]
 async fn upstream_certificate_for_another_name_gets_502() {
-    let public = TestPki::new("public test CA");
-    let upstream = https_echo(&public, &["other.test"]).await;
-    let h = Harness::start(public, |b| b.maps([map_entry("api.test", upstream.addr)])).await;
-    let client = client_config(&[h.standin.ca_pem()], H1);
-    let tls = tls_through(h.proxy(), "api.test", 443, client)
-        .await
-        .unwrap();
-    let reply = get(tls, "api.test", "/", &[]).await;
-    assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{reply:?}");
+    let reply = reply_for_bad_upstream(None, &["other.test"]).await;
     assert!(reply.body.contains("not valid for name"), "{}", reply.body);
 }
 
@@ -149,7 +142,7 @@ async fn ip_literal_targets_get_a_leaf_with_an_ip_san() {
     let tls = tls_through(h.proxy(), "127.0.0.1", upstream.addr.port(), client)
         .await
         .unwrap();
-    let reply = get(tls, "127.0.0.1", "/ip", &[]).await;
+    let reply = support::standin_client::get(tls, "127.0.0.1", "/ip", &[]).await;
     assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
     assert_eq!(reply.echo().path, "/ip");
 }
@@ -168,37 +161,35 @@ async fn injected_header_replaces_the_placeholder_and_never_reaches_the_log() {
     })
     .await;
     let (logs, _guard) = LogCapture::install();
-    for (host, h2) in [("api.test", false), ("api.test", true)] {
-        let client = client_config(&[h.standin.ca_pem()], if h2 { H2 } else { H1 });
-        let tls = tls_through(h.proxy(), host, 443, client).await.unwrap();
-        let reply = get(tls, host, "/", &[("x-api-key", "placeholder")]).await;
-        let seen = reply.echo().headers;
-        assert_eq!(
-            seen.get("x-api-key").map(String::as_str),
-            Some(SECRET),
-            "h2={h2}"
-        );
+    let placeholder = [("x-api-key", "placeholder")];
+    let api_key_seen = |reply: Reply| reply.echo().headers.get("x-api-key").cloned();
+    for alpn in [H1, H2] {
+        let reply = h.https_get("api.test", alpn, "/", &placeholder).await;
+        assert_eq!(api_key_seen(reply).as_deref(), Some(SECRET));
     }
-    let client = client_config(&[h.standin.ca_pem()], H1);
-    let tls = tls_through(h.proxy(), "other.test", 443, client)
-        .await
-        .unwrap();
-    let reply = get(tls, "other.test", "/", &[("x-api-key", "placeholder")]).await;
-    assert_eq!(
-        reply.echo().headers.get("x-api-key").map(String::as_str),
-        Some("placeholder")
-    );
+    let reply = h.https_get("other.test", H1, "/", &placeholder).await;
+    assert_eq!(api_key_seen(reply).as_deref(), Some("placeholder"));
     let lines = logs.lines();
-    assert!(
-        lines
-            .iter()
-            .filter(|l| l.starts_with(ACCESS_LOG_TARGET))
-            .count()
-            >= 3,
-        "{lines:?}"
-    );
+    let access = lines.iter().filter(|l| l.starts_with(ACCESS_LOG_TARGET));
+    assert_eq!(access.count(), 3, "{lines:?}");
     assert!(lines.iter().all(|l| !l.contains(SECRET)), "{lines:?}");
     assert!(!format!("{:?}", h.standin).contains(SECRET));
+}
+
+#[tokio::test]
+async fn post_bodies_stream_to_the_upstream_over_http1_and_http2() {
+    let (h, _upstream) = api_upstream().await;
+    for alpn in [H1, H2] {
+        let client = client_config(&[h.standin.ca_pem()], alpn);
+        let tls = tls_through(h.proxy(), "api.test", 443, client)
+            .await
+            .unwrap();
+        let body = "x".repeat(100_000);
+        let reply = support::standin_client::post(tls, "api.test", "/upload", &body).await;
+        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+        let echo = reply.echo();
+        assert_eq!((echo.method.as_str(), echo.body_len), ("POST", body.len()));
+    }
 }
 
 #[tokio::test]
@@ -250,18 +241,10 @@ async fn plain_http_absolute_form_is_forwarded_without_injection() {
 
 #[tokio::test]
 async fn unreachable_upstream_gets_502_naming_the_address() {
-    // A port nothing listens on: bind, read the port, close.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = closed_port();
     let public = TestPki::new("public test CA");
     let h = Harness::start(public, |b| b.maps([map_entry("down.test", closed)])).await;
-    let client = client_config(&[h.standin.ca_pem()], H1);
-    let tls = tls_through(h.proxy(), "down.test", 443, client)
-        .await
-        .unwrap();
-    let reply = get(tls, "down.test", "/", &[]).await;
+    let reply = h.https_get("down.test", H1, "/", &[]).await;
     assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{reply:?}");
     assert!(
         reply.body.contains(&format!("mapped to {closed}")),

@@ -7,9 +7,8 @@ mod support;
 
 use hyper::StatusCode;
 use nanoclaw_sandbox_core::standin::{DefaultPolicy, DenyStyle, HostPattern};
-use rustls::CertificateError;
 use support::standin_client::{
-    connect, get, map_entry, plain_get, rustls_error, tls_through, Harness,
+    assert_unknown_issuer, closed_port, connect, get, map_entry, plain_get, tls_through, Harness,
 };
 use support::standin_pki::{client_config, TestPki};
 use support::standin_servers::{http_echo, https_echo};
@@ -23,10 +22,18 @@ fn patterns(list: &[&str]) -> Vec<HostPattern> {
 
 /// GET https://host/ through the stand-in, trusting its CA; the status and body.
 async fn status_of(h: &Harness, host: &str, alpn: &[&[u8]]) -> (StatusCode, String) {
-    let client = client_config(&[h.standin.ca_pem()], alpn);
-    let tls = tls_through(h.proxy(), host, 443, client).await.unwrap();
-    let reply = get(tls, host, "/", &[]).await;
+    let reply = h.https_get(host, alpn, "/", &[]).await;
     (reply.status, reply.body)
+}
+
+/// Asserts the 403 page for `host:443`, byte for byte.
+async fn assert_blocked(h: &Harness, host: &str, alpn: &[&[u8]]) {
+    let (status, body) = status_of(h, host, alpn).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{host}: {body}");
+    assert_eq!(
+        body,
+        format!("Blocked by network policy: domain {host}:443")
+    );
 }
 
 #[tokio::test]
@@ -36,9 +43,7 @@ async fn denied_host_gets_the_exact_403_page_inside_tls() {
     })
     .await;
     for alpn in [H1, H2] {
-        let (status, body) = status_of(&h, "blocked.test", alpn).await;
-        assert_eq!(status, StatusCode::FORBIDDEN);
-        assert_eq!(body, "Blocked by network policy: domain blocked.test:443");
+        assert_blocked(&h, "blocked.test", alpn).await;
     }
 }
 
@@ -104,14 +109,7 @@ async fn default_deny_lets_only_the_allow_list_through() {
     })
     .await;
     assert_eq!(status_of(&h, "api.test", H1).await.0, StatusCode::OK);
-    let (status, body) = status_of(&h, "other.test", H1).await;
-    assert_eq!(
-        (status, body.as_str()),
-        (
-            StatusCode::FORBIDDEN,
-            "Blocked by network policy: domain other.test:443"
-        )
-    );
+    assert_blocked(&h, "other.test", H1).await;
 }
 
 #[tokio::test]
@@ -153,10 +151,7 @@ async fn deny_wins_over_allow() {
             .deny(patterns(&["x.api.test"]))
     })
     .await;
-    assert_eq!(
-        status_of(&h, "x.api.test", H1).await.0,
-        StatusCode::FORBIDDEN
-    );
+    assert_blocked(&h, "x.api.test", H1).await;
 }
 
 #[tokio::test]
@@ -181,21 +176,12 @@ async fn bypass_tunnels_untouched_so_the_client_sees_the_upstream_certificate() 
     let error = tls_through(h.proxy(), "wa.test", 443, standin_only)
         .await
         .unwrap_err();
-    assert_eq!(
-        rustls_error(&error),
-        Some(&rustls::Error::InvalidCertificate(
-            CertificateError::UnknownIssuer
-        )),
-        "{error}"
-    );
+    assert_unknown_issuer(&error);
 }
 
 #[tokio::test]
 async fn bypass_to_an_unreachable_host_answers_502_on_the_connect() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = closed_port();
     let h = Harness::start(TestPki::new("public"), |b| {
         b.maps([map_entry("down.test", closed)])
             .bypass(patterns(&["down.test"]))
@@ -212,12 +198,5 @@ async fn bypass_never_opens_a_denied_host() {
             .deny(patterns(&["blocked.test"]))
     })
     .await;
-    let (status, body) = status_of(&h, "blocked.test", H1).await;
-    assert_eq!(
-        (status, body.as_str()),
-        (
-            StatusCode::FORBIDDEN,
-            "Blocked by network policy: domain blocked.test:443"
-        )
-    );
+    assert_blocked(&h, "blocked.test", H1).await;
 }

@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-use super::standin_pki::{server_name, TestPki};
+use super::standin_pki::{client_config, server_name, TestPki};
 
 /// A stand-in on a free loopback port with a CA in a temporary directory,
 /// trusting the `public` test CA for upstream TLS (as it would a real public
@@ -58,6 +58,20 @@ impl Harness {
         let path = self.dir.path().join("standin-ca.pem");
         std::fs::write(&path, self.standin.ca_pem()).unwrap();
         path
+    }
+
+    /// GET `https://host{path}` through the stand-in by a client trusting its
+    /// CA and offering `alpn`.
+    pub async fn https_get(
+        &self,
+        host: &str,
+        alpn: &[&[u8]],
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let client = client_config(&[self.standin.ca_pem()], alpn);
+        let tls = tls_through(self.proxy(), host, 443, client).await.unwrap();
+        get(tls, host, path, headers).await
     }
 
     /// The public test CA written to a file.
@@ -159,19 +173,27 @@ pub async fn get(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Reply {
-    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-    let mut builder = Request::get(format!("https://{host}{path}"));
-    if h2 {
-        builder = builder.version(Version::HTTP_2);
-    } else {
-        builder = builder.uri(path).header("host", host);
-    }
+    let mut request = Request::get(path);
     for (name, value) in headers {
-        builder = builder.header(*name, *value);
+        request = request.header(*name, *value);
     }
-    let request = builder.body(Full::new(Bytes::new())).unwrap();
+    send(tls, host, request.body(Full::new(Bytes::new())).unwrap()).await
+}
+
+/// Sends one POST with `body` over an established TLS stream.
+pub async fn post(tls: TlsStream<TcpStream>, host: &str, path: &str, body: &str) -> Reply {
+    let request = Request::post(path).body(Full::new(Bytes::from(body.to_string())));
+    send(tls, host, request.unwrap()).await
+}
+
+/// Sends a request (origin-form URI) as HTTP/2 when ALPN chose it (with
+/// `:authority`), else as HTTP/1.1 (with `Host`).
+async fn send(tls: TlsStream<TcpStream>, host: &str, mut request: Request<Full<Bytes>>) -> Reply {
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
     let io = TokioIo::new(tls);
     let response = if h2 {
+        *request.version_mut() = Version::HTTP_2;
+        *request.uri_mut() = format!("https://{host}{}", request.uri()).parse().unwrap();
         let (mut sender, connection) =
             hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
                 .await
@@ -179,6 +201,7 @@ pub async fn get(
         tokio::spawn(connection);
         sender.send_request(request).await.unwrap()
     } else {
+        request.headers_mut().insert("host", host.parse().unwrap());
         let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await.unwrap();
         tokio::spawn(connection);
         sender.send_request(request).await.unwrap()
@@ -212,7 +235,25 @@ async fn read_reply(response: hyper::Response<hyper::body::Incoming>) -> Reply {
     }
 }
 
-/// The rustls error inside an I/O error from a TLS handshake.
-pub fn rustls_error(error: &io::Error) -> Option<&rustls::Error> {
-    error.get_ref()?.downcast_ref::<rustls::Error>()
+/// Asserts that a TLS handshake failed because the presented certificate
+/// chains to no trusted CA.
+pub fn assert_unknown_issuer(error: &io::Error) {
+    let rustls_error = error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>());
+    assert_eq!(
+        rustls_error,
+        Some(&rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer
+        )),
+        "{error}"
+    );
+}
+
+/// A loopback address nothing listens on (bound, read, closed).
+pub fn closed_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -41,10 +41,15 @@ pub struct Echo {
     pub path: String,
     pub version: String,
     pub headers: BTreeMap<String, String>,
+    pub body_len: usize,
 }
 
 async fn echo(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (head, body) = request.into_parts();
+    let body_len = body.collect().await.map_or(0, |b| b.to_bytes().len());
+    let request = Request::from_parts(head, ());
     let echo = Echo {
+        body_len,
         method: request.method().to_string(),
         path: request
             .uri()
