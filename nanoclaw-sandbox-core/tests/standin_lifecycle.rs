@@ -13,7 +13,7 @@ use hyper::StatusCode;
 use nanoclaw_sandbox_core::standin::{
     self, StandinConfig, StandinError, CA_CERT_FILE, CA_KEY_FILE,
 };
-use support::standin_client::{get, map_entry, tls_through};
+use support::standin_client::{connect, get, map_entry, tls_through, Harness};
 use support::standin_pki::{client_config, TestPki};
 use support::standin_servers::https_echo;
 use tokio::net::TcpStream;
@@ -257,5 +257,54 @@ async fn an_upstream_ca_file_without_certificates_is_named() {
     assert!(
         matches!(error, StandinError::UpstreamCa { .. }),
         "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn graceful_shutdown_lets_an_in_flight_request_finish() {
+    let public = TestPki::new("public");
+    let upstream = https_echo(&public, &["api.test"]).await;
+    let h = Harness::start(public, |b| b.maps([map_entry("api.test", upstream.addr)])).await;
+    let client = client_config(&[h.standin.ca_pem()], &[b"http/1.1"]);
+    let tls = tls_through(h.proxy(), "api.test", 443, client)
+        .await
+        .unwrap();
+    let in_flight = tokio::spawn(get(tls, "api.test", "/delay/300", &[]));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let addr = h.proxy();
+    h.standin.shutdown().await;
+    let reply = in_flight.await.unwrap();
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "closed after shutdown"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_cuts_idle_tunnels_after_the_grace_period() {
+    use tokio::io::AsyncReadExt;
+    let public = TestPki::new("public");
+    let upstream = https_echo(&public, &["wa.test"]).await;
+    let h = Harness::start(public, |b| {
+        b.maps([map_entry("wa.test", upstream.addr)])
+            .bypass(["wa.test".parse().unwrap()])
+            .shutdown_grace(Duration::from_millis(200))
+    })
+    .await;
+    let mut tunnel = connect(h.proxy(), "wa.test:443").await;
+    assert_eq!(tunnel.status, StatusCode::OK);
+    let started = std::time::Instant::now();
+    h.standin.shutdown().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(3), tunnel.stream.read(&mut byte)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the tunnel was closed: {read:?}"
     );
 }

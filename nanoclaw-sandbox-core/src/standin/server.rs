@@ -148,6 +148,7 @@ async fn accept_loop(
 /// A running stand-in. It stops when [`shutdown`](Standin::shutdown) is
 /// awaited (gracefully) or when the handle is dropped (at once).
 #[derive(Debug)]
+#[must_use = "dropping the handle stops the stand-in"]
 pub struct Standin {
     addr: SocketAddr,
     proxy_url: String,

@@ -1,10 +1,12 @@
-//! Captures `tracing` events on the current thread, so a test can read what
-//! the stand-in logged (run the test on a current-thread runtime).
+//! Captures every `tracing` event of a test binary, so a test can read what
+//! the stand-in logged.
 //!
-//! Tests run in parallel, and `tracing` caches per call site whether anyone
-//! listens: a call site first reached by another test while this capture was
-//! being installed could be cached as "nobody". Installing therefore rebuilds
-//! that cache; install right before the traffic under test.
+//! Why global, in a binary of its own: `tracing` caches per call site whether
+//! any subscriber listens. With per-thread subscribers and tests running in
+//! parallel, a call site first reached by another test while this capture was
+//! being installed can be cached as "nobody listens", and its events are
+//! lost. A global subscriber installed before any traffic sees every call
+//! site; a binary with a single test that installs it keeps that true.
 
 use std::fmt::{self, Write};
 use std::sync::{Arc, Mutex};
@@ -18,16 +20,32 @@ use tracing::{Event, Metadata, Subscriber};
 pub struct LogCapture(Arc<Mutex<Vec<String>>>);
 
 impl LogCapture {
-    /// Captures on this thread until the guard is dropped.
-    pub fn install() -> (LogCapture, tracing::subscriber::DefaultGuard) {
+    /// Installs the capture as the process's global subscriber. Call once,
+    /// first thing, in the only test of its binary.
+    pub fn install_global() -> LogCapture {
         let capture = LogCapture::default();
-        let guard = tracing::subscriber::set_default(capture.clone());
-        tracing::callsite::rebuild_interest_cache();
-        (capture, guard)
+        tracing::subscriber::set_global_default(capture.clone())
+            .expect("the only test of its binary installs the capture, once");
+        capture
     }
 
+    /// The lines captured so far.
     pub fn lines(&self) -> Vec<String> {
         self.0.lock().unwrap().clone()
+    }
+
+    /// The lines of one `tracing` target.
+    pub fn lines_of(&self, target: &str) -> Vec<String> {
+        let prefix = format!("{target} ");
+        self.lines()
+            .into_iter()
+            .filter(|l| l.starts_with(&prefix))
+            .collect()
+    }
+
+    /// Forgets what was captured.
+    pub fn clear(&self) {
+        self.0.lock().unwrap().clear();
     }
 }
 

@@ -45,6 +45,15 @@ pub struct Echo {
 }
 
 async fn echo(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    // `/delay/MS`: answer late, for tests of in-flight requests.
+    let delay = request
+        .uri()
+        .path()
+        .strip_prefix("/delay/")
+        .and_then(|ms| ms.parse().ok());
+    if let Some(ms) = delay {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
     let (head, body) = request.into_parts();
     let body_len = body.collect().await.map_or(0, |b| b.to_bytes().len());
     let request = Request::from_parts(head, ());
