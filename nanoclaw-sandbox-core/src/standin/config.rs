@@ -259,6 +259,7 @@ pub fn parse_listen_addr(text: &str) -> Result<SocketAddr, StandinInputError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::standin::Decision;
 
     #[test]
     fn listen_addresses_parse() {
@@ -291,18 +292,9 @@ mod tests {
         assert_eq!(config.listen().port(), 0);
         assert_eq!(config.resolved_ca_dir().unwrap(), PathBuf::from("/tmp/ca"));
         assert_eq!(config.maps().len(), 1);
-        assert_eq!(
-            config.policy().decide("a.test", 443),
-            super::super::Decision::Bypass
-        );
-        assert_eq!(
-            config.policy().decide("b.test", 443),
-            super::super::Decision::Deny
-        );
-        assert_eq!(
-            config.policy().decide("c.test", 443),
-            super::super::Decision::Deny
-        );
+        assert_eq!(config.policy().decide("a.test", 443), Decision::Bypass);
+        assert_eq!(config.policy().decide("b.test", 443), Decision::Deny);
+        assert_eq!(config.policy().decide("c.test", 443), Decision::Deny);
         assert_eq!(config.env_file(), Some(Path::new("/tmp/env")));
         assert_eq!(StandinConfig::default().listen(), DEFAULT_LISTEN);
     }

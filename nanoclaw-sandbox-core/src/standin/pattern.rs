@@ -18,7 +18,10 @@ use std::str::FromStr;
 use super::error::StandinInputError;
 use super::target::{check_domain, normalize_host, parse_port, split_host_port, Target};
 
-/// A parsed host pattern (see the [module docs](self) for its syntax).
+/// A parsed host pattern: `example.com` (itself), `*.example.com` (one more
+/// label), `**.example.com` (any depth below), `**` (every host), an IP
+/// literal, each optionally with `:PORT`. Case and a trailing dot are
+/// ignored; wildcards never match IP literals.
 #[derive(Clone, PartialEq, Eq)]
 pub struct HostPattern {
     hosts: HostMatch,
