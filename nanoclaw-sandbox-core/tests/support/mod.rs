@@ -23,3 +23,12 @@ pub fn missing(what: &str, why: &str) {
     }
     eprintln!("SKIPPED: {what} unavailable ({why}); set {REQUIRE_VAR}=1 to make this a failure");
 }
+
+#[cfg(feature = "standin")]
+pub mod standin_client;
+#[cfg(feature = "standin")]
+pub mod standin_logs;
+#[cfg(feature = "standin")]
+pub mod standin_pki;
+#[cfg(feature = "standin")]
+pub mod standin_servers;

@@ -1,0 +1,212 @@
+//! Host patterns, written as Docker Sandboxes' network policies write them.
+//!
+//! | pattern | matches |
+//! |---|---|
+//! | `example.com` | `example.com` only |
+//! | `*.example.com` | exactly one more label: `api.example.com`, not `a.b.example.com`, not `example.com` |
+//! | `**.example.com` | any depth below: `api.example.com`, `a.b.example.com`, not `example.com` |
+//! | `**` | every host |
+//! | `10.0.0.1`, `[::1]` | that address |
+//! | any of these + `:PORT` | the same, on that port only |
+//!
+//! Matching ignores case and a trailing dot; wildcards never match IP literals.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use super::error::StandinInputError;
+use super::target::{check_domain, normalize_host, parse_port, split_host_port, Target};
+
+/// A parsed host pattern: `example.com` (itself), `*.example.com` (one more
+/// label), `**.example.com` (any depth below), `**` (every host), an IP
+/// literal, each optionally with `:PORT`. Case and a trailing dot are
+/// ignored; wildcards never match IP literals.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HostPattern {
+    hosts: HostMatch,
+    port: Option<u16>,
+    text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostMatch {
+    Every,
+    Name(String),
+    Address(IpAddr),
+    OneLabelBelow(String),
+    AnyDepthBelow(String),
+}
+
+impl HostPattern {
+    /// Parses a pattern. Pure; the CLI's `--allow`, `--deny`, `--bypass` and
+    /// the host part of `--inject` all go through here.
+    pub fn parse(text: &str) -> Result<Self, StandinInputError> {
+        let text = text.trim();
+        let invalid = |reason: &str| StandinInputError::Pattern {
+            input: text.to_string(),
+            reason: reason.to_string(),
+        };
+        if text.is_empty() {
+            return Err(invalid("it is empty"));
+        }
+        let (host, port) = split_host_port(text).map_err(invalid)?;
+        let port = port.map(parse_port).transpose().map_err(invalid)?;
+        let host = normalize_host(host);
+        let hosts = if host == "**" {
+            HostMatch::Every
+        } else if host == "*" {
+            return Err(invalid("a lone `*` is ambiguous; `**` matches every host"));
+        } else if let Some(suffix) = host.strip_prefix("**.") {
+            HostMatch::AnyDepthBelow(check_domain(suffix).map_err(invalid)?)
+        } else if let Some(suffix) = host.strip_prefix("*.") {
+            HostMatch::OneLabelBelow(check_domain(suffix).map_err(invalid)?)
+        } else if host.contains('*') {
+            return Err(invalid(
+                "`*` and `**` may only stand as the whole first label",
+            ));
+        } else if let Ok(ip) = host.parse::<IpAddr>() {
+            HostMatch::Address(ip)
+        } else {
+            HostMatch::Name(check_domain(&host).map_err(invalid)?)
+        };
+        Ok(HostPattern {
+            hosts,
+            port,
+            text: text.to_string(),
+        })
+    }
+
+    /// Whether the pattern matches this host and port. The host may be in any
+    /// case, with IPv6 in brackets or not.
+    pub fn matches(&self, host: &str, port: u16) -> bool {
+        self.matches_target(&Target::new(host, port))
+    }
+
+    pub(crate) fn matches_target(&self, target: &Target) -> bool {
+        if self.port.is_some_and(|port| port != target.port()) {
+            return false;
+        }
+        let host = target.host();
+        match (&self.hosts, target.ip()) {
+            (HostMatch::Every, _) => true,
+            (HostMatch::Address(want), Some(ip)) => *want == ip,
+            (_, Some(_)) | (HostMatch::Address(_), None) => false,
+            (HostMatch::Name(name), None) => host == name,
+            (HostMatch::OneLabelBelow(suffix), None) => {
+                label_prefix(host, suffix).is_some_and(|prefix| !prefix.contains('.'))
+            }
+            (HostMatch::AnyDepthBelow(suffix), None) => label_prefix(host, suffix).is_some(),
+        }
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+/// The labels in front of `.suffix` in `host`, when there are any.
+fn label_prefix<'h>(host: &'h str, suffix: &str) -> Option<&'h str> {
+    host.strip_suffix(suffix)?
+        .strip_suffix('.')
+        .filter(|prefix| !prefix.is_empty())
+}
+
+impl FromStr for HostPattern {
+    type Err = StandinInputError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        HostPattern::parse(s)
+    }
+}
+
+impl fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl fmt::Debug for HostPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HostPattern({})", self.text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matches(pattern: &str, host: &str, port: u16) -> bool {
+        HostPattern::parse(pattern).unwrap().matches(host, port)
+    }
+
+    #[test]
+    fn wildcard_semantics_table() {
+        let table: &[(&str, &str, bool)] = &[
+            ("example.com", "example.com", true),
+            ("example.com", "EXAMPLE.com.", true),
+            ("example.com", "api.example.com", false),
+            ("example.com", "badexample.com", false),
+            ("*.example.com", "api.example.com", true),
+            ("*.example.com", "a.b.example.com", false),
+            ("*.example.com", "example.com", false),
+            ("*.example.com", "apiexample.com", false),
+            ("**.example.com", "api.example.com", true),
+            ("**.example.com", "v2.api.example.com", true),
+            ("**.example.com", "example.com", false),
+            ("**.example.com", "evil-example.com", false),
+            ("**", "anything.at.all", true),
+            ("**", "127.0.0.1", true),
+            ("127.0.0.1", "127.0.0.1", true),
+            ("127.0.0.1", "127.0.0.2", false),
+            ("[::1]", "::1", true),
+            ("::1", "[0:0:0:0:0:0:0:1]", true),
+            ("*.0.0.1", "127.0.0.1", false),
+            ("**.0.1", "127.0.0.1", false),
+        ];
+        for (pattern, host, want) in table {
+            assert_eq!(matches(pattern, host, 443), *want, "{pattern} vs {host}");
+        }
+    }
+
+    #[test]
+    fn a_port_narrows_the_pattern() {
+        assert!(matches("example.com:443", "example.com", 443));
+        assert!(!matches("example.com:443", "example.com", 8443));
+        assert!(matches("*.example.com:8443", "a.example.com", 8443));
+        assert!(matches("[::1]:443", "::1", 443));
+        assert!(!matches("[::1]:443", "::1", 80));
+    }
+
+    #[test]
+    fn bad_patterns_are_named_with_the_fix() {
+        for bad in [
+            "",
+            "*",
+            "a.*.com",
+            "*example.com",
+            "api.**",
+            "exa mple.com",
+            "a..b",
+            "host:0",
+            "host:99999",
+            "host:x",
+            "[::1",
+            "*.",
+        ] {
+            let err = HostPattern::parse(bad).unwrap_err();
+            assert!(
+                matches!(&err, StandinInputError::Pattern { input, .. } if input == bad.trim()),
+                "{bad}: {err:?}"
+            );
+            assert!(err.to_string().contains("`**.example.com`"), "{err}");
+        }
+    }
+
+    #[test]
+    fn parsed_patterns_show_as_written() {
+        let pattern: HostPattern = " **.Example.com:443 ".parse().unwrap();
+        assert_eq!(pattern.to_string(), "**.Example.com:443");
+        assert!(pattern.matches("a.example.com", 443));
+    }
+}
