@@ -132,6 +132,17 @@ impl ProxyUrl {
         Ok(ProxyUrl { url })
     }
 
+    /// The same proxy without user name and password: for routes and
+    /// messages, where the credentials travel separately (if at all).
+    pub fn without_credentials(&self) -> Self {
+        let mut url = self.url.clone();
+        // Both setters only fail for URLs that cannot have userinfo, which a
+        // validated http(s) URL with a host always can.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        ProxyUrl { url }
+    }
+
     /// The full URL, credentials included, without a trailing slash:
     /// for a child process's environment. Never log it.
     pub fn expose(&self) -> String {
@@ -174,10 +185,15 @@ mod tests {
         assert_eq!(p.authority(), "host.docker.internal:3128");
         assert_eq!(p.expose(), "http://host.docker.internal:3128");
         assert_eq!(ProxyUrl::parse("http://p").unwrap().port(), 80);
-        assert_eq!(ProxyUrl::parse("http://[::1]:3128").unwrap().authority(), "[::1]:3128");
+        assert_eq!(
+            ProxyUrl::parse("http://[::1]:3128").unwrap().authority(),
+            "[::1]:3128"
+        );
         assert!(ProxyUrl::parse("http://[::1]:3128").unwrap().is_loopback());
         assert!(ProxyUrl::parse("http://LOCALHOST:1").unwrap().is_loopback());
-        assert!(!ProxyUrl::parse("http://gateway.docker.internal:3128").unwrap().is_loopback());
+        assert!(!ProxyUrl::parse("http://gateway.docker.internal:3128")
+            .unwrap()
+            .is_loopback());
     }
 
     #[test]
@@ -185,10 +201,15 @@ mod tests {
         let p = ProxyUrl::parse("http://us%40er:p%3Ass@proxy:3128").unwrap();
         assert_eq!(p.credentials(), Some(("us@er".into(), "p:ss".into())));
         for shown in [format!("{p}"), format!("{p:?}"), p.redacted()] {
-            assert!(!shown.contains("p%3Ass") && !shown.contains("us%40er"), "{shown}");
+            assert!(
+                !shown.contains("p%3Ass") && !shown.contains("us%40er"),
+                "{shown}"
+            );
             assert!(shown.contains("proxy:3128"), "{shown}");
         }
         assert_eq!(p.expose(), "http://us%40er:p%3Ass@proxy:3128");
+        assert_eq!(p.without_credentials().expose(), "http://proxy:3128");
+        assert!(!p.without_credentials().has_credentials());
     }
 
     #[test]
