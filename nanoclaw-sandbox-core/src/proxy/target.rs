@@ -137,6 +137,22 @@ impl Target {
         })
     }
 
+    /// The target of a request URI. Only the scheme and authority are read,
+    /// so a query holding a token (a Slack Socket Mode ticket, say) never
+    /// reaches an error message.
+    pub fn from_uri(uri: &http::Uri) -> Result<Self, TargetError> {
+        let scheme = uri.scheme_str().unwrap_or_default();
+        let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+        let origin = format!("{scheme}://{authority}/");
+        if scheme.is_empty() || authority.is_empty() {
+            return Err(TargetError::Unparsable {
+                shown: redact::redact_userinfo(&origin),
+                reason: "a request needs an absolute URI with scheme and host".into(),
+            });
+        }
+        Target::parse(&origin)
+    }
+
     /// The scheme.
     pub fn scheme(&self) -> TargetScheme {
         self.scheme
@@ -196,6 +212,23 @@ mod tests {
             assert_eq!(Target::parse(url).unwrap().to_string(), shown, "{url}");
         }
         assert_eq!(Target::parse("https://[::1]:8443").unwrap().host(), "::1");
+    }
+
+    #[test]
+    fn request_uris_keep_only_their_origin() {
+        let uri: http::Uri = "wss://wss-primary.slack.com/link/?ticket=SECRET"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            Target::from_uri(&uri).unwrap().to_string(),
+            "wss://wss-primary.slack.com:443"
+        );
+        let relative: http::Uri = "/link/?ticket=SECRET".parse().unwrap();
+        let err = Target::from_uri(&relative).unwrap_err().to_string();
+        assert!(!err.contains("SECRET"), "{err}");
+        let odd: http::Uri = "gopher://h/?ticket=SECRET".parse().unwrap();
+        let err = Target::from_uri(&odd).unwrap_err().to_string();
+        assert!(err.contains("gopher") && !err.contains("SECRET"), "{err}");
     }
 
     #[test]
