@@ -245,7 +245,7 @@ async fn screen_proxy_reply(
             }
             if is_policy_page(&start) {
                 return Err(HttpError::PolicyDenied {
-                    host: target.authority(),
+                    host: target.host().to_string(),
                     proxy: proxy.to_string(),
                 });
             }

@@ -227,7 +227,7 @@ fn classify_tls_error(e: &io::Error, target: &Target, decision: &Decision) -> Ht
     );
     match (unknown_issuer, decision.proxy(), decision.trust) {
         (true, Some(proxy), TlsTrust::PublicOnly) => HttpError::Intercepted {
-            host,
+            host: target.host().to_string(),
             proxy: proxy.to_string(),
         },
         (true, Some(proxy), TlsTrust::Configured) => HttpError::CaNotTrusted {
@@ -261,7 +261,7 @@ fn classify_tunnel_error(
         },
         TunnelError::Refused { status: 403, body } if is_policy_page(&body) => {
             HttpError::PolicyDenied {
-                host: target.authority(),
+                host: target.host().to_string(),
                 proxy: proxy_text,
             }
         }

@@ -119,7 +119,7 @@ pub enum HttpError {
              then retry"
     )]
     PolicyDenied {
-        /// The blocked target.
+        /// The blocked host name (what policies name).
         host: String,
         /// The proxy.
         proxy: String,
@@ -176,7 +176,7 @@ pub enum HttpError {
              `docker sandbox network proxy <sandbox> --bypass-host {host}`"
     )]
     Intercepted {
-        /// The target.
+        /// The intercepted host name (what bypass rules name).
         host: String,
         /// The proxy.
         proxy: String,
@@ -336,7 +336,7 @@ mod tests {
     #[test]
     fn messages_name_the_input_and_the_fix() {
         let denied = HttpError::PolicyDenied {
-            host: "evil.test:443".into(),
+            host: "evil.test".into(),
             proxy: "http://gateway.docker.internal:3128".into(),
         };
         let text = denied.to_string();
@@ -360,13 +360,13 @@ mod tests {
         }
 
         let intercepted = HttpError::Intercepted {
-            host: "web.whatsapp.com:443".into(),
+            host: "web.whatsapp.com".into(),
             proxy: "http://p:3128".into(),
         }
         .to_string();
         assert!(
-            intercepted.contains("host web.whatsapp.com:443 is being intercepted")
-                && intercepted.contains("configure a bypass"),
+            intercepted.contains("host web.whatsapp.com is being intercepted")
+                && intercepted.contains("--bypass-host web.whatsapp.com`"),
             "{intercepted}"
         );
 

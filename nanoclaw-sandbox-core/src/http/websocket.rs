@@ -69,7 +69,7 @@ fn handshake_error(e: tungstenite::Error, target: &Target, decision: &Decision) 
             if let Some(proxy) = decision.proxy() {
                 if response.status() == http::StatusCode::FORBIDDEN && is_policy_page(body) {
                     return HttpError::PolicyDenied {
-                        host,
+                        host: target.host().to_string(),
                         proxy: proxy.to_string(),
                     };
                 }

@@ -21,3 +21,13 @@ pub fn missing(what: &str, why: &str) {
     }
     eprintln!("SKIPPED: {what} unavailable ({why}); set {REQUIRE_VAR}=1 to make this a failure");
 }
+
+// Test CAs, upstream servers, proxies (the client's tests; reusable).
+#[cfg(feature = "client")]
+pub mod client_fixture;
+#[cfg(feature = "client")]
+pub mod connect_proxy;
+#[cfg(feature = "client")]
+pub mod echo_server;
+pub mod mitm;
+pub mod test_ca;
