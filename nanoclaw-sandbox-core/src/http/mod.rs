@@ -38,7 +38,6 @@ pub use self::body::ResponseBody;
 pub use self::client::{HttpClient, HttpClientBuilder, RequestBody};
 pub use self::error::{BuildError, HttpError, Phase};
 pub use self::options::{HttpVersions, Timeouts};
-pub use self::stream::ClientStream;
 pub use self::websocket::WebSocket;
 /// The WebSocket library, for its `Message` type and errors.
 pub use tokio_tungstenite::tungstenite;

@@ -13,10 +13,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
-/// A connection to a target, ready for HTTP or WebSocket bytes. The
-/// WebSocket from [`HttpClient::websocket`](super::HttpClient::websocket)
-/// runs over one.
-pub struct ClientStream {
+/// A connection to a target, ready for HTTP or WebSocket bytes.
+pub(crate) struct ClientStream {
     io: Box<dyn Io>,
     negotiated_h2: bool,
     /// A plain connection to a proxy that takes absolute-form requests
@@ -31,11 +29,6 @@ impl ClientStream {
             negotiated_h2,
             forward_proxy,
         }
-    }
-
-    /// Whether TLS negotiated HTTP/2 (ALPN `h2`).
-    pub fn is_h2(&self) -> bool {
-        self.negotiated_h2
     }
 }
 

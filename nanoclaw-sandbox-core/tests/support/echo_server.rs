@@ -4,7 +4,8 @@
 //! The HTTP echo answers every request with one line describing it
 //! (`<METHOD> <path> <version> host=<Host> proxy-auth=<yes|no>`) followed by
 //! the request body; `/slow` waits 30 s first (for cut-mid-request tests),
-//! `/forbidden` answers 403 (an ordinary one, not a policy page).
+//! `/forbidden` answers 403 (an ordinary one, not a policy page). The
+//! WebSocket echo greets with [`WELCOME`] first, then echoes.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -24,6 +25,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
+
+/// The first message the WebSocket echo sends, unasked.
+pub const WELCOME: &str = "welcome";
 
 /// A running server; stops when dropped.
 pub struct EchoServer {
@@ -155,6 +159,11 @@ async fn serve_websocket(stream: Box<dyn Stream>) {
     let Ok(mut socket) = tokio_tungstenite::accept_async(stream).await else {
         return;
     };
+    // Like Discord's Hello: the server speaks first, right after the 101,
+    // so the client must keep bytes that arrive with the upgrade.
+    if socket.send(WELCOME.into()).await.is_err() {
+        return;
+    }
     while let Some(Ok(message)) = socket.next().await {
         if message.is_close() {
             break;
