@@ -341,7 +341,7 @@ mod tests {
         };
         let text = denied.to_string();
         assert!(
-            text.contains("evil.test:443") && text.contains("allow"),
+            text.contains("`sbx policy allow network evil.test`"),
             "{text}"
         );
 
