@@ -176,6 +176,7 @@ mod tests {
         ("*", "anything.test", 443, Some("*")),
         ("*", "10.1.2.3", 80, Some("*")),
         ("*", "::1", 80, Some("*")),
+        ("a.test,*", "10.9.8.7", 443, Some("*")),
         // `*` inside a name is no wildcard
         ("ex*.com", "example.com", 443, None),
         // case never matters
@@ -191,6 +192,10 @@ mod tests {
         ("10.0.0.0/8", "11.0.0.1", 443, None),
         ("localhost", "127.0.0.1", 443, None),
         ("127.0.0.1", "localhost", 443, None),
+        // loopback is not special: proxied unless listed
+        ("other.test", "localhost", 443, None),
+        ("other.test", "127.0.0.1", 443, None),
+        ("localhost", "localhost", 8080, Some("localhost")),
         // IPv6: bare, bracketed, CIDR, bracketed target host
         ("::1", "::1", 443, Some("::1")),
         ("[::1]", "::1", 443, Some("[::1]")),
