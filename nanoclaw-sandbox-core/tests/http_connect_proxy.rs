@@ -14,16 +14,8 @@ use http::Version;
 use nanoclaw_sandbox_core::http::{HttpError, HttpVersions};
 use nanoclaw_sandbox_core::proxy::{PassthroughRules, Route};
 use support::client_fixture::*;
-use support::connect_proxy::{ConnectProxy, ConnectProxyOptions};
+use support::connect_proxy::ConnectProxyOptions;
 use support::test_ca::TestCa;
-
-async fn proxy(upstreams: &Upstreams, options: ConnectProxyOptions) -> ConnectProxy {
-    ConnectProxy::start(ConnectProxyOptions {
-        hosts: upstreams.hosts().into_iter().collect(),
-        ..options
-    })
-    .await
-}
 
 fn with_auth() -> ConnectProxyOptions {
     ConnectProxyOptions {
@@ -35,10 +27,10 @@ fn with_auth() -> ConnectProxyOptions {
 #[tokio::test]
 async fn proxy_auth_from_the_url_userinfo_is_accepted() {
     let upstreams = Upstreams::start().await;
-    let proxy = proxy(&upstreams, with_auth()).await;
+    let proxy = connect_proxy(&upstreams, with_auth()).await;
     // Percent-encoded in the URL, decoded for Basic auth.
     let url = proxy.url_with_credentials("agent", "p%40ss%3Aword");
-    let client = client(via(&url), &upstreams, Vec::new(), HttpVersions::default());
+    let client = client_via(&url, &upstreams, Vec::new());
 
     let got = client
         .get(&format!("https://{UPSTREAM}/tls"))
@@ -69,13 +61,8 @@ async fn proxy_auth_from_the_url_userinfo_is_accepted() {
 #[tokio::test]
 async fn missing_proxy_auth_is_a_407_error_naming_the_fix() {
     let upstreams = Upstreams::start().await;
-    let proxy = proxy(&upstreams, with_auth()).await;
-    let client = client(
-        via(&proxy.url()),
-        &upstreams,
-        Vec::new(),
-        HttpVersions::default(),
-    );
+    let proxy = connect_proxy(&upstreams, with_auth()).await;
+    let client = client_via(&proxy.url(), &upstreams, Vec::new());
     for url in [format!("https://{UPSTREAM}/"), format!("http://{PLAIN}/")] {
         let err = expect_error(client.get(&url).await, "ProxyAuthRequired", |e| {
             matches!(
@@ -96,9 +83,9 @@ async fn missing_proxy_auth_is_a_407_error_naming_the_fix() {
 #[tokio::test]
 async fn wrong_proxy_auth_is_a_407_error_that_never_shows_the_password() {
     let upstreams = Upstreams::start().await;
-    let proxy = proxy(&upstreams, with_auth()).await;
+    let proxy = connect_proxy(&upstreams, with_auth()).await;
     let url = proxy.url_with_credentials("agent", "hunter2");
-    let client = client(via(&url), &upstreams, Vec::new(), HttpVersions::default());
+    let client = client_via(&url, &upstreams, Vec::new());
     for url in [format!("https://{UPSTREAM}/"), format!("http://{PLAIN}/")] {
         let err = expect_error(client.get(&url).await, "ProxyAuthRequired", |e| {
             matches!(
@@ -121,7 +108,7 @@ async fn wrong_proxy_auth_is_a_407_error_that_never_shows_the_password() {
 #[tokio::test]
 async fn policy_page_as_the_connect_reply_is_policy_denied() {
     let upstreams = Upstreams::start().await;
-    let proxy = proxy(
+    let proxy = connect_proxy(
         &upstreams,
         ConnectProxyOptions {
             deny_on_connect: vec![DENIED.into()],
@@ -129,12 +116,7 @@ async fn policy_page_as_the_connect_reply_is_policy_denied() {
         },
     )
     .await;
-    let client = client(
-        via(&proxy.url()),
-        &upstreams,
-        Vec::new(),
-        HttpVersions::default(),
-    );
+    let client = client_via(&proxy.url(), &upstreams, Vec::new());
     let err = expect_error(
         client.get(&format!("https://{DENIED}/")).await,
         "PolicyDenied",
@@ -150,7 +132,7 @@ async fn policy_page_as_the_connect_reply_is_policy_denied() {
 async fn policy_page_inside_tls_terminated_by_the_proxy_is_policy_denied() {
     let upstreams = Upstreams::start().await;
     let proxy_ca = Arc::new(TestCa::new("test sandbox proxy CA"));
-    let proxy = proxy(
+    let proxy = connect_proxy(
         &upstreams,
         ConnectProxyOptions {
             deny_inside_tls: Some((proxy_ca.clone(), vec![DENIED.into()])),
@@ -158,12 +140,7 @@ async fn policy_page_inside_tls_terminated_by_the_proxy_is_policy_denied() {
         },
     )
     .await;
-    let client = client(
-        via(&proxy.url()),
-        &upstreams,
-        vec![proxy_ca.cert_der()],
-        HttpVersions::default(),
-    );
+    let client = client_via(&proxy.url(), &upstreams, vec![proxy_ca.cert_der()]);
     expect_error(
         client.get(&format!("https://{DENIED}/")).await,
         "PolicyDenied",
@@ -174,13 +151,8 @@ async fn policy_page_inside_tls_terminated_by_the_proxy_is_policy_denied() {
 #[tokio::test]
 async fn other_refusals_keep_their_status_and_body() {
     let upstreams = Upstreams::start().await;
-    let proxy = proxy(&upstreams, ConnectProxyOptions::default()).await;
-    let client = client(
-        via(&proxy.url()),
-        &upstreams,
-        Vec::new(),
-        HttpVersions::default(),
-    );
+    let proxy = connect_proxy(&upstreams, ConnectProxyOptions::default()).await;
+    let client = client_via(&proxy.url(), &upstreams, Vec::new());
     // An unmapped name: the test proxy answers 502 rather than resolve it.
     let err = expect_error(
         client.get("https://unmapped.test/").await,
@@ -193,7 +165,7 @@ async fn other_refusals_keep_their_status_and_body() {
 #[tokio::test]
 async fn connections_are_pooled_through_the_tunnel() {
     let upstreams = Upstreams::start().await;
-    let proxy = proxy(&upstreams, ConnectProxyOptions::default()).await;
+    let proxy = connect_proxy(&upstreams, ConnectProxyOptions::default()).await;
     for (versions, expected) in [
         (HttpVersions::Http1AndHttp2, Version::HTTP_2),
         (HttpVersions::Http1Only, Version::HTTP_11),
@@ -220,7 +192,7 @@ async fn connections_are_pooled_through_the_tunnel() {
 async fn an_https_proxy_is_reached_over_tls() {
     let upstreams = Upstreams::start().await;
     let proxy_ca = Arc::new(TestCa::new("test proxy listener CA"));
-    let proxy = proxy(
+    let proxy = connect_proxy(
         &upstreams,
         ConnectProxyOptions {
             tls: Some(proxy_ca.server_config(&["127.0.0.1"], &[b"http/1.1"])),
@@ -229,32 +201,20 @@ async fn an_https_proxy_is_reached_over_tls() {
     )
     .await;
     assert!(proxy.url().starts_with("https://"));
-    let client = client(
-        via(&proxy.url()),
-        &upstreams,
-        vec![proxy_ca.cert_der()],
-        HttpVersions::default(),
-    );
+    let client = client_via(&proxy.url(), &upstreams, vec![proxy_ca.cert_der()]);
     let got = client
         .get(&format!("https://{UPSTREAM}/nested"))
         .await
         .expect("TLS inside TLS");
     assert!(first_line(got.body()).starts_with("GET /nested"));
     // Without trusting the listener's CA, the proxy's own TLS fails.
-    let untrusting = client_without_extra(&upstreams, &proxy.url());
+    let untrusting = client_via(&proxy.url(), &upstreams, Vec::new());
     let err = expect_error(
         untrusting.get(&format!("https://{UPSTREAM}/nested")).await,
         "Tls naming the proxy",
         |e| matches!(e, HttpError::Tls { host, .. } if host.starts_with("proxy https://")),
     );
     assert!(err.to_string().contains("UnknownIssuer"), "{err}");
-}
-
-fn client_without_extra(
-    upstreams: &Upstreams,
-    proxy: &str,
-) -> nanoclaw_sandbox_core::http::HttpClient {
-    client(via(proxy), upstreams, Vec::new(), HttpVersions::default())
 }
 
 #[tokio::test]
@@ -267,7 +227,7 @@ async fn unreachable_proxy_is_named_without_its_credentials() {
         .unwrap()
         .port();
     let url = format!("http://agent:s3cret@127.0.0.1:{port}");
-    let client = client(via(&url), &upstreams, Vec::new(), HttpVersions::default());
+    let client = client_via(&url, &upstreams, Vec::new());
     let err = expect_error(
         client.get(&format!("https://{UPSTREAM}/")).await,
         "ProxyUnreachable",
@@ -286,13 +246,8 @@ async fn unreachable_proxy_is_named_without_its_credentials() {
 #[tokio::test]
 async fn killed_proxy_mid_request_fails_within_the_timeout() {
     let upstreams = Upstreams::start().await;
-    let proxy = proxy(&upstreams, ConnectProxyOptions::default()).await;
-    let client = client(
-        via(&proxy.url()),
-        &upstreams,
-        Vec::new(),
-        HttpVersions::default(),
-    );
+    let proxy = connect_proxy(&upstreams, ConnectProxyOptions::default()).await;
+    let client = client_via(&proxy.url(), &upstreams, Vec::new());
     let started = Instant::now();
     let request = tokio::spawn({
         let client = client.clone();
@@ -317,7 +272,7 @@ async fn killed_proxy_mid_request_fails_within_the_timeout() {
 #[tokio::test]
 async fn passthrough_host_through_a_plain_tunnel_passes() {
     let upstreams = Upstreams::start().await;
-    let proxy = proxy(&upstreams, ConnectProxyOptions::default()).await;
+    let proxy = connect_proxy(&upstreams, ConnectProxyOptions::default()).await;
     let client = client(
         PassthroughRules::new(via(&proxy.url())),
         &upstreams,
@@ -340,7 +295,7 @@ async fn passthrough_host_through_a_plain_tunnel_passes() {
 async fn passthrough_host_intercepted_by_the_proxy_ca_is_detected() {
     let upstreams = Upstreams::start().await;
     let proxy_ca = Arc::new(TestCa::new("test sandbox proxy CA"));
-    let proxy = proxy(
+    let proxy = connect_proxy(
         &upstreams,
         ConnectProxyOptions {
             deny_inside_tls: Some((proxy_ca.clone(), vec![WHATSAPP.into()])),
@@ -367,12 +322,7 @@ async fn passthrough_host_intercepted_by_the_proxy_ca_is_detected() {
 #[tokio::test]
 async fn wrong_schemes_are_refused_with_the_method_to_use() {
     let upstreams = Upstreams::start().await;
-    let client = client(
-        via("http://127.0.0.1:9"),
-        &upstreams,
-        Vec::new(),
-        HttpVersions::default(),
-    );
+    let client = client_via("http://127.0.0.1:9", &upstreams, Vec::new());
     let err = expect_error(client.get("wss://socket.test/").await, "WrongScheme", |e| {
         matches!(e, HttpError::WrongScheme { .. })
     });

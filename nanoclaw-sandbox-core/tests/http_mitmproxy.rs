@@ -13,17 +13,11 @@ use nanoclaw_sandbox_core::http::{HttpError, HttpVersions};
 use nanoclaw_sandbox_core::proxy::{
     EnvProxyConfig, PassthroughRules, ProxySettings, ProxyUrl, Route, TlsTrust,
 };
-use rustls::pki_types::CertificateDer;
 use support::client_fixture::*;
-use support::mitm::{MitmOptions, Mitmproxy};
-
-fn mitm_ca(mitm: &Mitmproxy) -> Vec<CertificateDer<'static>> {
-    vec![CertificateDer::from(mitm.ca_cert_der())]
-}
 
 async fn get_and_post_through_mitmproxy(versions: HttpVersions, expected: Version) {
     let upstreams = Upstreams::start().await;
-    let Some(mitm) = Mitmproxy::start(&upstreams.mitm_options()) else {
+    let Some(mitm) = mitmproxy(&upstreams, |_| ()) else {
         return;
     };
     let client = client(via(&mitm.url()), &upstreams, mitm_ca(&mitm), versions);
@@ -80,7 +74,7 @@ async fn get_and_post_over_http1_through_mitmproxy_with_its_ca_trusted() {
 #[tokio::test]
 async fn default_roots_plus_the_proxy_ca_work_through_mitmproxy() {
     let upstreams = Upstreams::start().await;
-    let Some(mitm) = Mitmproxy::start(&upstreams.mitm_options()) else {
+    let Some(mitm) = mitmproxy(&upstreams, |_| ()) else {
         return;
     };
     // Mozilla's and the OS's roots, plus the proxy CA: what a host uses.
@@ -99,15 +93,10 @@ async fn default_roots_plus_the_proxy_ca_work_through_mitmproxy() {
 #[tokio::test]
 async fn without_the_proxy_ca_the_error_says_the_sandbox_ca_is_not_trusted() {
     let upstreams = Upstreams::start().await;
-    let Some(mitm) = Mitmproxy::start(&upstreams.mitm_options()) else {
+    let Some(mitm) = mitmproxy(&upstreams, |_| ()) else {
         return;
     };
-    let client = client(
-        via(&mitm.url()),
-        &upstreams,
-        Vec::new(),
-        HttpVersions::default(),
-    );
+    let client = client_via(&mitm.url(), &upstreams, Vec::new());
     let err = expect_error(
         client.get(&format!("https://{UPSTREAM}/echo")).await,
         "CaNotTrusted",
@@ -122,7 +111,7 @@ async fn without_the_proxy_ca_the_error_says_the_sandbox_ca_is_not_trusted() {
 #[tokio::test]
 async fn no_proxy_host_goes_direct_and_the_proxy_never_sees_it() {
     let upstreams = Upstreams::start().await;
-    let Some(mitm) = Mitmproxy::start(&upstreams.mitm_options()) else {
+    let Some(mitm) = mitmproxy(&upstreams, |_| ()) else {
         return;
     };
     let settings = ProxySettings {
@@ -165,15 +154,10 @@ async fn no_proxy_host_goes_direct_and_the_proxy_never_sees_it() {
 #[tokio::test]
 async fn plain_http_goes_through_mitmproxy_in_absolute_form() {
     let upstreams = Upstreams::start().await;
-    let Some(mitm) = Mitmproxy::start(&upstreams.mitm_options()) else {
+    let Some(mitm) = mitmproxy(&upstreams, |_| ()) else {
         return;
     };
-    let client = client(
-        via(&mitm.url()),
-        &upstreams,
-        Vec::new(),
-        HttpVersions::default(),
-    );
+    let client = client_via(&mitm.url(), &upstreams, Vec::new());
     let got = client
         .get(&format!("http://{PLAIN}/plain"))
         .await
@@ -195,11 +179,7 @@ async fn plain_http_goes_through_mitmproxy_in_absolute_form() {
 #[tokio::test]
 async fn policy_page_inside_intercepted_tls_is_policy_denied() {
     let upstreams = Upstreams::start().await;
-    let options = MitmOptions {
-        policy_denied: vec![DENIED.into()],
-        ..upstreams.mitm_options()
-    };
-    let Some(mitm) = Mitmproxy::start(&options) else {
+    let Some(mitm) = mitmproxy(&upstreams, |o| o.policy_denied = vec![DENIED.into()]) else {
         return;
     };
     for versions in [HttpVersions::Http1AndHttp2, HttpVersions::Http1Only] {
@@ -231,15 +211,10 @@ async fn policy_page_inside_intercepted_tls_is_policy_denied() {
 #[tokio::test]
 async fn killed_proxy_mid_request_fails_within_the_timeout() {
     let upstreams = Upstreams::start().await;
-    let Some(mut mitm) = Mitmproxy::start(&upstreams.mitm_options()) else {
+    let Some(mut mitm) = mitmproxy(&upstreams, |_| ()) else {
         return;
     };
-    let client = client(
-        via(&mitm.url()),
-        &upstreams,
-        mitm_ca(&mitm),
-        HttpVersions::default(),
-    );
+    let client = client_via(&mitm.url(), &upstreams, mitm_ca(&mitm));
     let started = Instant::now();
     // /slow answers after 30 s; the request timeout is 15 s.
     let request = tokio::spawn({
@@ -272,7 +247,7 @@ async fn killed_proxy_mid_request_fails_within_the_timeout() {
 #[tokio::test]
 async fn passthrough_host_intercepted_by_mitmproxy_is_detected() {
     let upstreams = Upstreams::start().await;
-    let Some(mitm) = Mitmproxy::start(&upstreams.mitm_options()) else {
+    let Some(mitm) = mitmproxy(&upstreams, |_| ()) else {
         return;
     };
     // The proxy CA is trusted, as in a sandbox: only passthrough hosts are
@@ -310,11 +285,9 @@ async fn passthrough_host_intercepted_by_mitmproxy_is_detected() {
 #[tokio::test]
 async fn passthrough_host_bypassed_by_mitmproxy_passes() {
     let upstreams = Upstreams::start().await;
-    let options = MitmOptions {
-        ignore_hosts: vec![r"^web\.whatsapp\.com$".into()],
-        ..upstreams.mitm_options()
-    };
-    let Some(mitm) = Mitmproxy::start(&options) else {
+    let Some(mitm) = mitmproxy(&upstreams, |o| {
+        o.ignore_hosts = vec![r"^web\.whatsapp\.com$".into()]
+    }) else {
         return;
     };
     let client = client(

@@ -7,12 +7,10 @@ mod support;
 
 use futures_util::{SinkExt, StreamExt};
 use nanoclaw_sandbox_core::http::tungstenite::Message;
-use nanoclaw_sandbox_core::http::{HttpError, HttpVersions, WebSocket};
-use rustls::pki_types::CertificateDer;
+use nanoclaw_sandbox_core::http::{HttpError, WebSocket};
 use support::client_fixture::*;
-use support::connect_proxy::{ConnectProxy, ConnectProxyOptions};
+use support::connect_proxy::ConnectProxyOptions;
 use support::echo_server::WELCOME;
-use support::mitm::Mitmproxy;
 
 async fn echo_round_trip(socket: &mut WebSocket) {
     let greeting = socket.next().await.expect("the greeting").expect("a frame");
@@ -34,15 +32,10 @@ async fn echo_round_trip(socket: &mut WebSocket) {
 #[tokio::test]
 async fn wss_echo_through_mitmproxy_with_its_ca_trusted() {
     let upstreams = Upstreams::start().await;
-    let Some(mitm) = Mitmproxy::start(&upstreams.mitm_options()) else {
+    let Some(mitm) = mitmproxy(&upstreams, |_| ()) else {
         return;
     };
-    let client = client(
-        via(&mitm.url()),
-        &upstreams,
-        vec![CertificateDer::from(mitm.ca_cert_der())],
-        HttpVersions::default(),
-    );
+    let client = client_via(&mitm.url(), &upstreams, mitm_ca(&mitm));
     let (mut socket, response) = client
         .websocket(format!("wss://{SOCKET}/gateway?v=10&encoding=json"))
         .await
@@ -61,15 +54,10 @@ async fn wss_echo_through_mitmproxy_with_its_ca_trusted() {
 #[tokio::test]
 async fn wss_without_the_mitmproxy_ca_says_the_sandbox_ca_is_not_trusted() {
     let upstreams = Upstreams::start().await;
-    let Some(mitm) = Mitmproxy::start(&upstreams.mitm_options()) else {
+    let Some(mitm) = mitmproxy(&upstreams, |_| ()) else {
         return;
     };
-    let client = client(
-        via(&mitm.url()),
-        &upstreams,
-        Vec::new(),
-        HttpVersions::default(),
-    );
+    let client = client_via(&mitm.url(), &upstreams, Vec::new());
     expect_error(
         client.websocket(format!("wss://{SOCKET}/")).await,
         "CaNotTrusted",
@@ -80,17 +68,8 @@ async fn wss_without_the_mitmproxy_ca_says_the_sandbox_ca_is_not_trusted() {
 #[tokio::test]
 async fn wss_and_ws_echo_through_a_plain_tunnel() {
     let upstreams = Upstreams::start().await;
-    let proxy = ConnectProxy::start(ConnectProxyOptions {
-        hosts: upstreams.hosts().into_iter().collect(),
-        ..ConnectProxyOptions::default()
-    })
-    .await;
-    let client = client(
-        via(&proxy.url()),
-        &upstreams,
-        Vec::new(),
-        HttpVersions::default(),
-    );
+    let proxy = connect_proxy(&upstreams, ConnectProxyOptions::default()).await;
+    let client = client_via(&proxy.url(), &upstreams, Vec::new());
     for url in [
         format!("wss://{SOCKET}/socket"),
         format!("ws://{PLAIN_SOCKET}/socket"),
@@ -115,17 +94,8 @@ async fn wss_and_ws_echo_through_a_plain_tunnel() {
 async fn a_request_with_extra_headers_opens_a_websocket() {
     use nanoclaw_sandbox_core::http::tungstenite::client::IntoClientRequest;
     let upstreams = Upstreams::start().await;
-    let proxy = ConnectProxy::start(ConnectProxyOptions {
-        hosts: upstreams.hosts().into_iter().collect(),
-        ..ConnectProxyOptions::default()
-    })
-    .await;
-    let client = client(
-        via(&proxy.url()),
-        &upstreams,
-        Vec::new(),
-        HttpVersions::default(),
-    );
+    let proxy = connect_proxy(&upstreams, ConnectProxyOptions::default()).await;
+    let client = client_via(&proxy.url(), &upstreams, Vec::new());
     // WhatsApp Web, for one, wants an Origin header.
     let mut request = format!("wss://{SOCKET}/ws/chat")
         .into_client_request()
@@ -143,18 +113,15 @@ async fn a_request_with_extra_headers_opens_a_websocket() {
 #[tokio::test]
 async fn a_blocked_websocket_host_is_policy_denied() {
     let upstreams = Upstreams::start().await;
-    let proxy = ConnectProxy::start(ConnectProxyOptions {
-        hosts: upstreams.hosts().into_iter().collect(),
-        deny_on_connect: vec![DENIED.into()],
-        ..ConnectProxyOptions::default()
-    })
-    .await;
-    let client = client(
-        via(&proxy.url()),
+    let proxy = connect_proxy(
         &upstreams,
-        Vec::new(),
-        HttpVersions::default(),
-    );
+        ConnectProxyOptions {
+            deny_on_connect: vec![DENIED.into()],
+            ..ConnectProxyOptions::default()
+        },
+    )
+    .await;
+    let client = client_via(&proxy.url(), &upstreams, Vec::new());
     expect_error(
         client.websocket(format!("wss://{DENIED}/")).await,
         "PolicyDenied",
@@ -165,19 +132,10 @@ async fn a_blocked_websocket_host_is_policy_denied() {
 #[tokio::test]
 async fn a_policy_page_answering_the_upgrade_inside_tls_is_policy_denied() {
     let upstreams = Upstreams::start().await;
-    let options = support::mitm::MitmOptions {
-        policy_denied: vec![DENIED.into()],
-        ..upstreams.mitm_options()
-    };
-    let Some(mitm) = Mitmproxy::start(&options) else {
+    let Some(mitm) = mitmproxy(&upstreams, |o| o.policy_denied = vec![DENIED.into()]) else {
         return;
     };
-    let client = client(
-        via(&mitm.url()),
-        &upstreams,
-        vec![CertificateDer::from(mitm.ca_cert_der())],
-        HttpVersions::default(),
-    );
+    let client = client_via(&mitm.url(), &upstreams, mitm_ca(&mitm));
     expect_error(
         client.websocket(format!("wss://{DENIED}/gateway")).await,
         "PolicyDenied",

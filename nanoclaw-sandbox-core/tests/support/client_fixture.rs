@@ -12,8 +12,9 @@ use nanoclaw_sandbox_core::http::{HttpClient, HttpError, HttpVersions, Timeouts}
 use nanoclaw_sandbox_core::proxy::{ProxyConfig, ProxyUrl, StaticProxyConfig};
 use rustls::pki_types::CertificateDer;
 
+use super::connect_proxy::{ConnectProxy, ConnectProxyOptions};
 use super::echo_server::EchoServer;
-use super::mitm::MitmOptions;
+use super::mitm::{MitmOptions, Mitmproxy};
 use super::test_ca::TestCa;
 
 /// HTTPS echo.
@@ -107,6 +108,41 @@ pub fn client(
         .timeouts(test_timeouts())
         .build()
         .expect("client builds")
+}
+
+/// `client` through the proxy at `proxy_url`, offering HTTP/2 and 1.1.
+pub fn client_via(
+    proxy_url: &str,
+    upstreams: &Upstreams,
+    extra: Vec<CertificateDer<'static>>,
+) -> HttpClient {
+    client(via(proxy_url), upstreams, extra, HttpVersions::default())
+}
+
+/// A plain CONNECT proxy routing the upstreams' names, otherwise as
+/// `options` say.
+pub async fn connect_proxy(upstreams: &Upstreams, options: ConnectProxyOptions) -> ConnectProxy {
+    ConnectProxy::start(ConnectProxyOptions {
+        hosts: upstreams.hosts().into_iter().collect(),
+        ..options
+    })
+    .await
+}
+
+/// mitmproxy routing the upstreams' names and trusting their CA, with
+/// `configure` adjusting the rest; `None` when mitmdump is missing.
+pub fn mitmproxy(
+    upstreams: &Upstreams,
+    configure: impl FnOnce(&mut MitmOptions),
+) -> Option<Mitmproxy> {
+    let mut options = upstreams.mitm_options();
+    configure(&mut options);
+    Mitmproxy::start(&options)
+}
+
+/// mitmproxy's CA, as extra roots.
+pub fn mitm_ca(mitm: &Mitmproxy) -> Vec<CertificateDer<'static>> {
+    vec![CertificateDer::from(mitm.ca_cert_der())]
 }
 
 /// Everything through the proxy at `url`.
