@@ -111,7 +111,7 @@ async fn policy_page_as_the_connect_reply_is_policy_denied() {
     let proxy = connect_proxy(
         &upstreams,
         ConnectProxyOptions {
-            deny_on_connect: vec![DENIED.into()],
+            deny: vec![DENIED.into()],
             ..ConnectProxyOptions::default()
         },
     )
@@ -125,6 +125,22 @@ async fn policy_page_as_the_connect_reply_is_policy_denied() {
     assert!(
         err.to_string().contains("--allow-host denied.test"),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn policy_page_answering_a_plain_http_request_is_policy_denied() {
+    let upstreams = Upstreams::start().await;
+    let options = ConnectProxyOptions {
+        deny: vec![DENIED.into()],
+        ..ConnectProxyOptions::default()
+    };
+    let proxy = connect_proxy(&upstreams, options).await;
+    let client = client_via(&proxy.url(), &upstreams, Vec::new());
+    expect_error(
+        client.get(&format!("http://{DENIED}/")).await,
+        "PolicyDenied",
+        |e| matches!(e, HttpError::PolicyDenied { host, .. } if host == DENIED),
     );
 }
 
@@ -335,4 +351,97 @@ async fn wrong_schemes_are_refused_with_the_method_to_use() {
     expect_error(client.get("ftp://x.test/").await, "InvalidTarget", |e| {
         matches!(e, HttpError::InvalidTarget(_))
     });
+}
+
+/// A listener that accepts connections and never says a word.
+async fn silent_listener() -> (tokio::net::TcpListener, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    (listener, addr)
+}
+
+#[tokio::test]
+async fn timeouts_name_their_phase() {
+    use nanoclaw_sandbox_core::http::{HttpClient, Phase, Timeouts};
+    use nanoclaw_sandbox_core::proxy::StaticProxyConfig;
+
+    let upstreams = Upstreams::start().await;
+    let (listener, addr) = silent_listener().await;
+    // Hold accepted sockets open so the silence lasts.
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let timeouts = Timeouts {
+        connect: Duration::from_secs(1),
+        tls: Duration::from_secs(1),
+        request: Duration::from_secs(3),
+    };
+    let build = |config| {
+        HttpClient::builder(config)
+            .public_roots(vec![upstreams.ca.cert_der()])
+            .native_roots(false)
+            .timeouts(timeouts)
+            .build()
+            .unwrap()
+    };
+
+    // A proxy that never answers CONNECT.
+    let through_silent_proxy = build(via(&format!("http://{addr}")));
+    let started = Instant::now();
+    let err = expect_error(
+        through_silent_proxy
+            .get(&format!("https://{UPSTREAM}/"))
+            .await,
+        "Timeout in the proxy handshake",
+        |e| {
+            matches!(
+                e,
+                HttpError::Timeout {
+                    phase: Phase::ProxyHandshake,
+                    ..
+                }
+            )
+        },
+    );
+    assert!(started.elapsed() < Duration::from_secs(5), "{err}");
+    assert!(err.to_string().contains("Timeouts::connect"), "{err}");
+
+    // A server that never answers the TLS handshake.
+    let direct = build(StaticProxyConfig::direct());
+    let err = expect_error(
+        direct.get(&format!("https://{addr}/")).await,
+        "Timeout in the TLS handshake",
+        |e| {
+            matches!(
+                e,
+                HttpError::Timeout {
+                    phase: Phase::Tls,
+                    ..
+                }
+            )
+        },
+    );
+    assert!(err.to_string().contains(&addr), "{err}");
+    holder.abort();
+
+    // An upstream that takes longer than the request may.
+    let proxy = connect_proxy(&upstreams, ConnectProxyOptions::default()).await;
+    let slow = build(via(&proxy.url()));
+    let err = expect_error(
+        slow.get(&format!("https://{UPSTREAM}/slow")).await,
+        "Timeout of the request",
+        |e| {
+            matches!(
+                e,
+                HttpError::Timeout {
+                    phase: Phase::Request,
+                    ..
+                }
+            )
+        },
+    );
+    assert!(err.to_string().contains("after 3s"), "{err}");
 }

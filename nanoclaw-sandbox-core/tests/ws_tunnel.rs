@@ -116,7 +116,7 @@ async fn a_blocked_websocket_host_is_policy_denied() {
     let proxy = connect_proxy(
         &upstreams,
         ConnectProxyOptions {
-            deny_on_connect: vec![DENIED.into()],
+            deny: vec![DENIED.into()],
             ..ConnectProxyOptions::default()
         },
     )

@@ -369,3 +369,36 @@ impl fmt::Debug for HttpClientBuilder {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::StaticProxyConfig;
+
+    fn builder() -> HttpClientBuilder {
+        HttpClient::builder(StaticProxyConfig::direct()).native_roots(false)
+    }
+
+    #[test]
+    fn the_builder_refuses_setups_that_cannot_work() {
+        let zero = Timeouts {
+            tls: Duration::ZERO,
+            ..Timeouts::default()
+        };
+        assert_eq!(
+            builder().timeouts(zero).build().unwrap_err(),
+            BuildError::ZeroTimeout { phase: Phase::Tls }
+        );
+        let garbage = CertificateDer::from(vec![0x30, 0x03, 0x01, 0x02, 0x03]);
+        let err = builder().extra_roots(vec![garbage]).build().unwrap_err();
+        assert!(
+            matches!(err, BuildError::InvalidRootCertificate { index: 0, .. }),
+            "{err}"
+        );
+        assert_eq!(
+            builder().public_roots(Vec::new()).build().unwrap_err(),
+            BuildError::NoRootCertificates
+        );
+        assert!(builder().build().is_ok(), "Mozilla's roots alone suffice");
+    }
+}

@@ -62,6 +62,8 @@ impl Dialer {
         decision: &Decision,
         purpose: Purpose,
     ) -> Result<ClientStream, HttpError> {
+        // Both display without credentials.
+        tracing::debug!(%target, %decision, "connecting");
         let io: Box<dyn Io> = match &decision.route {
             Route::Direct => Box::new(self.tcp_to_target(target).await?),
             Route::Via { proxy, auth } => {

@@ -32,8 +32,9 @@ pub struct ConnectProxyOptions {
     pub hosts: HashMap<String, SocketAddr>,
     /// Demand `Proxy-Authorization: Basic` with this user and password.
     pub require_auth: Option<(String, String)>,
-    /// Hosts refused with the policy page as the CONNECT reply.
-    pub deny_on_connect: Vec<String>,
+    /// Hosts refused with the policy page by the proxy itself: as the
+    /// CONNECT reply, or as the reply to a plain-http request.
+    pub deny: Vec<String>,
     /// Hosts whose tunnel is accepted, whose TLS is terminated with a
     /// certificate from this CA, and whose first request gets the 403
     /// policy page.
@@ -162,7 +163,7 @@ async fn handle(
 
 async fn tunnel(mut client: Box<dyn Stream>, authority: &str, options: &ConnectProxyOptions) {
     let (host, port) = split_authority(authority);
-    if options.deny_on_connect.iter().any(|h| h == &host) {
+    if options.deny.iter().any(|h| h == &host) {
         let _ = client
             .write_all(&reply(403, "Forbidden", &policy_page(&host, port)))
             .await;
@@ -220,6 +221,12 @@ async fn forward(
         .trim_matches(['[', ']'])
         .to_string();
     let port = uri.port_u16().unwrap_or(80);
+    if options.deny.iter().any(|h| h == &host) {
+        let _ = client
+            .write_all(&reply(403, "Forbidden", &policy_page(&host, port)))
+            .await;
+        return;
+    }
     let Some(mut upstream) = dial(&host, port, options).await else {
         let _ = client
             .write_all(&reply(502, "Bad Gateway", "cannot reach upstream"))
