@@ -1,1 +1,43 @@
-//! The proxy-aware HTTPS and WebSocket client: filled in by the client work.
+//! The proxy-aware HTTPS and WebSocket client (feature `client`).
+//!
+//! [`HttpClient`] routes every request by a
+//! [`ProxyConfig`](crate::proxy::ProxyConfig): direct, or through an HTTP
+//! proxy (a CONNECT tunnel for TLS and WebSocket targets, absolute-form
+//! requests for plain `http`). TLS is rustls with an explicit crypto
+//! provider, trusting Mozilla's roots, the OS's roots and extra roots (the
+//! sandbox proxy's CA); HTTP/2 or 1.1 by ALPN; connections pooled per origin
+//! through the tunnel. Proxy refusals, policy pages, untrusted interception
+//! and timeouts come back as [`HttpError`]s that say what to do.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use nanoclaw_sandbox_core::http::HttpClient;
+//! use nanoclaw_sandbox_core::proxy::{EnvProxyConfig, PassthroughRules, ProxySettings};
+//!
+//! let settings = ProxySettings::default(); // from SandboxEnv::detect()
+//! let client = HttpClient::builder(PassthroughRules::new(EnvProxyConfig::new(settings)))
+//!     .extra_roots(Vec::new()) // the trust store's ca_certificates()
+//!     .build()?;
+//! let reply = client.get("https://api.anthropic.com/v1/models").await?;
+//! println!("{}", reply.status());
+//! # Ok(()) }
+//! ```
+
+mod body;
+mod client;
+mod dial;
+mod error;
+mod interception;
+mod options;
+mod stream;
+mod tls;
+mod tunnel;
+mod websocket;
+
+pub use self::body::ResponseBody;
+pub use self::client::{HttpClient, HttpClientBuilder, RequestBody};
+pub use self::error::{BuildError, HttpError, Phase};
+pub use self::options::{HttpVersions, Timeouts};
+pub use self::websocket::WebSocket;
+/// The WebSocket library, for its `Message` type and errors.
+pub use tokio_tungstenite::tungstenite;

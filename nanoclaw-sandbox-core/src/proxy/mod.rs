@@ -4,9 +4,33 @@
 //! `Debug` or `Display`; [`ProxySettings`] holds the values read once from the
 //! environment by [`crate::sandbox::SandboxEnv`] (the one place that applies
 //! the variables' precedence).
+//!
+//! [`ProxyConfig`] turns a [`Target`] into a [`Decision`]: [`Route::Direct`]
+//! or [`Route::Via`] a proxy, the [`RouteReason`] that chose it, and the
+//! [`TlsTrust`] its certificate needs. Implementations:
+//!
+//! - [`EnvProxyConfig`]: the proxy variables (`NO_PROXY` semantics in
+//!   docs/proxy.md), on hyper-util's matcher;
+//! - [`StaticProxyConfig`]: one fixed answer;
+//! - [`PassthroughRules`]: layered on either; hosts that must not be
+//!   intercepted (WhatsApp by default) are checked against public roots only.
 
+mod env;
+mod no_proxy;
+mod passthrough;
+mod route;
 mod settings;
+mod static_config;
+mod target;
 mod url;
 
+pub use self::env::EnvProxyConfig;
+pub use self::no_proxy::NoProxyRules;
+pub use self::passthrough::{PassthroughPatternError, PassthroughRules, DEFAULT_PASSTHROUGH};
+pub use self::route::{
+    ChildProxyEnv, Decision, ProxyAuth, ProxyConfig, ProxyVariable, Route, RouteReason, TlsTrust,
+};
 pub use self::settings::ProxySettings;
+pub use self::static_config::StaticProxyConfig;
+pub use self::target::{Target, TargetError, TargetScheme};
 pub use self::url::{ProxyUrl, ProxyUrlError};

@@ -132,6 +132,17 @@ impl ProxyUrl {
         Ok(ProxyUrl { url })
     }
 
+    /// The same proxy without user name and password: for routes and
+    /// messages, where the credentials travel separately (if at all).
+    pub fn without_credentials(&self) -> Self {
+        let mut url = self.url.clone();
+        // Both setters only fail for URLs that cannot have userinfo, which a
+        // validated http(s) URL with a host always can.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        ProxyUrl { url }
+    }
+
     /// The full URL, credentials included, without a trailing slash:
     /// for a child process's environment. Never log it.
     pub fn expose(&self) -> String {
@@ -197,6 +208,8 @@ mod tests {
             assert!(shown.contains("proxy:3128"), "{shown}");
         }
         assert_eq!(p.expose(), "http://us%40er:p%3Ass@proxy:3128");
+        assert_eq!(p.without_credentials().expose(), "http://proxy:3128");
+        assert!(!p.without_credentials().has_credentials());
     }
 
     #[test]

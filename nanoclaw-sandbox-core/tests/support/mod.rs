@@ -32,3 +32,12 @@ pub mod standin_logs;
 pub mod standin_pki;
 #[cfg(feature = "standin")]
 pub mod standin_servers;
+// Test CAs, upstream servers, proxies (the client's tests; reusable).
+#[cfg(feature = "client")]
+pub mod client_fixture;
+#[cfg(feature = "client")]
+pub mod connect_proxy;
+#[cfg(feature = "client")]
+pub mod echo_server;
+pub mod mitm;
+pub mod test_ca;
