@@ -77,7 +77,12 @@ mod tests {
 
     #[test]
     fn text_without_userinfo_is_unchanged() {
-        for text in ["http://proxy:3128", "no url here", "mailto:a@b", "https://h/p@q"] {
+        for text in [
+            "http://proxy:3128",
+            "no url here",
+            "mailto:a@b",
+            "https://h/p@q",
+        ] {
             assert_eq!(redact_userinfo(text), text);
         }
     }

@@ -18,7 +18,9 @@ use crate::redact;
 #[non_exhaustive]
 pub enum SpecError {
     /// The image reference is empty.
-    #[error("the container image is empty: give an image reference such as `nanoclaw-agent:latest`")]
+    #[error(
+        "the container image is empty: give an image reference such as `nanoclaw-agent:latest`"
+    )]
     EmptyImage,
     /// A container-side path is not absolute.
     #[error("container path `{path}` is relative: container paths must start with `/`")]
@@ -768,13 +770,17 @@ mod tests {
             ),
             (
                 base().mount(Mount::tmpfs("/a:b", None)),
-                SpecError::ColonInContainerPath { path: "/a:b".into() },
+                SpecError::ColonInContainerPath {
+                    path: "/a:b".into(),
+                },
             ),
             (
                 base()
                     .mount(Mount::bind("/a", "/x", false))
                     .mount(Mount::tmpfs("/x/", None)),
-                SpecError::DuplicateMountTarget { target: "/x/".into() },
+                SpecError::DuplicateMountTarget {
+                    target: "/x/".into(),
+                },
             ),
             (
                 base().env("", "v"),
@@ -833,7 +839,8 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("`rel` is relative"), "{err}");
-        let err = toml::from_str::<ContainerSpec>("image = \"a\"\nenv = [\"NOEQUALS\"]").unwrap_err();
+        let err =
+            toml::from_str::<ContainerSpec>("image = \"a\"\nenv = [\"NOEQUALS\"]").unwrap_err();
         assert!(err.to_string().contains("NAME=VALUE"), "{err}");
         let err = toml::from_str::<ContainerSpec>("image = \"a\"\nbogus = 1").unwrap_err();
         assert!(err.to_string().contains("bogus"), "{err}");
@@ -841,7 +848,12 @@ mod tests {
 
     #[test]
     fn env_setter_replaces_in_place() {
-        let spec = base().env("A", "1").env("B", "2").env("A", "3").build().unwrap();
+        let spec = base()
+            .env("A", "1")
+            .env("B", "2")
+            .env("A", "3")
+            .build()
+            .unwrap();
         let shown: Vec<_> = spec.env().iter().map(EnvVar::to_docker_string).collect();
         assert_eq!(shown, ["A=3", "B=2"]);
     }
@@ -861,7 +873,10 @@ mod tests {
 
     #[test]
     fn network_and_extra_host_parsing() {
-        assert_eq!(NetworkMode::parse("bridge"), NetworkMode::Named("bridge".into()));
+        assert_eq!(
+            NetworkMode::parse("bridge"),
+            NetworkMode::Named("bridge".into())
+        );
         assert_eq!(NetworkMode::parse("host"), NetworkMode::Host);
         assert_eq!(
             ExtraHost::parse("h:::1").unwrap(),

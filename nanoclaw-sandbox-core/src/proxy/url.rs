@@ -174,10 +174,15 @@ mod tests {
         assert_eq!(p.authority(), "host.docker.internal:3128");
         assert_eq!(p.expose(), "http://host.docker.internal:3128");
         assert_eq!(ProxyUrl::parse("http://p").unwrap().port(), 80);
-        assert_eq!(ProxyUrl::parse("http://[::1]:3128").unwrap().authority(), "[::1]:3128");
+        assert_eq!(
+            ProxyUrl::parse("http://[::1]:3128").unwrap().authority(),
+            "[::1]:3128"
+        );
         assert!(ProxyUrl::parse("http://[::1]:3128").unwrap().is_loopback());
         assert!(ProxyUrl::parse("http://LOCALHOST:1").unwrap().is_loopback());
-        assert!(!ProxyUrl::parse("http://gateway.docker.internal:3128").unwrap().is_loopback());
+        assert!(!ProxyUrl::parse("http://gateway.docker.internal:3128")
+            .unwrap()
+            .is_loopback());
     }
 
     #[test]
@@ -185,7 +190,10 @@ mod tests {
         let p = ProxyUrl::parse("http://us%40er:p%3Ass@proxy:3128").unwrap();
         assert_eq!(p.credentials(), Some(("us@er".into(), "p:ss".into())));
         for shown in [format!("{p}"), format!("{p:?}"), p.redacted()] {
-            assert!(!shown.contains("p%3Ass") && !shown.contains("us%40er"), "{shown}");
+            assert!(
+                !shown.contains("p%3Ass") && !shown.contains("us%40er"),
+                "{shown}"
+            );
             assert!(shown.contains("proxy:3128"), "{shown}");
         }
         assert_eq!(p.expose(), "http://us%40er:p%3Ass@proxy:3128");
