@@ -143,5 +143,6 @@ pub trait ImageBuilder: Send + Sync {
     ) -> Result<Vec<ImageSummary>, RuntimeError>;
 
     /// Removes an image reference (a tag, or an id with all its tags).
-    async fn remove_image(&self, image: &str) -> Result<(), RuntimeError>;
+    /// Without `force`, an image that a container uses is kept (an error).
+    async fn remove_image(&self, image: &str, force: bool) -> Result<(), RuntimeError>;
 }

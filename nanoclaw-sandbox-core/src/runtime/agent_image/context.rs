@@ -1,5 +1,5 @@
-//! The build context of the agent image: a deterministic tar archive and the
-//! content hash that names the image.
+//! The agent image's content hash (its name) and build context (a
+//! deterministic tar archive).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,15 +11,6 @@ use super::AgentImageError;
 /// Where the files go in the build context; `COPY rootfs/ /` puts them in place.
 const ROOTFS: &str = "rootfs";
 
-/// A ready-to-send build context.
-#[derive(Debug)]
-pub struct AgentContext {
-    /// The tar archive.
-    pub tar: Vec<u8>,
-    /// Hex SHA-256 over the Dockerfile, the labels and every file (path, mode, content).
-    pub content_hash: String,
-}
-
 /// The Dockerfile: nothing but the files, and the entrypoint.
 pub fn dockerfile(entrypoint: &[String]) -> String {
     // serde_json renders a JSON array of strings: the exec form Docker wants.
@@ -27,13 +18,32 @@ pub fn dockerfile(entrypoint: &[String]) -> String {
     format!("FROM scratch\nCOPY {ROOTFS}/ /\nENTRYPOINT {exec_form}\n")
 }
 
-/// Packs `files` with `dockerfile`; `labels` only enter the hash (they are
-/// passed to the build separately, and change the image).
-pub fn assemble(
+/// The lineage of an agent image: everything that names it except the
+/// executable's content (see [`LINEAGE_LABEL`](super::LINEAGE_LABEL)).
+pub fn lineage(
+    binary: &std::path::Path,
+    entrypoint: &[String],
+    labels: &BTreeMap<String, String>,
+) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"nanoclaw-agent-lineage v1\0");
+    hasher.update(binary.as_os_str().as_encoded_bytes());
+    for part in entrypoint {
+        hasher.update([b"\0", part.as_bytes()].concat());
+    }
+    for (key, value) in labels {
+        hasher.update([b"\0", key.as_bytes(), b"=", value.as_bytes()].concat());
+    }
+    hex(&hasher.finalize()[..8])
+}
+
+/// Hex SHA-256 over the Dockerfile, the labels (they change the image) and
+/// every file's path, mode and content.
+pub fn content_hash(
     dockerfile: &str,
     files: &[ImageFile],
     labels: &BTreeMap<String, String>,
-) -> Result<AgentContext, AgentImageError> {
+) -> String {
     let mut hasher = Sha256::new();
     hasher.update(b"nanoclaw-agent-image v1\0");
     hasher.update(dockerfile.as_bytes());
@@ -47,8 +57,11 @@ pub fn assemble(
         hasher.update((file.content.len() as u64).to_le_bytes());
         hasher.update(&file.content);
     }
-    let content_hash = hex(&hasher.finalize());
+    hex(&hasher.finalize())
+}
 
+/// The build context: `dockerfile` at the root, `files` under `rootfs/`.
+pub fn pack(dockerfile: &str, files: &[ImageFile]) -> Result<Vec<u8>, AgentImageError> {
     let pack_error = |e: std::io::Error| AgentImageError::Pack {
         reason: e.to_string(),
     };
@@ -65,8 +78,7 @@ pub fn assemble(
         let path = format!("{ROOTFS}{}", file.path);
         append(&mut tar, &path, file.mode, &file.content).map_err(pack_error)?;
     }
-    let tar = tar.into_inner().map_err(pack_error)?;
-    Ok(AgentContext { tar, content_hash })
+    tar.into_inner().map_err(pack_error)
 }
 
 /// Every directory the files live in, parents first, so the image gets real
@@ -135,39 +147,39 @@ mod tests {
     fn same_input_same_hash_and_archive() {
         let labels = BTreeMap::new();
         let df = dockerfile(&["/nanoclaw-agent".into(), "agent".into()]);
-        let a = assemble(&df, &files(), &labels).unwrap();
-        let b = assemble(&df, &files(), &labels).unwrap();
-        assert_eq!(a.content_hash, b.content_hash);
-        assert_eq!(a.tar, b.tar);
-        assert_eq!(a.content_hash.len(), 64);
+        let hash = content_hash(&df, &files(), &labels);
+        assert_eq!(hash, content_hash(&df, &files(), &labels));
+        assert_eq!(hash.len(), 64);
+        assert_eq!(pack(&df, &files()).unwrap(), pack(&df, &files()).unwrap());
     }
 
     #[test]
     fn any_change_changes_the_hash() {
         let df = dockerfile(&["/nanoclaw-agent".into()]);
-        let base = assemble(&df, &files(), &BTreeMap::new())
-            .unwrap()
-            .content_hash;
+        let none = BTreeMap::new();
+        let base = content_hash(&df, &files(), &none);
         let mut changed = files();
         changed[1].content = b"agent2".to_vec();
-        assert_ne!(
-            base,
-            assemble(&df, &changed, &BTreeMap::new())
-                .unwrap()
-                .content_hash
-        );
+        assert_ne!(base, content_hash(&df, &changed, &none));
         let labelled = BTreeMap::from([("k".to_string(), "v".to_string())]);
-        assert_ne!(
-            base,
-            assemble(&df, &files(), &labelled).unwrap().content_hash
-        );
+        assert_ne!(base, content_hash(&df, &files(), &labelled));
         let other_df = dockerfile(&["/nanoclaw-agent".into(), "x".into()]);
+        assert_ne!(base, content_hash(&other_df, &files(), &none));
+    }
+
+    #[test]
+    fn lineage_ignores_content_but_not_names() {
+        let path = std::path::Path::new("/bin/agent");
+        let none = BTreeMap::new();
+        let base = lineage(path, &["agent".into()], &none);
+        assert_eq!(base, lineage(path, &["agent".into()], &none));
+        assert_eq!(base.len(), 16);
         assert_ne!(
             base,
-            assemble(&other_df, &files(), &BTreeMap::new())
-                .unwrap()
-                .content_hash
+            lineage(std::path::Path::new("/other"), &["agent".into()], &none)
         );
+        let marked = BTreeMap::from([("m".to_string(), "1".to_string())]);
+        assert_ne!(base, lineage(path, &["agent".into()], &marked));
     }
 
     #[test]
@@ -177,8 +189,8 @@ mod tests {
             df,
             "FROM scratch\nCOPY rootfs/ /\nENTRYPOINT [\"/nanoclaw-agent\",\"agent\"]\n"
         );
-        let context = assemble(&df, &files(), &BTreeMap::new()).unwrap();
-        let mut archive = tar::Archive::new(context.tar.as_slice());
+        let tar = pack(&df, &files()).unwrap();
+        let mut archive = tar::Archive::new(tar.as_slice());
         let paths: Vec<String> = archive
             .entries()
             .unwrap()

@@ -10,6 +10,7 @@
 mod context;
 mod elf;
 mod files;
+mod memo;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,10 @@ use crate::spec::NetworkMode;
 pub const AGENT_IMAGE_REPO: &str = "nanoclaw-agent";
 /// The label holding an agent image's content hash.
 pub const CONTENT_HASH_LABEL: &str = "nanoclaw.agent.content-sha256";
+/// The label grouping the versions of one agent image (same executable path,
+/// entrypoint and labels; different content). A new build prunes its older
+/// versions, so rebuilding the executable does not pile up images.
+pub const LINEAGE_LABEL: &str = "nanoclaw.agent.lineage";
 /// Where the executable goes in the image.
 pub const AGENT_PATH: &str = "/nanoclaw-agent";
 
@@ -123,6 +128,10 @@ pub struct AgentImage {
 
 /// Returns the agent image for `request`, building it only when no image
 /// with its content hash and tag exists yet. Build output goes to `on_output`.
+///
+/// Hashing reads every file (a debug build is tens of MB), so the hash is
+/// remembered for the rest of the process, keyed by the executable's path,
+/// size, inode and modification time: later calls cost one image listing.
 pub async fn ensure_agent_image(
     builder: &dyn ImageBuilder,
     request: &AgentImageRequest,
@@ -131,44 +140,104 @@ pub async fn ensure_agent_image(
     let mut entrypoint = vec![AGENT_PATH.to_string()];
     entrypoint.extend(request.entrypoint_args.iter().cloned());
     let dockerfile = context::dockerfile(&entrypoint);
-    let (binary, labels) = (request.binary.clone(), request.labels.clone());
-    // Reading and hashing a debug build (tens of MB) would stall the async
-    // executor: do it on a blocking thread.
-    let context = tokio::task::spawn_blocking(move || {
-        let files = files::collect(&binary, AGENT_PATH)?;
-        context::assemble(&dockerfile, &files, &labels)
-    })
-    .await
-    .map_err(|e| AgentImageError::Interrupted {
-        reason: e.to_string(),
-    })??;
+    let lineage = context::lineage(&request.binary, &entrypoint, &request.labels);
+    let mut labels = request.labels.clone();
+    labels.insert(LINEAGE_LABEL.to_string(), lineage.clone());
 
-    let hash = context.content_hash;
-    let tag = format!("{AGENT_IMAGE_REPO}:{}", hash.get(..12).unwrap_or(&hash));
-    let selector = BTreeMap::from([(CONTENT_HASH_LABEL.to_string(), hash.clone())]);
-    let existing = builder.find_images(&selector).await?;
-    if let Some(image) = existing.iter().find(|i| i.tags.contains(&tag)) {
-        return Ok(AgentImage {
-            tag,
-            id: image.id.clone(),
-            content_hash: hash,
-            built: false,
-        });
+    let key = memo::Key::of(&request.binary, &lineage);
+    if let Some(hash) = key.as_ref().and_then(memo::get) {
+        if let Some(image) = find_existing(builder, &hash).await? {
+            return Ok(image);
+        }
     }
 
-    let mut build = BuildRequest::new(context.tar)
+    let (binary, hash_labels, hash_dockerfile) =
+        (request.binary.clone(), labels.clone(), dockerfile.clone());
+    // Reading and hashing would stall the async executor: a blocking thread.
+    let (files, hash) = blocking(move || {
+        let files = files::collect(&binary, AGENT_PATH)?;
+        let hash = context::content_hash(&hash_dockerfile, &files, &hash_labels);
+        Ok((files, hash))
+    })
+    .await?;
+    if let Some(key) = key {
+        memo::put(key, hash.clone());
+    }
+    if let Some(image) = find_existing(builder, &hash).await? {
+        return Ok(image);
+    }
+
+    let tar = blocking(move || context::pack(&dockerfile, &files)).await?;
+    let tag = tag_for(&hash);
+    let mut build = BuildRequest::new(tar)
         .tag(tag.clone())
         .label(CONTENT_HASH_LABEL, hash.clone())
         // Nothing in a FROM scratch build needs a network.
         .network(NetworkMode::None);
-    for (key, value) in &request.labels {
-        build = build.label(key.clone(), value.clone());
+    for (key, value) in labels {
+        build = build.label(key, value);
     }
     let id = builder.build(build, on_output).await?;
+    prune_older_versions(builder, &lineage, &hash).await;
     Ok(AgentImage {
         tag,
         id,
         content_hash: hash,
         built: true,
     })
+}
+
+fn tag_for(hash: &str) -> String {
+    format!("{AGENT_IMAGE_REPO}:{}", hash.get(..12).unwrap_or(hash))
+}
+
+/// The image with content `hash` and its tag, if the engine has it.
+async fn find_existing(
+    builder: &dyn ImageBuilder,
+    hash: &str,
+) -> Result<Option<AgentImage>, AgentImageError> {
+    let tag = tag_for(hash);
+    let selector = BTreeMap::from([(CONTENT_HASH_LABEL.to_string(), hash.to_string())]);
+    let existing = builder.find_images(&selector).await?;
+    Ok(existing
+        .into_iter()
+        .find(|i| i.tags.contains(&tag))
+        .map(|image| AgentImage {
+            tag,
+            id: image.id,
+            content_hash: hash.to_string(),
+            built: false,
+        }))
+}
+
+async fn blocking<T, F>(work: F) -> Result<T, AgentImageError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, AgentImageError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| AgentImageError::Interrupted {
+            reason: e.to_string(),
+        })?
+}
+
+/// Removes the other versions of this lineage (the executable was rebuilt).
+/// Best effort and never forced: a version a container still uses stays.
+async fn prune_older_versions(builder: &dyn ImageBuilder, lineage: &str, keep_hash: &str) {
+    let selector = BTreeMap::from([(LINEAGE_LABEL.to_string(), lineage.to_string())]);
+    let Ok(versions) = builder.find_images(&selector).await else {
+        return;
+    };
+    for old in versions
+        .iter()
+        .filter(|v| v.labels.get(CONTENT_HASH_LABEL).map(String::as_str) != Some(keep_hash))
+    {
+        match builder.remove_image(old.id.as_str(), false).await {
+            Ok(()) => {
+                tracing::info!(image = %old.id, "removed an older version of the agent image")
+            }
+            Err(e) => tracing::debug!(image = %old.id, error = %e, "kept an older agent image"),
+        }
+    }
 }

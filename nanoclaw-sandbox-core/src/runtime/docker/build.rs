@@ -124,9 +124,9 @@ impl ImageBuilder for DockerRuntime {
         Ok(listed.into_iter().map(convert::image_summary).collect())
     }
 
-    async fn remove_image(&self, image: &str) -> Result<(), RuntimeError> {
+    async fn remove_image(&self, image: &str, force: bool) -> Result<(), RuntimeError> {
         let options = RemoveImageOptions {
-            force: true,
+            force,
             ..Default::default()
         };
         match self.docker.remove_image(image, Some(options), None).await {
