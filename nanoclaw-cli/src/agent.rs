@@ -3,7 +3,7 @@
 //!
 //! Each flag is one behaviour a test needs; they run in a fixed order:
 //! print the environment, write `--stdout`/`--stderr` lines, echo stdin,
-//! allocate memory, sleep, exit. As PID 1 of its container the agent ignores
+//! sleep, allocate memory, exit. As PID 1 of its container the agent ignores
 //! SIGTERM (the kernel drops signals PID 1 has no handler for), so `docker
 //! stop` has to kill it after the grace period, unless `--term-exit` installs
 //! a handler.
@@ -98,11 +98,11 @@ async fn behave(args: &Args, sleep: Option<Duration>) -> anyhow::Result<ExitCode
     if args.echo_stdin {
         echo_stdin().await?;
     }
-    if let Some(mib) = args.alloc_mib {
-        hold_memory(mib);
-    }
     if let Some(duration) = sleep {
         tokio::time::sleep(duration).await;
+    }
+    if let Some(mib) = args.alloc_mib {
+        hold_memory(mib);
     }
     Ok(ExitCode::from(args.exit))
 }
