@@ -335,7 +335,7 @@ async fn cleanup_removes_an_earlier_process_containers_but_not_ours() {
     let ours = current.create(&spec).await.unwrap();
 
     let removed = current.cleanup_orphans().await.unwrap();
-    assert_eq!(removed, [orphan.clone()]);
+    assert_eq!(removed, std::slice::from_ref(&orphan));
     assert!(current
         .inspect(&orphan)
         .await

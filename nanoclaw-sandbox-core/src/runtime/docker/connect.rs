@@ -59,7 +59,7 @@ impl Connector {
     ) -> Result<(Self, Docker), RuntimeError> {
         let unnegotiated = Self {
             endpoint,
-            version: API_DEFAULT_VERSION.clone(),
+            version: *API_DEFAULT_VERSION,
             request_timeout,
         };
         let client = unnegotiated.client()?;
@@ -156,7 +156,7 @@ mod tests {
     fn unsupported_schemes_are_named() {
         let connector = Connector {
             endpoint: "ssh://user:pw@host".into(),
-            version: API_DEFAULT_VERSION.clone(),
+            version: *API_DEFAULT_VERSION,
             request_timeout: Duration::from_secs(1),
         };
         let err = connector.client().unwrap_err();
