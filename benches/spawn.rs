@@ -46,9 +46,11 @@ fn main() {
     let mut criterion = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_secs(2))
-        .measurement_time(Duration::from_secs(15))
+        .measurement_time(Duration::from_secs(20))
         .configure_from_args();
     let mut group = criterion.benchmark_group("spawn");
+    // Each iteration takes a few hundred ms: flat sampling is meant for that.
+    group.sampling_mode(criterion::SamplingMode::Flat);
 
     let library = Arc::new(Mutex::new(Tally::default()));
     group.bench_function("library", |b| {

@@ -52,6 +52,15 @@ impl ContainerGuard {
     }
 }
 
+impl std::fmt::Debug for ContainerGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContainerGuard")
+            .field("id", &self.id)
+            .field("armed", &self.armed.load(Ordering::SeqCst))
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for ContainerGuard {
     fn drop(&mut self) {
         if !self.armed.swap(false, Ordering::SeqCst) {
@@ -142,7 +151,10 @@ impl AgentHandle {
     /// Creates, attaches to and starts a container for `spec`.
     ///
     /// If this future is dropped half-way, or any step fails, the container
-    /// created so far is removed.
+    /// created so far is removed. (One gap no client can close: dropped while
+    /// the create request itself is in flight, the engine may still finish
+    /// creating; [`ContainerRuntime::cleanup_orphans`] removes such leftovers
+    /// at the next start.)
     pub async fn spawn(
         runtime: Arc<dyn ContainerRuntime>,
         spec: &ContainerSpec,

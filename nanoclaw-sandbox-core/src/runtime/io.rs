@@ -73,7 +73,9 @@ pub trait StdinSink: Send {
     async fn close(&mut self) -> Result<(), RuntimeError>;
 }
 
-/// A container's stdin. Close it (or drop it) so the process sees end-of-file.
+/// A container's stdin. [`close`](Self::close) it so the process reads
+/// end-of-file; merely dropping it leaves the process's stdin open until the
+/// container's streams end (a drop cannot wait for the engine).
 pub struct Stdin {
     sink: Box<dyn StdinSink>,
 }

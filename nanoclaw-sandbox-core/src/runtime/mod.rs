@@ -91,7 +91,8 @@ pub trait ContainerRuntime: Send + Sync {
     /// Removes the container (`force`: even while running).
     async fn remove(&self, id: &ContainerId, force: bool) -> Result<(), RuntimeError>;
 
-    /// All containers (running or not) carrying every one of `labels`.
+    /// All containers (running or not) carrying every one of `labels`. An
+    /// empty selector lists every container of the engine, managed or not.
     async fn list(
         &self,
         labels: &BTreeMap<String, String>,

@@ -66,7 +66,7 @@ impl Default for IdleTimeouts {
 }
 
 /// How to reach the daemon and who to create containers as.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use]
 pub struct DockerOptions {
     endpoint: Option<String>,
@@ -75,6 +75,23 @@ pub struct DockerOptions {
     request_timeout: Duration,
     connect_timeout: Duration,
     idle: IdleTimeouts,
+}
+
+impl std::fmt::Debug for DockerOptions {
+    // The endpoint may carry credentials (`tcp://user:password@host`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DockerOptions")
+            .field(
+                "endpoint",
+                &self.endpoint.as_deref().map(crate::redact::redact_userinfo),
+            )
+            .field("install", &self.install)
+            .field("instance", &self.instance)
+            .field("request_timeout", &self.request_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("idle", &self.idle)
+            .finish()
+    }
 }
 
 impl DockerOptions {
@@ -302,7 +319,7 @@ impl ContainerRuntime for DockerRuntime {
         let docker = self
             .docker
             .clone()
-            .with_timeout(self.connector.request_timeout() + grace);
+            .with_timeout(self.connector.request_timeout().saturating_add(grace));
         docker
             .stop_container(id.as_str(), Some(options))
             .await
@@ -354,4 +371,27 @@ fn label_filters(labels: &BTreeMap<String, String>) -> HashMap<String, Vec<Strin
         "label".to_string(),
         labels.iter().map(|(k, v)| format!("{k}={v}")).collect(),
     )])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_debug_hides_endpoint_credentials() {
+        let options = DockerOptions::new(InstallId::new("i").unwrap())
+            .endpoint("tcp://admin:hunter2@docker.internal:2375");
+        let shown = format!("{options:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("docker.internal:2375"), "{shown}");
+    }
+
+    #[test]
+    fn label_selectors_become_engine_filters() {
+        let filters = label_filters(&BTreeMap::from([
+            ("a".to_string(), "1".to_string()),
+            ("b".to_string(), "x=y".to_string()),
+        ]));
+        assert_eq!(filters["label"], ["a=1", "b=x=y"]);
+    }
 }
