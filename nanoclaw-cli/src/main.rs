@@ -1,6 +1,60 @@
 //! `nanoclaw-sandbox`: the command line over nanoclaw-sandbox-core.
+//!
+//! This file only parses arguments and dispatches: each subcommand lives in a
+//! module of its own, and the library does the work.
 #![forbid(unsafe_code)]
 
-fn main() {
-    println!("nanoclaw-sandbox: commands land with the CLI work");
+/// `println!` that returns an error instead of panicking when stdout is
+/// gone (a closed pipe, as with `| head`). Use inside functions returning
+/// `anyhow::Result`.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)
+            .map_err(|e| anyhow::anyhow!("cannot write to stdout: {e}"))?
+    }};
+}
+
+mod agent;
+mod demo;
+mod engine;
+mod exit;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Run AI agent containers unchanged in plain Docker and inside Docker Sandboxes.
+#[derive(Debug, Parser)]
+#[command(name = "nanoclaw-sandbox", version, about)]
+struct Cli {
+    /// The host's workspace: containers are labelled with an install id
+    /// derived from it, so a restart finds what an earlier run left behind.
+    #[arg(long, global = true, env = "NANOCLAW_WORKSPACE", value_name = "DIR")]
+    workspace: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Spawn the built-in test agent through the library and show its output
+    /// and spawn timings (builds the agent image on first use, never pulls).
+    Demo(demo::Args),
+    /// The test agent itself: what runs inside the agent image.
+    #[command(hide = true)]
+    Agent(agent::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        // The agent is the container's PID 1: keep it free of the async
+        // runtime's start-up unless it needs one (see agent.rs).
+        Command::Agent(args) => agent::run(&args),
+        Command::Demo(args) => exit::block_on(demo::run(&args, cli.workspace.as_deref())),
+    };
+    exit::report(outcome)
 }

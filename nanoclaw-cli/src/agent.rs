@@ -1,0 +1,137 @@
+//! The test agent: what runs inside the agent image (`FROM scratch`, this
+//! executable and its shared libraries, nothing else).
+//!
+//! Each flag is one behaviour a test needs; they run in a fixed order:
+//! print the environment, write `--stdout`/`--stderr` lines, echo stdin,
+//! sleep, allocate memory, exit. As PID 1 of its container the agent ignores
+//! SIGTERM (the kernel drops signals PID 1 has no handler for), so `docker
+//! stop` has to kill it after the grace period, unless `--term-exit` installs
+//! a handler.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The test agent's behaviours.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print the environment, one NAME=VALUE per line, sorted by name.
+    #[arg(long)]
+    print_env: bool,
+    /// Write TEXT and a newline to stdout (repeatable).
+    #[arg(long = "stdout", value_name = "TEXT")]
+    stdout_lines: Vec<String>,
+    /// Write TEXT and a newline to stderr (repeatable).
+    #[arg(long = "stderr", value_name = "TEXT")]
+    stderr_lines: Vec<String>,
+    /// Copy stdin to stdout until end-of-file.
+    #[arg(long)]
+    echo_stdin: bool,
+    /// Allocate and touch this many MiB (to reach a memory limit).
+    #[arg(long, value_name = "MIB")]
+    alloc_mib: Option<usize>,
+    /// Sleep this many seconds (fractions allowed).
+    #[arg(long, value_name = "SECS")]
+    sleep: Option<f64>,
+    /// On SIGTERM, exit at once with CODE (default: ignore SIGTERM).
+    #[arg(long, value_name = "CODE")]
+    term_exit: Option<u8>,
+    /// Exit with CODE.
+    #[arg(long, value_name = "CODE", default_value_t = 0)]
+    exit: u8,
+}
+
+/// Runs the agent.
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let sleep = match args.sleep {
+        Some(secs) => Some(
+            Duration::try_from_secs_f64(secs)
+                .with_context(|| format!("--sleep {secs} is not a number of seconds >= 0"))?,
+        ),
+        None => None,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the agent's async runtime")?;
+    runtime.block_on(async {
+        let work = behave(args, sleep);
+        let Some(code) = args.term_exit else {
+            return work.await;
+        };
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot install a SIGTERM handler")?;
+        tokio::select! {
+            done = work => done,
+            _ = term.recv() => Ok(ExitCode::from(code)),
+        }
+    })
+}
+
+async fn behave(args: &Args, sleep: Option<Duration>) -> anyhow::Result<ExitCode> {
+    let mut stdout = std::io::stdout().lock();
+    if args.print_env {
+        let mut vars: Vec<(String, String)> = std::env::vars_os()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
+        vars.sort();
+        for (name, value) in vars {
+            writeln!(stdout, "{name}={value}")?;
+        }
+    }
+    for line in &args.stdout_lines {
+        writeln!(stdout, "{line}")?;
+    }
+    stdout.flush()?;
+    drop(stdout);
+    for line in &args.stderr_lines {
+        eprintln!("{line}");
+    }
+    if args.echo_stdin {
+        echo_stdin().await?;
+    }
+    if let Some(duration) = sleep {
+        tokio::time::sleep(duration).await;
+    }
+    if let Some(mib) = args.alloc_mib {
+        hold_memory(mib);
+    }
+    Ok(ExitCode::from(args.exit))
+}
+
+/// Copies stdin to stdout, flushing every chunk so the reader sees it at once.
+async fn echo_stdin() -> anyhow::Result<()> {
+    let mut stdin = tokio::io::stdin();
+    let mut stdout = tokio::io::stdout();
+    let mut buffer = vec![0u8; 8192];
+    loop {
+        let read = stdin.read(&mut buffer).await.context("reading stdin")?;
+        if read == 0 {
+            return Ok(());
+        }
+        stdout
+            .write_all(&buffer[..read])
+            .await
+            .context("writing stdout")?;
+        stdout.flush().await.context("writing stdout")?;
+    }
+}
+
+/// Allocates `mib` MiB and writes every page, so the memory is really used.
+fn hold_memory(mib: usize) {
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    for _ in 0..mib {
+        blocks.push(vec![1u8; 1 << 20]);
+    }
+    // black_box: the optimiser must not drop memory that is never read.
+    let total: usize = std::hint::black_box(&blocks).iter().map(Vec::len).sum();
+    eprintln!("allocated {} MiB", total >> 20);
+}

@@ -1,0 +1,146 @@
+//! [`BuildRequest`]: what an [`ImageBuilder`](super::ImageBuilder) builds.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::redact;
+use crate::spec::NetworkMode;
+
+/// An image build: a tar build context plus how to build it.
+///
+/// `Debug` shows the context's size and redacts secret-looking build arguments.
+#[derive(Clone, PartialEq)]
+#[must_use = "a build request does nothing until given to an ImageBuilder"]
+pub struct BuildRequest {
+    context: Vec<u8>,
+    dockerfile: String,
+    tags: Vec<String>,
+    build_args: BTreeMap<String, String>,
+    labels: BTreeMap<String, String>,
+    network: NetworkMode,
+    no_cache: bool,
+}
+
+impl BuildRequest {
+    /// A build of `context` (an uncompressed tar archive) with the `Dockerfile`
+    /// at its root and the engine's default network for `RUN` steps.
+    pub fn new(context: Vec<u8>) -> Self {
+        Self {
+            context,
+            dockerfile: "Dockerfile".to_string(),
+            tags: Vec::new(),
+            build_args: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            network: NetworkMode::Default,
+            no_cache: false,
+        }
+    }
+
+    /// The Dockerfile's path inside the context.
+    pub fn dockerfile(mut self, path: impl Into<String>) -> Self {
+        self.dockerfile = path.into();
+        self
+    }
+    /// Adds a `repo:tag` for the result.
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.tags.push(tag.into());
+        self
+    }
+    /// Sets a build argument (`--build-arg NAME=VALUE`).
+    pub fn build_arg(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.build_args.insert(name.into(), value.into());
+        self
+    }
+    /// Adds a label to the image.
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+    /// The network `RUN` steps get (`NetworkMode::None` for hermetic builds).
+    pub fn network(mut self, network: NetworkMode) -> Self {
+        self.network = network;
+        self
+    }
+    /// Ignores the build cache.
+    pub fn no_cache(mut self, no_cache: bool) -> Self {
+        self.no_cache = no_cache;
+        self
+    }
+
+    /// The tar context.
+    pub fn context(&self) -> &[u8] {
+        &self.context
+    }
+    /// Takes the tar context out (engines stream it without copying).
+    pub fn take_context(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.context)
+    }
+    /// The Dockerfile's path inside the context.
+    pub fn dockerfile_path(&self) -> &str {
+        &self.dockerfile
+    }
+    /// The tags.
+    pub fn tags(&self) -> &[String] {
+        &self.tags
+    }
+    /// The build arguments.
+    pub fn build_args(&self) -> &BTreeMap<String, String> {
+        &self.build_args
+    }
+    /// The labels.
+    pub fn labels(&self) -> &BTreeMap<String, String> {
+        &self.labels
+    }
+    /// The network for `RUN` steps.
+    pub fn network_mode(&self) -> &NetworkMode {
+        &self.network
+    }
+    /// Whether the cache is ignored.
+    pub fn is_no_cache(&self) -> bool {
+        self.no_cache
+    }
+    /// The first tag, or `<untagged>`: how errors name the build.
+    pub fn display_name(&self) -> &str {
+        self.tags.first().map_or("<untagged>", String::as_str)
+    }
+}
+
+impl fmt::Debug for BuildRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let args: BTreeMap<&str, String> = self
+            .build_args
+            .iter()
+            .map(|(k, v)| (k.as_str(), redact::env_value_for_display(k, v)))
+            .collect();
+        f.debug_struct("BuildRequest")
+            .field("context_bytes", &self.context.len())
+            .field("dockerfile", &self.dockerfile)
+            .field("tags", &self.tags)
+            .field("build_args", &args)
+            .field("labels", &self.labels)
+            .field("network", &self.network)
+            .field("no_cache", &self.no_cache)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_secret_build_args() {
+        let req = BuildRequest::new(vec![0; 10])
+            .tag("a:1")
+            .build_arg("NPM_TOKEN", "npm_secret")
+            .build_arg("VERSION", "1.2");
+        let shown = format!("{req:?}");
+        assert!(!shown.contains("npm_secret"), "{shown}");
+        assert!(
+            shown.contains("1.2") && shown.contains("context_bytes: 10"),
+            "{shown}"
+        );
+        assert_eq!(req.display_name(), "a:1");
+        assert_eq!(BuildRequest::new(vec![]).display_name(), "<untagged>");
+    }
+}

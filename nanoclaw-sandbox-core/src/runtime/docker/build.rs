@@ -1,0 +1,345 @@
+//! [`ImageBuilder`] for [`DockerRuntime`]: the classic builder, fed a tar context.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::Read;
+
+use async_trait::async_trait;
+use bollard::errors::Error as BollardError;
+use bollard::query_parameters::{
+    BuildImageOptions, ListImagesOptions, RemoveImageOptions, TagImageOptions,
+};
+use futures_util::StreamExt;
+
+use super::errors::{map_error, Ctx};
+use super::streams::{Idle, IdleTimeout};
+use super::{convert, create, label_filters, DockerRuntime};
+use crate::runtime::base_images::required_base_images;
+use crate::runtime::{
+    BuildRequest, ContainerRuntime, ImageBuilder, ImageId, ImageSummary, RuntimeError,
+};
+
+/// How many lines of a failing step's output an error keeps.
+const STEP_OUTPUT_LINES: usize = 200;
+
+#[async_trait]
+impl ImageBuilder for DockerRuntime {
+    async fn build(
+        &self,
+        mut request: BuildRequest,
+        on_output: &mut (dyn for<'line> FnMut(&'line str) + Send),
+    ) -> Result<ImageId, RuntimeError> {
+        let name = request.display_name().to_string();
+        let dockerfile = read_dockerfile(request.context(), request.dockerfile_path())?;
+        // The builder would pull a missing base image by itself: refuse first.
+        for image in required_base_images(&dockerfile, request.build_args())? {
+            if !self.image_exists(&image).await? {
+                return Err(RuntimeError::ImageNotFound { image });
+            }
+        }
+
+        let options = build_options(&request);
+        let context = bytes::Bytes::from(request.take_context());
+        let answers = self
+            .docker
+            .build_image(options, None, Some(bollard::body_full(context)));
+        let mut answers = IdleTimeout::new(Box::pin(answers), self.idle.build);
+        let mut lines = LineSplitter::default();
+        let mut step = StepOutput::default();
+        let mut image_id: Option<String> = None;
+        let mut emit = |line: &str, step: &mut StepOutput| {
+            step.push(line);
+            on_output(line);
+        };
+
+        while let Some(answer) = answers.next().await {
+            let info = match answer {
+                Ok(Ok(info)) => info,
+                Ok(Err(BollardError::DockerStreamError { error })) => {
+                    for line in lines.finish() {
+                        emit(&line, &mut step);
+                    }
+                    return Err(RuntimeError::BuildFailed {
+                        image: name,
+                        message: error,
+                        step_output: step.text(),
+                    });
+                }
+                Ok(Err(e)) => {
+                    return Err(map_error(e, &Ctx::image("build", &name, &self.endpoint)));
+                }
+                Err(Idle(after)) => {
+                    return Err(RuntimeError::StreamIdle {
+                        id: name,
+                        stream: "build output",
+                        after,
+                    });
+                }
+            };
+            for line in info
+                .stream
+                .iter()
+                .flat_map(|text| lines.push(text))
+                .chain(info.status)
+            {
+                emit(&line, &mut step);
+            }
+            if let Some(id) = info.aux.and_then(|aux| aux.id) {
+                image_id = Some(id);
+            }
+        }
+        for line in lines.finish() {
+            emit(&line, &mut step);
+        }
+
+        let id = match image_id.or_else(|| step.built_id()) {
+            Some(id) => ImageId::new(id),
+            None => {
+                return Err(RuntimeError::BuildFailed {
+                    image: name,
+                    message: "the engine finished without naming the image it built".into(),
+                    step_output: step.text(),
+                })
+            }
+        };
+        // The build API takes one tag; the others are added afterwards.
+        for extra in request.tags().iter().skip(1) {
+            self.tag(&id, extra).await?;
+        }
+        Ok(id)
+    }
+
+    async fn find_images(
+        &self,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Vec<ImageSummary>, RuntimeError> {
+        let options = ListImagesOptions {
+            filters: Some(label_filters(labels)),
+            ..Default::default()
+        };
+        let listed = self
+            .docker
+            .list_images(Some(options))
+            .await
+            .map_err(|e| map_error(e, &Ctx::plain("list images", &self.endpoint)))?;
+        Ok(listed.into_iter().map(convert::image_summary).collect())
+    }
+
+    async fn remove_image(&self, image: &str, force: bool) -> Result<(), RuntimeError> {
+        let options = RemoveImageOptions {
+            force,
+            ..Default::default()
+        };
+        match self.docker.remove_image(image, Some(options), None).await {
+            Ok(_) => Ok(()),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Err(RuntimeError::ImageNotFound {
+                image: image.to_string(),
+            }),
+            Err(e) => Err(map_error(
+                e,
+                &Ctx::image("remove image", image, &self.endpoint),
+            )),
+        }
+    }
+}
+
+impl DockerRuntime {
+    async fn tag(&self, id: &ImageId, reference: &str) -> Result<(), RuntimeError> {
+        let (repo, tag) = split_reference(reference);
+        let options = TagImageOptions {
+            repo: Some(repo.to_string()),
+            tag: Some(tag.to_string()),
+        };
+        self.docker
+            .tag_image(id.as_str(), Some(options))
+            .await
+            .map_err(|e| map_error(e, &Ctx::image("tag image as", reference, &self.endpoint)))
+    }
+}
+
+fn build_options(request: &BuildRequest) -> BuildImageOptions {
+    let map = |m: &BTreeMap<String, String>| -> Option<HashMap<String, String>> {
+        (!m.is_empty()).then(|| m.clone().into_iter().collect())
+    };
+    BuildImageOptions {
+        dockerfile: request.dockerfile_path().to_string(),
+        t: request.tags().first().cloned(),
+        buildargs: map(request.build_args()),
+        labels: map(request.labels()),
+        networkmode: create::network_mode(request.network_mode()),
+        nocache: request.is_no_cache(),
+        // Never leave intermediate containers behind, not even after a failure.
+        rm: true,
+        forcerm: true,
+        pull: None,
+        ..Default::default()
+    }
+}
+
+/// `repo[:tag]` → (repo, tag); a `:` inside a registry's `host:port` is not a tag.
+fn split_reference(reference: &str) -> (&str, &str) {
+    match reference.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => (reference, "latest"),
+    }
+}
+
+/// The Dockerfile's text, read from the tar context.
+fn read_dockerfile(context: &[u8], path: &str) -> Result<String, RuntimeError> {
+    let invalid = |reason: String| RuntimeError::InvalidBuildContext {
+        dockerfile: path.to_string(),
+        reason,
+    };
+    let wanted = path.trim_start_matches("./");
+    let mut archive = tar::Archive::new(context);
+    let entries = archive
+        .entries()
+        .map_err(|e| invalid(format!("not a tar archive: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| invalid(format!("a damaged tar entry: {e}")))?;
+        let entry_path = entry
+            .path()
+            .map_err(|e| invalid(format!("a tar entry with an unreadable path: {e}")))?
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_string();
+        if entry_path == wanted {
+            let mut text = String::new();
+            entry
+                .read_to_string(&mut text)
+                .map_err(|e| invalid(format!("the Dockerfile is not UTF-8 text: {e}")))?;
+            return Ok(text);
+        }
+    }
+    Err(invalid("no Dockerfile at that path".to_string()))
+}
+
+/// Splits streamed text into lines (chunks need not end at line ends).
+#[derive(Default)]
+struct LineSplitter {
+    partial: String,
+}
+
+impl LineSplitter {
+    fn push(&mut self, text: &str) -> Vec<String> {
+        self.partial.push_str(text);
+        let mut lines = Vec::new();
+        while let Some(end) = self.partial.find('\n') {
+            let line: String = self.partial.drain(..=end).collect();
+            lines.push(line.trim_end_matches(['\n', '\r']).to_string());
+        }
+        lines
+    }
+
+    fn finish(&mut self) -> Vec<String> {
+        let rest = std::mem::take(&mut self.partial);
+        (!rest.is_empty()).then_some(rest).into_iter().collect()
+    }
+}
+
+/// The output of the current build step (since the last `Step N/M` line).
+#[derive(Default)]
+struct StepOutput {
+    lines: VecDeque<String>,
+    last_built: Option<String>,
+}
+
+impl StepOutput {
+    fn push(&mut self, line: &str) {
+        if line.starts_with("Step ") {
+            self.lines.clear();
+        }
+        if let Some(id) = line.strip_prefix("Successfully built ") {
+            self.last_built = Some(id.trim().to_string());
+        }
+        if self.lines.len() == STEP_OUTPUT_LINES {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(line.to_string());
+    }
+
+    fn text(&self) -> String {
+        self.lines.iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+
+    /// The id from a `Successfully built <id>` line, for engines that send no `aux`.
+    fn built_id(&self) -> Option<String> {
+        self.last_built.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_with(path: &str, content: &[u8]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, path, content).unwrap();
+        builder.into_inner().unwrap()
+    }
+
+    #[test]
+    fn the_dockerfile_is_found_in_the_context() {
+        let context = tar_with("./build/Dockerfile.agent", b"FROM scratch\n");
+        assert_eq!(
+            read_dockerfile(&context, "build/Dockerfile.agent").unwrap(),
+            "FROM scratch\n"
+        );
+        let err = read_dockerfile(&context, "Dockerfile").unwrap_err();
+        assert!(err.to_string().contains("`Dockerfile`"), "{err}");
+        let err = read_dockerfile(b"not a tar", "Dockerfile").unwrap_err();
+        assert!(
+            matches!(err, RuntimeError::InvalidBuildContext { .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn lines_are_split_across_chunks() {
+        let mut splitter = LineSplitter::default();
+        assert!(splitter.push("Step 1/2 : FR").is_empty());
+        assert_eq!(
+            splitter.push("OM scratch\r\n ---> x\n"),
+            ["Step 1/2 : FROM scratch", " ---> x"]
+        );
+        assert_eq!(splitter.push("tail"), Vec::<String>::new());
+        assert_eq!(splitter.finish(), ["tail"]);
+    }
+
+    #[test]
+    fn step_output_keeps_the_current_step_only() {
+        let mut step = StepOutput::default();
+        for line in [
+            "Step 1/2 : FROM scratch",
+            "ok",
+            "Step 2/2 : RUN false",
+            "boom",
+        ] {
+            step.push(line);
+        }
+        assert_eq!(step.text(), "Step 2/2 : RUN false\nboom");
+        step.push("Successfully built 0123abcd");
+        assert_eq!(step.built_id().as_deref(), Some("0123abcd"));
+    }
+
+    #[test]
+    fn references_split_into_repo_and_tag() {
+        assert_eq!(
+            split_reference("nanoclaw-agent:abc"),
+            ("nanoclaw-agent", "abc")
+        );
+        assert_eq!(
+            split_reference("localhost:5000/x"),
+            ("localhost:5000/x", "latest")
+        );
+        assert_eq!(
+            split_reference("localhost:5000/x:1"),
+            ("localhost:5000/x", "1")
+        );
+    }
+}

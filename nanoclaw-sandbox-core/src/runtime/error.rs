@@ -1,0 +1,182 @@
+//! [`RuntimeError`]: why a container or image operation failed, and what to do about it.
+
+use std::time::Duration;
+
+/// The fix printed whenever the daemon cannot be reached.
+const START_DAEMON_FIX: &str = "start it (`sudo systemctl start docker`, or `sudo dockerd &` \
+     where systemd is absent) or point DOCKER_HOST at a running daemon";
+
+/// Why a [`ContainerRuntime`](super::ContainerRuntime) or
+/// [`ImageBuilder`](super::ImageBuilder) call failed.
+///
+/// A container that exits non-zero is *not* an error: that is an
+/// [`ExitStatus`](super::ExitStatus). Messages name the input and the fix;
+/// they never carry environment values (secrets live there).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// The image is not present on the engine. Nothing was pulled.
+    #[error(
+        "image `{image}` does not exist on this engine: build it or load it \
+         (`docker build -t {image} ...` / `docker load`); nanoclaw-sandbox never pulls"
+    )]
+    ImageNotFound {
+        /// The image reference as given.
+        image: String,
+    },
+    /// A Dockerfile's base image cannot be checked before building, so the
+    /// build could end in a pull.
+    #[error(
+        "base image `{reference}` cannot be checked before building ({reason}); \
+         nanoclaw-sandbox never pulls: pass the build argument it names or write the image literally"
+    )]
+    UnverifiableBaseImage {
+        /// The `FROM` reference as written.
+        reference: String,
+        /// Why it could not be resolved.
+        reason: String,
+    },
+    /// The daemon cannot be reached at all.
+    #[error("cannot reach the Docker daemon at `{endpoint}` ({reason}): {fix}", fix = START_DAEMON_FIX)]
+    DaemonUnreachable {
+        /// Where we looked (credentials redacted).
+        endpoint: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// `DOCKER_HOST` (or the configured endpoint) has a scheme we cannot speak.
+    #[error(
+        "Docker endpoint `{endpoint}` is not supported: use `unix:///var/run/docker.sock` \
+         or `tcp://HOST:PORT` (plain HTTP), in DOCKER_HOST or the runtime options"
+    )]
+    UnsupportedEndpoint {
+        /// The endpoint as given (credentials redacted).
+        endpoint: String,
+    },
+    /// The container does not exist (any more).
+    #[error(
+        "container `{id}` does not exist (already removed?): list managed containers with \
+         `docker ps -a --filter label=nanoclaw.managed=true`"
+    )]
+    NoSuchContainer {
+        /// The container id or name as given.
+        id: String,
+    },
+    /// The operation needs a running container.
+    #[error("container `{id}` is not running, so `{operation}` cannot be done: start it first")]
+    ContainerNotRunning {
+        /// The container id.
+        id: String,
+        /// What was attempted.
+        operation: &'static str,
+    },
+    /// A stream produced nothing for longer than its idle timeout.
+    #[error(
+        "the {stream} stream of `{id}` was silent for {after:?}: raise or disable its idle \
+         timeout in the runtime options if the agent may stay quiet that long"
+    )]
+    StreamIdle {
+        /// The container (or image build) the stream belongs to.
+        id: String,
+        /// Which stream (`stdout`, `stderr`, `build output`).
+        stream: &'static str,
+        /// The idle timeout that fired.
+        after: Duration,
+    },
+    /// An image build step failed.
+    #[error("building `{image}` failed: {message}\n--- output of the failing step ---\n{step_output}\n--- fix the step above and build again")]
+    BuildFailed {
+        /// The tag being built (or `<untagged>`).
+        image: String,
+        /// The engine's error message.
+        message: String,
+        /// The output of the step that failed.
+        step_output: String,
+    },
+    /// The build context cannot be read, or holds no Dockerfile at the given path.
+    #[error(
+        "the build context is unusable ({reason}): give an uncompressed tar archive \
+         with the Dockerfile at `{dockerfile}`"
+    )]
+    InvalidBuildContext {
+        /// The Dockerfile path that was looked for.
+        dockerfile: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A spec value the engine cannot express.
+    #[error("{what} `{value}` cannot be passed to the engine: {fix}")]
+    UnsupportedValue {
+        /// Which field.
+        what: &'static str,
+        /// The value as given.
+        value: String,
+        /// How to fix it.
+        fix: &'static str,
+    },
+    /// The engine answered with an error status.
+    #[error("the Docker Engine refused `{operation}` (HTTP {status}): {message}")]
+    Engine {
+        /// What was attempted, e.g. `create container for image X`.
+        operation: String,
+        /// The HTTP status.
+        status: u16,
+        /// The engine's message.
+        message: String,
+    },
+    /// The connection to the engine failed mid-operation, or an answer was malformed.
+    #[error("talking to the Docker Engine failed during `{operation}`: {message}; check that the daemon is still running")]
+    Transport {
+        /// What was attempted.
+        operation: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// Removing a container without the caller's async runtime failed.
+    #[error("removing container `{id}` after its owner went away failed: {message}; remove it with `docker rm -f {id}`")]
+    CleanupFailed {
+        /// The container id.
+        id: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl RuntimeError {
+    /// Whether the error says the container is gone; removal treats that as done.
+    pub fn is_no_such_container(&self) -> bool {
+        matches!(self, RuntimeError::NoSuchContainer { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_input_and_the_fix() {
+        let e = RuntimeError::ImageNotFound {
+            image: "nanoclaw-missing:1".into(),
+        };
+        let text = e.to_string();
+        assert!(text.contains("nanoclaw-missing:1"), "{text}");
+        assert!(text.contains("never pulls"), "{text}");
+
+        let e = RuntimeError::DaemonUnreachable {
+            endpoint: "unix:///nope.sock".into(),
+            reason: "no such file".into(),
+        };
+        let text = e.to_string();
+        assert!(
+            text.contains("/nope.sock") && text.contains("dockerd"),
+            "{text}"
+        );
+
+        let e = RuntimeError::StreamIdle {
+            id: "abc".into(),
+            stream: "stdout",
+            after: Duration::from_millis(300),
+        };
+        assert!(e.to_string().contains("stdout stream of `abc`"), "{e}");
+    }
+}
