@@ -1,6 +1,6 @@
 //! `nanoclaw-sandbox demo`, as a user types it.
 
-#[path = "../../nanoclaw-sandbox-core/tests/support/mod.rs"]
+#[path = "../../nanoclaw-sandbox-core/tests/support/prereq.rs"]
 mod support;
 
 use assert_cmd::Command;

@@ -7,7 +7,7 @@
 
 #[path = "../../nanoclaw-sandbox-core/tests/docker_support/mod.rs"]
 mod docker_support;
-#[path = "../../nanoclaw-sandbox-core/tests/support/mod.rs"]
+#[path = "../../nanoclaw-sandbox-core/tests/support/prereq.rs"]
 mod support;
 
 use std::collections::BTreeMap;
