@@ -19,6 +19,8 @@ mod agent;
 mod demo;
 mod engine;
 mod exit;
+mod route;
+mod settings;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +45,9 @@ enum Command {
     /// Spawn the built-in test agent through the library and show its output
     /// and spawn timings (builds the agent image on first use, never pulls).
     Demo(demo::Args),
+    /// Print how the host's own HTTPS client would reach URL: `direct` or
+    /// `proxy <url>` (credentials redacted), and the rule that decided.
+    Route(route::Args),
     /// The test agent itself: what runs inside the agent image.
     #[command(hide = true)]
     Agent(agent::Args),
@@ -54,6 +59,7 @@ fn main() -> ExitCode {
         // The agent is the container's PID 1: keep it free of the async
         // runtime's start-up unless it needs one (see agent.rs).
         Command::Agent(args) => agent::run(&args),
+        Command::Route(args) => route::run(&args),
         Command::Demo(args) => exit::block_on(demo::run(&args, cli.workspace.as_deref())),
     };
     exit::report(outcome)

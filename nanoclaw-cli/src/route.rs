@@ -1,0 +1,36 @@
+//! `nanoclaw-sandbox route URL`: how the host's own client would reach a URL.
+
+use std::process::ExitCode;
+
+use nanoclaw_sandbox_core::proxy::{
+    EnvProxyConfig, PassthroughRules, ProxyConfig, Route, Target, TlsTrust,
+};
+
+use crate::settings::{SettingsArgs, VarSource};
+
+/// Arguments of `route`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The URL to route (`https://api.anthropic.com/v1/messages`, `wss://...`).
+    url: String,
+    #[command(flatten)]
+    settings: SettingsArgs,
+}
+
+/// Prints `direct` or `proxy <url>` (credentials redacted) and the rule that decided.
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let target = Target::parse(&args.url).map_err(crate::exit::usage)?;
+    let env = VarSource::from_args(&args.settings)?.detect()?;
+    let settings = env.proxy().cloned().unwrap_or_default();
+    let config = PassthroughRules::new(EnvProxyConfig::new(settings));
+    let decision = config.decide(&target);
+    match &decision.route {
+        Route::Direct => say!("direct"),
+        Route::Via { proxy, .. } => say!("proxy {proxy}"),
+    }
+    say!("rule: {}", decision.reason);
+    if decision.trust == TlsTrust::PublicOnly {
+        say!("trust: public roots only (passthrough: the proxy must not intercept this host)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
