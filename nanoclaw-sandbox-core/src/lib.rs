@@ -15,6 +15,7 @@
 //! | [`proxy`] | [`ProxyConfig`](proxy::ProxyConfig), proxy URLs with redaction |
 //! | [`dockerfile`] | the Dockerfile patcher |
 //! | `http` (feature `client`) | the proxy-aware HTTPS and WebSocket client |
+//! | `channel` (feature `client`; platforms `telegram`, ...) | [`ChannelTransport`](channel::ChannelTransport) |
 //! | `standin` (feature `standin`) | a local stand-in for the sandbox proxy |
 //!
 //! Features are off by default except the `ring` crypto provider: `docker`
@@ -32,6 +33,8 @@ pub mod sandbox;
 pub mod spec;
 pub mod trust;
 
+#[cfg(feature = "client")]
+pub mod channel;
 #[cfg(feature = "client")]
 pub mod http;
 #[cfg(feature = "standin")]

@@ -1,0 +1,98 @@
+//! Messaging channels: [`ChannelTransport`] and one module per platform.
+//!
+//! A transport moves text between a chat platform and the host's router. It
+//! makes every call through the proxy-aware [`HttpClient`](crate::http::HttpClient),
+//! so inside a Docker Sandbox it tunnels through the proxy and trusts its CA
+//! with no per-library patch.
+
+use async_trait::async_trait;
+
+use crate::http::HttpError;
+
+#[cfg(feature = "telegram")]
+pub mod telegram;
+
+/// A chat on a platform (a Telegram chat id, a Slack channel, a WhatsApp JID).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ChatId(pub String);
+
+impl std::fmt::Display for ChatId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A text message that arrived on a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundMessage {
+    /// Where it was posted.
+    pub chat: ChatId,
+    /// The platform's id of the message (for replies).
+    pub message_id: String,
+    /// Who sent it, as the platform names them (user name or display name).
+    pub sender: Option<String>,
+    /// The text.
+    pub text: String,
+}
+
+/// A text message to post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundMessage {
+    /// Where to post it.
+    pub chat: ChatId,
+    /// The text.
+    pub text: String,
+    /// The message it answers, if any.
+    pub reply_to: Option<String>,
+}
+
+/// Why a channel call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChannelError {
+    /// The HTTP exchange failed (proxy, TLS, policy, timeout): the inner error says how to fix it.
+    #[error("{channel}: {source}")]
+    Http {
+        /// The channel's name.
+        channel: &'static str,
+        /// What went wrong on the way.
+        #[source]
+        source: HttpError,
+    },
+    /// The platform answered with an error.
+    #[error("{channel} refused {method} (HTTP {status}): {description}")]
+    Api {
+        /// The channel's name.
+        channel: &'static str,
+        /// The API method called.
+        method: &'static str,
+        /// The HTTP status.
+        status: u16,
+        /// The platform's explanation.
+        description: String,
+    },
+    /// The platform's answer could not be read.
+    #[error("{channel}: the answer to {method} is not what the API documents ({reason})")]
+    Decode {
+        /// The channel's name.
+        channel: &'static str,
+        /// The API method called.
+        method: &'static str,
+        /// The parser's reason.
+        reason: String,
+    },
+}
+
+/// Moves messages between a chat platform and the host.
+#[async_trait]
+pub trait ChannelTransport: Send + Sync {
+    /// The platform's name, for logs (`telegram`).
+    fn name(&self) -> &'static str;
+
+    /// Waits for the next batch of inbound messages (long polling or a
+    /// socket); an empty batch means the wait timed out with nothing new.
+    async fn receive(&self) -> Result<Vec<InboundMessage>, ChannelError>;
+
+    /// Posts a message.
+    async fn send(&self, message: &OutboundMessage) -> Result<(), ChannelError>;
+}
