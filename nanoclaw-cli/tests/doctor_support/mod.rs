@@ -360,8 +360,11 @@ impl<'f> Agents<'f> {
         }
     }
 
-    fn spec(&self, name: &str) -> ContainerSpec {
-        ContainerSpec::builder(self.image.as_str())
+    fn spec(&self, name: &str, env: &[(&str, &str)]) -> ContainerSpec {
+        env.iter()
+            .fold(ContainerSpec::builder(self.image.as_str()), |b, (k, v)| {
+                b.env(*k, *v)
+            })
             .name(name)
             .command(["--sleep", "120"])
             .label(TEST, "true")
@@ -373,7 +376,16 @@ impl<'f> Agents<'f> {
     /// Starts a sleeping agent called `name`, through the sandbox layer
     /// (`patched`) or as it is.
     pub fn start(&mut self, name: &str, patched: bool) -> String {
-        let mut spec = self.spec(name);
+        self.spawn(name, patched, &[])
+    }
+
+    /// Starts a sleeping agent called `name` as it is, with `env`.
+    pub fn start_with_env(&mut self, name: &str, env: &[(&str, &str)]) -> String {
+        self.spawn(name, false, env)
+    }
+
+    fn spawn(&mut self, name: &str, patched: bool, env: &[(&str, &str)]) -> String {
+        let mut spec = self.spec(name, env);
         if patched {
             let patcher = SandboxPatcher::new(self.env.mode(), Some(self.instance.paths()))
                 .expect("a patcher");
