@@ -126,7 +126,7 @@ fn without_the_ca_tls_fails_and_says_why() {
         .filter(|l| !l.starts_with("PROXY_CA_CERT_B64="))
         .collect();
     let env = fixture.env_file(&no_ca);
-    let out = fixture.doctor(fixture.dir.path(), &["--env-file", env.to_str().unwrap()]);
+    let out = fixture.doctor_env(&env, &[]);
     out.expect(
         "tls-probe",
         "fail",
@@ -150,10 +150,7 @@ fn a_policy_refusal_names_the_host_and_how_to_allow_it() {
         deny: vec![doctor_support::PROBE_HOST],
         ..ProxyOptions::default()
     });
-    let out = fixture.doctor(
-        fixture.dir.path(),
-        &["--env-file", proxy.env_file.to_str().unwrap()],
-    );
+    let out = fixture.doctor_env(&proxy.env_file, &[]);
     out.expect(
         "tls-probe",
         "fail",
@@ -170,10 +167,7 @@ fn a_policy_refusal_names_the_host_and_how_to_allow_it() {
 fn an_intercepted_passthrough_host_fails_and_a_bypassed_one_passes() {
     let fixture = Fixture::new();
     let intercepting = fixture.proxy(ProxyOptions::default());
-    let out = fixture.doctor(
-        fixture.dir.path(),
-        &["--env-file", intercepting.env_file.to_str().unwrap()],
-    );
+    let out = fixture.doctor_env(&intercepting.env_file, &[]);
     out.expect(
         "passthrough",
         "fail",
@@ -187,10 +181,7 @@ fn an_intercepted_passthrough_host_fails_and_a_bypassed_one_passes() {
         bypass: vec!["web.whatsapp.com"],
         ..ProxyOptions::default()
     });
-    let out = fixture.doctor(
-        fixture.dir.path(),
-        &["--env-file", bypassing.env_file.to_str().unwrap()],
-    );
+    let out = fixture.doctor_env(&bypassing.env_file, &[]);
     out.expect(
         "passthrough",
         "pass",
@@ -205,17 +196,14 @@ fn node_tls_off_fails_and_warns_in_dev_mode() {
     let mut lines = proxy.env_lines();
     lines.push("NODE_TLS_REJECT_UNAUTHORIZED=0".into());
     let env = fixture.env_file(&lines);
-    let args = ["--env-file", env.to_str().unwrap()];
-    let out = fixture.doctor(fixture.dir.path(), &args);
+    let out = fixture.doctor_env(&env, &[]);
     out.expect(
         "node-tls-verify",
         "fail",
         &["NODE_TLS_REJECT_UNAUTHORIZED=0", "unset"],
     );
     assert_eq!(out.code, 1);
-    let mut dev = args.to_vec();
-    dev.push("--dev");
-    let out = fixture.doctor(fixture.dir.path(), &dev);
+    let out = fixture.doctor_env(&env, &["--dev"]);
     out.expect("node-tls-verify", "warn", &["--dev"]);
 }
 
@@ -223,10 +211,7 @@ fn node_tls_off_fails_and_warns_in_dev_mode() {
 fn a_loopback_only_proxy_warns_about_bridge_containers() {
     let fixture = Fixture::new();
     let proxy = fixture.proxy(ProxyOptions::default());
-    let out = fixture.doctor(
-        fixture.dir.path(),
-        &["--env-file", proxy.env_file.to_str().unwrap()],
-    );
+    let out = fixture.doctor_env(&proxy.env_file, &[]);
     out.expect(
         "proxy-bridge",
         "warn",
@@ -237,15 +222,14 @@ fn a_loopback_only_proxy_warns_about_bridge_containers() {
 #[test]
 fn proxy_variables_missing_https_disagreeing_or_unreachable_fail() {
     let fixture = Fixture::new();
-    let dir = fixture.dir.path();
     let dead = format!("http://127.0.0.1:{}", closed_port());
 
     let http_only = fixture.env_file(&[format!("HTTP_PROXY={dead}")]);
-    let out = fixture.doctor(dir, &["--env-file", http_only.to_str().unwrap()]);
+    let out = fixture.doctor_env(&http_only, &[]);
     out.expect("proxy-env", "fail", &["neither HTTPS_PROXY nor ALL_PROXY"]);
 
     let invalid = fixture.env_file(&["HTTPS_PROXY=socks5://user:hunter2@127.0.0.1:1".into()]);
-    let out = fixture.doctor(dir, &["--env-file", invalid.to_str().unwrap()]);
+    let out = fixture.doctor_env(&invalid, &[]);
     out.expect("proxy-env", "fail", &["HTTPS_PROXY"]);
     out.expect("tls-probe", "skip", &[]);
     assert!(!out.stdout.contains("hunter2"), "{}", out.stdout);
@@ -255,12 +239,12 @@ fn proxy_variables_missing_https_disagreeing_or_unreachable_fail() {
         format!("HTTPS_PROXY={dead}"),
         "https_proxy=http://user:hunter2@127.0.0.1:9".into(),
     ]);
-    let out = fixture.doctor(dir, &["--env-file", disagreeing.to_str().unwrap()]);
+    let out = fixture.doctor_env(&disagreeing, &[]);
     out.expect("proxy-env-case", "fail", &["differ", "same value"]);
     assert!(!out.stdout.contains("hunter2"), "{}", out.stdout);
 
     let unreachable = fixture.env_file(&[format!("HTTPS_PROXY={dead}")]);
-    let out = fixture.doctor(dir, &["--env-file", unreachable.to_str().unwrap()]);
+    let out = fixture.doctor_env(&unreachable, &[]);
     out.expect(
         "proxy-reachable",
         "fail",
@@ -280,7 +264,7 @@ fn an_unusable_ca_fails() {
         .collect();
     lines.push("PROXY_CA_CERT_B64=this is not base64!".into());
     let env = fixture.env_file(&lines);
-    let out = fixture.doctor(fixture.dir.path(), &["--env-file", env.to_str().unwrap()]);
+    let out = fixture.doctor_env(&env, &[]);
     out.expect("proxy-ca", "fail", &["PROXY_CA_CERT_B64", "base64"]);
     // The proxy is still checked, without the CA.
     out.expect("proxy-reachable", "pass", &[]);
@@ -294,7 +278,7 @@ fn a_no_proxy_entry_for_a_channel_fails() {
     lines.push("NO_PROXY=localhost,.telegram.org".into());
     lines.push("no_proxy=localhost,.telegram.org".into());
     let env = fixture.env_file(&lines);
-    let out = fixture.doctor(fixture.dir.path(), &["--env-file", env.to_str().unwrap()]);
+    let out = fixture.doctor_env(&env, &[]);
     out.expect(
         "channel-routes",
         "fail",

@@ -226,6 +226,15 @@ impl Fixture {
     }
 }
 
+impl Fixture {
+    /// [`doctor`](Self::doctor) in the scratch directory with `--env-file env_file`.
+    pub fn doctor_env(&self, env_file: &Path, args: &[&str]) -> Outcome {
+        let mut all = vec!["--env-file", env_file.to_str().expect("a UTF-8 path")];
+        all.extend_from_slice(args);
+        self.doctor(self.dir.path(), &all)
+    }
+}
+
 impl Drop for Fixture {
     fn drop(&mut self) {
         self.server.abort();

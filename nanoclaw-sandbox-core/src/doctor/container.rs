@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::check::Check;
+use super::env::PROXY_VAR_NAMES as PROXY_VARS;
 use super::ids;
 use super::paths;
 use crate::proxy::ProxyUrl;
@@ -20,18 +21,6 @@ use crate::sandbox::{
 };
 use crate::spec::{ContainerSpec, NetworkMode};
 use crate::trust::{TrustStore, CA_FILE_NAME, CONTAINER_CA_DIR, TRUST_VARS};
-
-/// The proxy variables, in both spellings.
-const PROXY_VARS: &[&str] = &[
-    "HTTP_PROXY",
-    "http_proxy",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-    "NO_PROXY",
-    "no_proxy",
-];
 
 /// How one expected setting compares with the container's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use super::check::Check;
 use super::ids;
+use crate::proxy::ProxyUrl;
 use crate::sandbox::patch::NODE_TLS_REJECT_UNAUTHORIZED;
 use crate::sandbox::{
     DetectError, DetectOptions, EnvWarning, Mode, SandboxEnv, PROXY_CA_B64_VAR, SANDBOX_CA_PATH,
@@ -21,6 +22,16 @@ pub(crate) const CA_FIX: &str = "give the host the sandbox's CA: set PROXY_CA_CE
      `base64 -w0 proxy-ca.crt`, or put the PEM at /usr/local/share/ca-certificates/proxy-ca.crt \
      (Docker Sandboxes put it there); the sandbox layer then mounts it into agents and sets \
      NODE_EXTRA_CA_CERTS and the other trust variables";
+
+/// Why a check needing the proxy did not run.
+pub(crate) const NO_USABLE_PROXY: &str = "no usable proxy variables (see proxy-env)";
+
+/// The proxy the host's HTTPS calls use (else its plain-HTTP one): what the
+/// proxy checks connect to.
+pub(crate) fn main_proxy(env: Option<&SandboxEnv>) -> Option<&ProxyUrl> {
+    env.and_then(SandboxEnv::proxy)
+        .and_then(|p| p.for_https().or(p.for_http()))
+}
 
 /// Variables that can name the proxy CA: left out when the CA is unusable,
 /// so the proxy can still be checked.
@@ -120,7 +131,7 @@ pub(crate) fn proxy_env(detected: &Detected) -> Check {
 pub(crate) fn proxy_env_case(detected: &Detected, vars: &BTreeMap<String, String>) -> Check {
     let id = ids::PROXY_ENV_CASE;
     let Some(env) = detected.env.as_ref().filter(|e| e.proxy().is_some()) else {
-        return Check::skip(id, "no usable proxy variables (see proxy-env)");
+        return Check::skip(id, NO_USABLE_PROXY);
     };
     let conflicts: Vec<String> = env
         .warnings()
@@ -153,8 +164,8 @@ pub(crate) fn proxy_env_case(detected: &Detected, vars: &BTreeMap<String, String
     )
 }
 
-/// Every spelling of every proxy variable, for messages.
-const PROXY_VAR_NAMES: &[&str] = &[
+/// Every spelling of every proxy variable.
+pub(crate) const PROXY_VAR_NAMES: &[&str] = &[
     "HTTPS_PROXY",
     "https_proxy",
     "HTTP_PROXY",
@@ -173,7 +184,7 @@ pub(crate) fn proxy_ca(detected: &Detected, now: SystemTime) -> Check {
         return Check::fail(id, error.to_string(), CA_FIX);
     }
     let Some(env) = &detected.env else {
-        return Check::skip(id, "no usable proxy variables (see proxy-env)");
+        return Check::skip(id, NO_USABLE_PROXY);
     };
     let Mode::Proxied { ca, .. } = env.mode() else {
         return Check::skip(

@@ -6,6 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::check::Check;
+use super::env::{main_proxy, NO_USABLE_PROXY};
 use super::ids;
 use crate::sandbox::{SandboxEnv, DOCKER_HOST_NAME};
 
@@ -18,11 +19,8 @@ const TCP_LISTEN: &str = "0A";
 /// `proxy-bridge`, given the text of the TCP tables (`None` when unreadable).
 pub(crate) fn proxy_bridge(env: Option<&SandboxEnv>, tables: Option<&str>) -> Check {
     let id = ids::PROXY_BRIDGE;
-    let Some(proxy) = env
-        .and_then(SandboxEnv::proxy)
-        .and_then(|p| p.for_https().or(p.for_http()))
-    else {
-        return Check::skip(id, "no proxy configured");
+    let Some(proxy) = main_proxy(env) else {
+        return Check::skip(id, NO_USABLE_PROXY);
     };
     if !proxy.is_loopback() {
         return Check::skip(

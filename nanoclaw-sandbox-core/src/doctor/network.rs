@@ -6,7 +6,7 @@
 use rustls_pki_types::CertificateDer;
 
 use super::check::Check;
-use super::env::CA_FIX;
+use super::env::{main_proxy, CA_FIX, NO_USABLE_PROXY};
 use super::ids;
 use crate::http::{HttpClient, HttpClientBuilder, HttpError, Timeouts};
 use crate::proxy::{
@@ -90,11 +90,8 @@ pub(crate) async fn proxy_reachable(
     settings: &NetSettings,
 ) -> Check {
     let id = ids::PROXY_REACHABLE;
-    let Some(proxy) = env
-        .and_then(SandboxEnv::proxy)
-        .and_then(|p| p.for_https().or(p.for_http()))
-    else {
-        return Check::skip(id, "no usable proxy configured (see proxy-env)");
+    let Some(proxy) = main_proxy(env) else {
+        return Check::skip(id, NO_USABLE_PROXY);
     };
     // Always through the proxy, even when NO_PROXY sends the probe direct
     // (channel-routes reports that): this check is about the proxy.
@@ -129,7 +126,7 @@ pub(crate) async fn tls_probe(
 ) -> Check {
     let id = ids::TLS_PROBE;
     let Some((env, proxy)) = env.and_then(|e| e.proxy().map(|p| (e, p))) else {
-        return Check::skip(id, "no usable proxy configured (see proxy-env)");
+        return Check::skip(id, NO_USABLE_PROXY);
     };
     let route = Target::parse(probe)
         .map(|t| host_config(proxy).decide(&t).to_string())
@@ -245,7 +242,7 @@ pub(crate) async fn passthrough(
 ) -> Check {
     let id = ids::PASSTHROUGH;
     let Some(proxy) = env.and_then(SandboxEnv::proxy) else {
-        return Check::skip(id, "no usable proxy configured (see proxy-env)");
+        return Check::skip(id, NO_USABLE_PROXY);
     };
     if urls.is_empty() {
         return Check::skip(id, "no passthrough hosts to check");

@@ -11,6 +11,10 @@ use crate::spec::{ContainerSpec, Mount};
 
 const DEV_NULL: &str = "/dev/null";
 
+/// Why a workspace check did not run.
+const NO_WORKSPACE: &str =
+    "no workspace root given: pass --workspace DIR (the directory the sandbox shares)";
+
 /// Where the kernel lists this process's mounts (Linux).
 pub(crate) const MOUNTINFO: &str = "/proc/self/mountinfo";
 
@@ -82,10 +86,7 @@ fn workspace_missing(id: &'static str, root: &Path) -> Option<Check> {
 pub(crate) fn workspace_project(project: Option<&Path>, workspace: Option<&Path>) -> Check {
     let id = ids::WORKSPACE_PROJECT;
     let (Some(project), Some(root)) = (project, workspace) else {
-        return Check::skip(
-            id,
-            "no workspace root given: pass --workspace DIR (the directory the sandbox shares)",
-        );
+        return Check::skip(id, NO_WORKSPACE);
     };
     if let Some(missing) = workspace_missing(id, root) {
         return missing;
@@ -128,10 +129,7 @@ pub(crate) fn workspace_mounts(spec: Option<&ContainerSpec>, workspace: Option<&
         );
     };
     let Some(root) = workspace else {
-        return Check::skip(
-            id,
-            "no workspace root given: pass --workspace DIR (the directory the sandbox shares)",
-        );
+        return Check::skip(id, NO_WORKSPACE);
     };
     if let Some(missing) = workspace_missing(id, root) {
         return missing;
