@@ -41,8 +41,9 @@ pub struct Args {
     /// web.whatsapp.com and mmg.whatsapp.net.
     #[arg(long = "passthrough-host", value_name = "HOST")]
     passthrough_hosts: Vec<String>,
-    /// Check passthrough hosts against the CA certificates in FILE instead of
-    /// Mozilla's roots (a private deployment whose public CA is its own; repeatable).
+    /// Take the CA certificates in FILE instead of Mozilla's roots as the
+    /// public ones (passthrough hosts, the probe without the sandbox CA): for
+    /// a private deployment whose public CA is its own (repeatable).
     #[arg(long = "public-ca", value_name = "FILE")]
     public_cas: Vec<PathBuf>,
     /// Seconds each network step (connect, TLS) may take; a request gets three times as long.

@@ -20,7 +20,8 @@ use crate::sandbox::SandboxEnv;
 pub(crate) struct NetSettings {
     /// Per-phase limits.
     pub timeouts: Timeouts,
-    /// Replaces the public roots passthrough hosts are checked against.
+    /// Replaces Mozilla's roots as the public ones: what passthrough hosts,
+    /// and the probe without the sandbox CA, must chain to.
     pub public_roots: Option<Vec<CertificateDer<'static>>>,
 }
 
@@ -34,11 +35,15 @@ const PROXY_FIX: &str = "check that the proxy runs and that HTTPS_PROXY names it
      Sandboxes http://host.docker.internal:3128 (older) or http://gateway.docker.internal:3128; \
      with the stand-in, the address `nanoclaw-sandbox proxy` printed";
 
+/// A client with the doctor's timeouts and public roots.
 fn build(
-    builder: HttpClientBuilder,
+    mut builder: HttpClientBuilder,
     settings: &NetSettings,
     id: &'static str,
 ) -> Result<HttpClient, Check> {
+    if let Some(roots) = &settings.public_roots {
+        builder = builder.public_roots(roots.clone());
+    }
     builder.timeouts(settings.timeouts).build().map_err(|e| {
         Check::fail(
             id,
@@ -247,11 +252,7 @@ pub(crate) async fn passthrough(
     if urls.is_empty() {
         return Check::skip(id, "no passthrough hosts to check");
     }
-    let mut builder = HttpClient::builder(host_config(proxy));
-    if let Some(roots) = &settings.public_roots {
-        builder = builder.public_roots(roots.clone());
-    }
-    let client = match build(builder, settings, id) {
+    let client = match build(HttpClient::builder(host_config(proxy)), settings, id) {
         Ok(client) => client,
         Err(check) => return check,
     };

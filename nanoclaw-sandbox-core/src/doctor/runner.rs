@@ -176,8 +176,9 @@ impl Doctor {
         self
     }
 
-    /// The roots passthrough hosts must chain to instead of Mozilla's: for a
-    /// private deployment whose "public" CA is its own.
+    /// The roots passthrough hosts (and the probe URL, without the sandbox
+    /// CA) must chain to instead of Mozilla's: for a private deployment
+    /// whose "public" CA is its own.
     #[cfg(feature = "client")]
     pub fn public_roots(mut self, roots: Vec<rustls_pki_types::CertificateDer<'static>>) -> Self {
         self.net.public_roots = Some(roots);
