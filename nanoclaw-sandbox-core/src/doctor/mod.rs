@@ -22,6 +22,14 @@
 //! | `container-proxy-env` | an agent container without the proxy variables |
 //! | `container-ca` | an agent container without the trust variables, the CA mount, or with a stale CA |
 //!
+//! Inputs are explicit ([`Doctor`]'s builder). It takes the raw variables,
+//! not a detected [`SandboxEnv`](crate::sandbox::SandboxEnv): an unusable
+//! proxy or CA must become a failed check, not an error before any check
+//! runs (a CA that is unusable still leaves the proxy to check). Without
+//! `--container` names it looks at the running managed containers of the
+//! engine's install (the workspace's), so another install's agents (or
+//! another test's) never show up.
+//!
 //! docs/troubleshooting.md maps each symptom to its check. Checks that need
 //! the network run only with the `client` feature (else they are skipped,
 //! saying so); the container checks take any
