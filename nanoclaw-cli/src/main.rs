@@ -17,8 +17,10 @@ macro_rules! say {
 
 mod agent;
 mod demo;
+mod doctor;
 mod engine;
 mod exit;
+mod inspect;
 mod route;
 mod settings;
 
@@ -48,6 +50,12 @@ enum Command {
     /// Print how the host's own HTTPS client would reach URL: `direct` or
     /// `proxy <url>` (credentials redacted), and the rule that decided.
     Route(route::Args),
+    /// Check the sandbox set-up: every troubleshooting line of the Docker
+    /// Sandboxes guide, each with its fix (exit 1 when a check fails).
+    Doctor(doctor::Args),
+    /// Compare a container's proxy and CA variables and mounts with what the
+    /// sandbox layer would set (exit 1 on a mismatch).
+    Inspect(inspect::Args),
     /// The test agent itself: what runs inside the agent image.
     #[command(hide = true)]
     Agent(agent::Args),
@@ -61,6 +69,8 @@ fn main() -> ExitCode {
         Command::Agent(args) => agent::run(&args),
         Command::Route(args) => route::run(&args),
         Command::Demo(args) => exit::block_on(demo::run(&args, cli.workspace.as_deref())),
+        Command::Doctor(args) => exit::block_on(doctor::run(&args, cli.workspace.as_deref())),
+        Command::Inspect(args) => exit::block_on(inspect::run(&args, cli.workspace.as_deref())),
     };
     exit::report(outcome)
 }

@@ -14,6 +14,7 @@
 //! | [`trust`] | the proxy CA trust store and the trust variables |
 //! | [`proxy`] | [`ProxyConfig`](proxy::ProxyConfig), proxy URLs with redaction |
 //! | [`dockerfile`] | the Dockerfile patcher |
+//! | [`doctor`] | the sandbox checks as data (`Check { id, status, detail, fix }`) |
 //! | `http` (feature `client`) | the proxy-aware HTTPS and WebSocket client |
 //! | `channel` (feature `client`; platforms `telegram`, ...) | [`ChannelTransport`](channel::ChannelTransport) |
 //! | `standin` (feature `standin`) | a local stand-in for the sandbox proxy |
@@ -26,6 +27,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod dockerfile;
+pub mod doctor;
 pub mod proxy;
 pub mod redact;
 pub mod runtime;

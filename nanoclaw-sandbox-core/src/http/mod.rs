@@ -29,6 +29,7 @@ mod dial;
 mod error;
 mod interception;
 mod options;
+mod reachability;
 mod stream;
 mod tls;
 mod tunnel;

@@ -1,0 +1,95 @@
+//! The doctor's inputs, read from flags and files: every problem with them
+//! is a usage error (exit 2), not a failed check.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use nanoclaw_sandbox_core::doctor::{Doctor, Engine};
+use nanoclaw_sandbox_core::proxy::Target;
+use nanoclaw_sandbox_core::spec::ContainerSpec;
+use nanoclaw_sandbox_core::trust::TrustStore;
+
+use crate::exit::usage;
+use crate::settings::{SettingsArgs, VarSource};
+
+/// The variables to diagnose: the env file's alone, or the process's.
+pub fn variables(settings: &SettingsArgs) -> anyhow::Result<BTreeMap<String, String>> {
+    Ok(match VarSource::from_args(settings)? {
+        VarSource::Process => std::env::vars().collect(),
+        VarSource::File { vars, .. } => vars.into_iter().collect(),
+    })
+}
+
+/// `--probe`: an `https://` URL.
+pub fn probe_url(url: &str) -> anyhow::Result<String> {
+    let target = Target::parse(url).map_err(usage)?;
+    if !target.scheme().is_tls() {
+        return Err(usage(format!(
+            "--probe {url}: give an https:// URL, the TLS checks need one"
+        )));
+    }
+    Ok(url.trim().to_string())
+}
+
+/// `--passthrough-host HOST` → `https://HOST/`.
+pub fn passthrough_urls(hosts: &[String]) -> anyhow::Result<Vec<String>> {
+    hosts
+        .iter()
+        .map(|host| {
+            let url = format!("https://{}/", host.trim());
+            Target::parse(&url)
+                .map(|_| url)
+                .map_err(|e| usage(format!("--passthrough-host {host}: {e}")))
+        })
+        .collect()
+}
+
+/// A file's text; unreadable is a usage error.
+pub fn read_text(path: &Path, what: &str) -> anyhow::Result<String> {
+    std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the {what} {}", path.display()))
+        .map_err(|e| usage(format!("{e:#}")))
+}
+
+/// A container spec file: JSON when it starts with `{`, else TOML.
+pub fn spec_file(path: &Path) -> anyhow::Result<ContainerSpec> {
+    let text = read_text(path, "container spec")?;
+    let parsed = if text.trim_start().starts_with('{') {
+        serde_json::from_str::<ContainerSpec>(&text).map_err(|e| e.to_string())
+    } else {
+        toml::from_str::<ContainerSpec>(&text).map_err(|e| e.to_string())
+    };
+    parsed.map_err(|reason| {
+        usage(format!(
+            "the container spec {} is invalid: {reason}",
+            path.display()
+        ))
+    })
+}
+
+/// `doctor` checking passthrough hosts against the CA certificates of
+/// the `--public-ca` files.
+pub fn with_public_roots(doctor: Doctor, files: &[PathBuf]) -> anyhow::Result<Doctor> {
+    let mut roots = Vec::new();
+    for file in files {
+        let store = TrustStore::from_file(file).map_err(usage)?;
+        roots.extend(store.ca_certificates().iter().cloned());
+    }
+    Ok(doctor.public_roots(roots))
+}
+
+/// The engine as found: connected, or why not.
+pub async fn engine(workspace: Option<&Path>) -> Engine {
+    match crate::engine::connect(workspace).await {
+        Ok(runtime) => Engine::Connected {
+            endpoint: runtime.endpoint().to_string(),
+            api_version: runtime.api_version(),
+            runtime: Arc::new(runtime),
+        },
+        Err(error) => Engine::Unreachable {
+            reason: format!("{error:#}"),
+        },
+    }
+}
