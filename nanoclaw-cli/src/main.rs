@@ -19,8 +19,12 @@ mod agent;
 mod demo;
 mod engine;
 mod exit;
+mod logging;
+mod patch_dockerfile;
+mod proxy;
 mod route;
 mod settings;
+mod signals;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +52,13 @@ enum Command {
     /// Print how the host's own HTTPS client would reach URL: `direct` or
     /// `proxy <url>` (credentials redacted), and the rule that decided.
     Route(route::Args),
+    /// Declare the proxy and proxy-CA build args in every stage of a
+    /// Dockerfile: print the result, rewrite the file, or check it (CI).
+    PatchDockerfile(patch_dockerfile::Args),
+    /// A local stand-in for the Docker Sandboxes proxy (TLS interception with
+    /// its own CA, allow/deny policy, bypass, header injection), to reproduce
+    /// sandbox conditions without Docker Desktop.
+    Proxy(proxy::Args),
     /// The test agent itself: what runs inside the agent image.
     #[command(hide = true)]
     Agent(agent::Args),
@@ -60,6 +71,8 @@ fn main() -> ExitCode {
         // runtime's start-up unless it needs one (see agent.rs).
         Command::Agent(args) => agent::run(&args),
         Command::Route(args) => route::run(&args),
+        Command::PatchDockerfile(args) => patch_dockerfile::run(&args),
+        Command::Proxy(args) => exit::block_on(proxy::run(args)),
         Command::Demo(args) => exit::block_on(demo::run(&args, cli.workspace.as_deref())),
     };
     exit::report(outcome)
