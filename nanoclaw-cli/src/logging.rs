@@ -10,7 +10,8 @@ pub const WARNINGS: &str = "warn";
 /// `RUST_LOG` says otherwise. A second call (or another subscriber already
 /// installed) keeps the first.
 pub fn init(default_filter: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

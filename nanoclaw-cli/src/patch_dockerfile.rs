@@ -33,8 +33,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))
         .map_err(|e| usage(format!("{e:#}")))?;
-    let patch = patch_dockerfile(&text)
-        .map_err(|e| usage(format!("{}: {e}", args.file.display())))?;
+    let patch =
+        patch_dockerfile(&text).map_err(|e| usage(format!("{}: {e}", args.file.display())))?;
     let name = args.file.display();
     if args.check {
         if patch.changed() {
@@ -50,7 +50,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if args.in_place {
         if patch.changed() {
             replace_file(&args.file, patch.text.as_bytes())?;
-            say!("{name}: declared the proxy build args in {}", stages_text(&patch));
+            say!(
+                "{name}: declared the proxy build args in {}",
+                stages_text(&patch)
+            );
         } else {
             say!("{name} already declares the proxy build args in every stage");
         }

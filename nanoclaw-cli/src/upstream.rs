@@ -59,14 +59,18 @@ impl LocalCa {
         &self.pem
     }
 
-    /// A server certificate chain and key for `host`.
+    /// A server certificate chain and key for `hosts`.
     fn issue(
         &self,
-        host: &str,
+        hosts: &[&str],
     ) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
         let key = KeyPair::generate().context("generating a server key")?;
-        let mut params = CertificateParams::new(vec![host.to_string()])
-            .with_context(|| format!("`{host}` cannot be a certificate name"))?;
+        let names = hosts
+            .iter()
+            .map(|host| host.to_string())
+            .collect::<Vec<_>>();
+        let mut params = CertificateParams::new(names)
+            .with_context(|| format!("{hosts:?} cannot be certificate names"))?;
         params.use_authority_key_identifier_extension = true;
         let cert = params
             .signed_by(&key, &self.issuer)
@@ -97,9 +101,10 @@ pub struct HttpsUpstream {
 }
 
 impl HttpsUpstream {
-    /// Serves HTTPS as `host` (certificate from `ca`) on a free loopback port.
-    pub async fn start(ca: &LocalCa, host: &str, respond: Responder) -> anyhow::Result<Self> {
-        let (certs, key) = ca.issue(host)?;
+    /// Serves HTTPS as `hosts` (one certificate from `ca` naming them all)
+    /// on a free loopback port.
+    pub async fn start(ca: &LocalCa, hosts: &[&str], respond: Responder) -> anyhow::Result<Self> {
+        let (certs, key) = ca.issue(hosts)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -120,11 +125,8 @@ impl HttpsUpstream {
                 let (acceptor, respond) = (acceptor.clone(), Arc::clone(&respond));
                 tokio::spawn(async move {
                     // A failed exchange concerns that client only.
-                    let _ = tokio::time::timeout(
-                        REQUEST_TIMEOUT,
-                        serve(stream, acceptor, respond),
-                    )
-                    .await;
+                    let _ = tokio::time::timeout(REQUEST_TIMEOUT, serve(stream, acceptor, respond))
+                        .await;
                 });
             }
         });
@@ -143,7 +145,11 @@ impl Drop for HttpsUpstream {
     }
 }
 
-async fn serve(stream: TcpStream, acceptor: TlsAcceptor, respond: Responder) -> std::io::Result<()> {
+async fn serve(
+    stream: TcpStream,
+    acceptor: TlsAcceptor,
+    respond: Responder,
+) -> std::io::Result<()> {
     let mut tls = acceptor.accept(stream).await?;
     let mut head = Vec::new();
     let mut buffer = [0u8; 2048];
@@ -155,8 +161,10 @@ async fn serve(stream: TcpStream, acceptor: TlsAcceptor, respond: Responder) -> 
         head.extend_from_slice(&buffer[..read]);
     }
     let Some(request) = parse_head(&String::from_utf8_lossy(&head)) else {
-        tls.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            .await?;
+        tls.write_all(
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )
+        .await?;
         return tls.shutdown().await;
     };
     let body = respond(&request);
