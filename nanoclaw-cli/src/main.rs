@@ -23,13 +23,15 @@ mod logging;
 mod patch_dockerfile;
 mod proxy;
 mod route;
+mod run;
+mod run_spec;
 mod settings;
 mod signals;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Run AI agent containers unchanged in plain Docker and inside Docker Sandboxes.
 #[derive(Debug, Parser)]
@@ -55,6 +57,9 @@ enum Command {
     /// Declare the proxy and proxy-CA build args in every stage of a
     /// Dockerfile: print the result, rewrite the file, or check it (CI).
     PatchDockerfile(patch_dockerfile::Args),
+    /// Run one agent container: patched for the sandbox when the environment
+    /// is one, output streamed, the container's exit code returned.
+    Run(run::Args),
     /// A local stand-in for the Docker Sandboxes proxy (TLS interception with
     /// its own CA, allow/deny policy, bypass, header injection), to reproduce
     /// sandbox conditions without Docker Desktop.
@@ -65,13 +70,22 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|error| {
+        match run::parse_error_code(Cli::command(), &error) {
+            Some(code) => {
+                let _ = error.print();
+                std::process::exit(code)
+            }
+            None => error.exit(),
+        }
+    });
     let outcome = match cli.command {
         // The agent is the container's PID 1: keep it free of the async
         // runtime's start-up unless it needs one (see agent.rs).
         Command::Agent(args) => agent::run(&args),
         Command::Route(args) => route::run(&args),
         Command::PatchDockerfile(args) => patch_dockerfile::run(&args),
+        Command::Run(args) => exit::block_on(run::run(args, cli.workspace.as_deref())),
         Command::Proxy(args) => exit::block_on(proxy::run(args)),
         Command::Demo(args) => exit::block_on(demo::run(&args, cli.workspace.as_deref())),
     };
