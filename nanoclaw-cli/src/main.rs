@@ -27,6 +27,7 @@ mod run;
 mod run_spec;
 mod settings;
 mod signals;
+mod upstream;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,8 +49,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Spawn the built-in test agent through the library and show its output
-    /// and spawn timings (builds the agent image on first use, never pulls).
+    /// See the library at work, on this machine alone: an agent reaches an
+    /// HTTPS upstream through an intercepting proxy stand-in when patched by
+    /// the sandbox layer, and fails on the certificate unpatched; with spawn
+    /// timings (builds the agent image on first use, never pulls).
     Demo(demo::Args),
     /// Print how the host's own HTTPS client would reach URL: `direct` or
     /// `proxy <url>` (credentials redacted), and the rule that decided.
