@@ -16,7 +16,10 @@ macro_rules! say {
 }
 
 mod agent;
+mod build_context;
+mod build_image;
 mod demo;
+mod dockerignore;
 mod engine;
 mod exit;
 mod logging;
@@ -57,6 +60,9 @@ enum Command {
     /// Print how the host's own HTTPS client would reach URL: `direct` or
     /// `proxy <url>` (credentials redacted), and the rule that decided.
     Route(route::Args),
+    /// Build an image through the sandbox layer: proxy build args, and the
+    /// proxy CA trusted by RUN steps (in memory only) behind an intercepting proxy.
+    Build(build_image::Args),
     /// Declare the proxy and proxy-CA build args in every stage of a
     /// Dockerfile: print the result, rewrite the file, or check it (CI).
     PatchDockerfile(patch_dockerfile::Args),
@@ -87,6 +93,7 @@ fn main() -> ExitCode {
         // runtime's start-up unless it needs one (see agent.rs).
         Command::Agent(args) => agent::run(&args),
         Command::Route(args) => route::run(&args),
+        Command::Build(args) => exit::block_on(build_image::run(&args, cli.workspace.as_deref())),
         Command::PatchDockerfile(args) => patch_dockerfile::run(&args),
         Command::Run(args) => exit::block_on(run::run(args, cli.workspace.as_deref())),
         Command::Proxy(args) => exit::block_on(proxy::run(args)),
