@@ -52,26 +52,34 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// See the library at work, on this machine alone: an agent reaches an
-    /// HTTPS upstream through an intercepting proxy stand-in when patched by
-    /// the sandbox layer, and fails on the certificate unpatched; with spawn
-    /// timings (builds the agent image on first use, never pulls).
+    /// Sandbox conditions on this machine: a patched agent gets through, an unpatched one fails.
+    ///
+    /// An agent reaches an HTTPS upstream through an intercepting proxy
+    /// stand-in when patched by the sandbox layer, and fails on the
+    /// certificate unpatched; with spawn timings. Builds the agent image on
+    /// first use, never pulls, reaches nothing beyond this machine.
     Demo(demo::Args),
     /// Print how the host's own HTTPS client would reach URL: `direct` or
     /// `proxy <url>` (credentials redacted), and the rule that decided.
     Route(route::Args),
-    /// Build an image through the sandbox layer: proxy build args, and the
-    /// proxy CA trusted by RUN steps (in memory only) behind an intercepting proxy.
+    /// Build an image with the proxy build args and, in a sandbox, the proxy CA for RUN steps.
+    ///
+    /// The CA steps are added to the Dockerfile in memory only and removed at
+    /// the end of each stage: the CA, which rotates, never stays in the image.
     Build(build_image::Args),
-    /// Declare the proxy and proxy-CA build args in every stage of a
-    /// Dockerfile: print the result, rewrite the file, or check it (CI).
+    /// Declare the proxy build args in every stage of a Dockerfile (print, rewrite, or check).
     PatchDockerfile(patch_dockerfile::Args),
-    /// Run one agent container: patched for the sandbox when the environment
-    /// is one, output streamed, the container's exit code returned.
+    /// Run one agent container, patched when the environment is a sandbox.
+    ///
+    /// Output is streamed; the exit code is the container's (125 for our own
+    /// errors, 126/127 when the command cannot run or is not found, 130 after
+    /// Ctrl-C, which stops and removes the container).
     Run(run::Args),
-    /// A local stand-in for the Docker Sandboxes proxy (TLS interception with
-    /// its own CA, allow/deny policy, bypass, header injection), to reproduce
-    /// sandbox conditions without Docker Desktop.
+    /// A local stand-in for the Docker Sandboxes proxy, until Ctrl-C.
+    ///
+    /// TLS interception with its own CA, allow/deny policy, bypass, header
+    /// injection: sandbox conditions without Docker Desktop. Prints
+    /// `listening on ADDR` once it listens; the env file exists from then on.
     Proxy(proxy::Args),
     /// The test agent itself: what runs inside the agent image.
     #[command(hide = true)]
