@@ -8,7 +8,7 @@ mod upstream;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use cli_support::{agent_with_env, plain_http_server, text, ProxyProcess};
+use cli_support::{agent_get, agent_with_env, plain_http_server, text, ProxyProcess};
 use upstream::{HttpsUpstream, LocalCa, Responder};
 
 #[test]
@@ -88,15 +88,7 @@ async fn the_ca_file_named_by_node_extra_ca_certs_is_trusted() {
         "NODE_EXTRA_CA_CERTS".into(),
         ca_file.to_string_lossy().into_owned(),
     );
-    let output = tokio::task::spawn_blocking(move || {
-        agent_with_env(&env)
-            .args(["--get", "https://api.test/through"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
-    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    let (code, stdout, stderr) = agent_get(env, "https://api.test/through").await;
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(stdout.ends_with("\nverified /through\n"), "{stdout}");
 }

@@ -3,39 +3,12 @@
 //! removed again.
 
 mod cli_support;
-#[path = "../../nanoclaw-sandbox-core/tests/docker_support/mod.rs"]
-mod docker_support;
-#[path = "../../nanoclaw-sandbox-core/tests/support/prereq.rs"]
-mod support;
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 
-use cli_support::{cli, text, ProxyProcess, BIN};
-use nanoclaw_sandbox_core::runtime::agent_image::{ensure_agent_image, AgentImageRequest};
+use cli_support::{agent_image, cli, text, ProxyProcess};
 use nanoclaw_sandbox_core::runtime::InstanceId;
-
-/// The agent image as a base; `None` (after saying why) without a daemon.
-fn base_image() -> Option<&'static str> {
-    static IMAGE: OnceLock<Option<String>> = OnceLock::new();
-    IMAGE
-        .get_or_init(|| {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let docker = docker_support::connect().await?;
-                let request = AgentImageRequest::new(BIN).entrypoint_args(["agent"]);
-                let image = ensure_agent_image(&docker, &request, &mut |_| {})
-                    .await
-                    .expect("building the agent image");
-                Some(image.tag)
-            })
-        })
-        .as_deref()
-}
 
 /// A tag of this test's own, removed when dropped.
 struct Tag(String);
@@ -84,7 +57,7 @@ fn build(context: &Path, args: &[&str]) -> assert_cmd::Command {
 
 #[test]
 fn builds_and_tags_with_plain_output_lines() {
-    let Some(base) = base_image() else { return };
+    let Some(base) = agent_image() else { return };
     let tag = Tag::new();
     let dir = context(&format!(
         "FROM {base}\nCOPY hello.txt /hello.txt\nCOPY . /context/\nLABEL nanoclaw.test=true\n"
@@ -107,7 +80,7 @@ fn builds_and_tags_with_plain_output_lines() {
 
 #[test]
 fn the_sandbox_layer_forwards_the_proxy_build_args() {
-    let Some(base) = base_image() else { return };
+    let Some(base) = agent_image() else { return };
     let proxy = ProxyProcess::start(&[]);
     let tag = Tag::new();
     let dir = context(&format!(
@@ -127,7 +100,7 @@ fn the_sandbox_layer_forwards_the_proxy_build_args() {
 
 #[test]
 fn dry_run_shows_the_ca_steps_and_redacted_build_args() {
-    let Some(base) = base_image() else { return };
+    let Some(base) = agent_image() else { return };
     let proxy = ProxyProcess::start(&[]);
     let env = proxy.env();
     let with_credentials = proxy.dir().join("credentials.env");
@@ -181,7 +154,7 @@ fn dry_run_shows_the_ca_steps_and_redacted_build_args() {
 
 #[test]
 fn failures_exit_1_and_input_errors_2() {
-    if base_image().is_none() {
+    if agent_image().is_none() {
         return;
     }
     let dir = context("FROM nanoclaw-missing-base:never\n");

@@ -1,12 +1,10 @@
 //! `nanoclaw-sandbox demo`, as a user types it.
 
 mod cli_support;
-#[path = "../../nanoclaw-sandbox-core/tests/support/prereq.rs"]
-mod support;
 
 use std::process::Command;
 
-use cli_support::{cli, daemon_reachable, text};
+use cli_support::{cli, daemon_reachable, prereq, text};
 use nanoclaw_sandbox_core::runtime::{InstallId, INSTALL};
 
 fn demo(workspace: &std::path::Path) -> assert_cmd::Command {
@@ -29,7 +27,7 @@ fn containers_of(workspace: &std::path::Path) -> String {
 #[test]
 fn demo_patched_agent_succeeds_and_unpatched_shows_the_certificate_error() {
     if !daemon_reachable() {
-        support::missing("Docker daemon", "nothing listens on the Docker socket");
+        prereq::missing("Docker daemon", "nothing listens on the Docker socket");
         return;
     }
     let workspace = tempfile::tempdir().unwrap();

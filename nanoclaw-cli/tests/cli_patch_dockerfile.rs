@@ -16,6 +16,15 @@ fn dockerfile(dir: &Path, text: &str) -> PathBuf {
     path
 }
 
+/// `patch-dockerfile --check FILE` exits with `code`.
+fn check(file: &Path, code: i32) -> assert_cmd::assert::Assert {
+    cli()
+        .args(["patch-dockerfile", "--check"])
+        .arg(file)
+        .assert()
+        .code(code)
+}
+
 fn patched() -> String {
     patch_dockerfile(UNPATCHED).unwrap().text
 }
@@ -33,22 +42,14 @@ fn prints_the_patched_file_and_leaves_the_original() {
 fn check_exits_1_when_a_patch_is_needed_and_0_when_not() {
     let dir = tempfile::tempdir().unwrap();
     let file = dockerfile(dir.path(), UNPATCHED);
-    let assert = cli()
-        .args(["patch-dockerfile", "--check"])
-        .arg(&file)
-        .assert()
-        .code(1);
+    let assert = check(&file, 1);
     let stdout = text(&assert.get_output().stdout);
     assert!(stdout.contains("2 of 2 stage(s)"), "{stdout}");
     assert!(stdout.contains("--in-place"), "it says the fix: {stdout}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), UNPATCHED);
 
     std::fs::write(&file, patched()).unwrap();
-    cli()
-        .args(["patch-dockerfile", "--check"])
-        .arg(&file)
-        .assert()
-        .code(0);
+    check(&file, 0);
 }
 
 #[test]
@@ -85,11 +86,7 @@ fn in_place_rewrites_through_a_symlink_keeping_the_permissions() {
         .assert()
         .code(0);
     assert!(text(&assert.get_output().stdout).contains("already declares"));
-    cli()
-        .args(["patch-dockerfile", "--check"])
-        .arg(&file)
-        .assert()
-        .code(0);
+    check(&file, 0);
 }
 
 #[test]

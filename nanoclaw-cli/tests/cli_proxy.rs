@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use cli_support::{
-    agent_with_env, banner_server, cli, plain_http_server, proxy_connect, proxy_plain_get, text,
-    ProxyProcess,
+    agent_get, agent_with_env, banner_server, cli, plain_http_server, proxy_connect,
+    proxy_plain_get, text, ProxyProcess,
 };
 use upstream::{HttpsUpstream, LocalCa, Responder};
 
@@ -228,7 +228,7 @@ async fn injection_sets_the_header_on_matching_intercepted_hosts_only() {
     let (code, stdout, stderr) = get("https://api.inject.test/").await.unwrap();
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(stdout.contains("x-api-key: real-secret-value"), "{stdout}");
-    let (code, stdout, stderr) = get("https://other.inject.test/").await.unwrap();
+    let (code, stdout, stderr) = agent_get(proxy.env(), "https://other.inject.test/").await;
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(stdout.contains("host: other.inject.test"), "{stdout}");
     assert!(!stdout.contains("x-api-key"), "only listed hosts: {stdout}");
@@ -248,17 +248,8 @@ async fn without_the_upstream_ca_the_upstream_is_refused_not_trusted() {
     let upstream = header_echo(&public).await;
     let map = format!("api.inject.test={}", upstream.addr());
     let proxy = ProxyProcess::start(&["--map", &map]);
-    let env = proxy.env();
-    let output = tokio::task::spawn_blocking(move || {
-        agent_with_env(&env)
-            .args(["--get", "https://api.inject.test/"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = text(&output.stdout);
-    assert_eq!(output.status.code(), Some(22), "{stdout}");
+    let (code, stdout, _) = agent_get(proxy.env(), "https://api.inject.test/").await;
+    assert_eq!(code, Some(22), "{stdout}");
     assert!(
         stdout
             .lines()

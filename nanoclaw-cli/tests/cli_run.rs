@@ -4,41 +4,15 @@
 //! daemon.
 
 mod cli_support;
-#[path = "../../nanoclaw-sandbox-core/tests/docker_support/mod.rs"]
-mod docker_support;
-#[path = "../../nanoclaw-sandbox-core/tests/support/prereq.rs"]
-mod support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use cli_support::{cli, first_line, send_signal, text, wait_with_patience, ProxyProcess, BIN};
-use nanoclaw_sandbox_core::runtime::agent_image::{ensure_agent_image, AgentImageRequest};
+use cli_support::{
+    agent_image, cli, first_line, send_signal, text, wait_with_patience, ProxyProcess, BIN,
+};
 use nanoclaw_sandbox_core::runtime::InstanceId;
-
-/// The agent image, built (or found) once for this test binary; `None`
-/// (after saying why) when there is no daemon.
-fn agent_image() -> Option<&'static str> {
-    static IMAGE: OnceLock<Option<String>> = OnceLock::new();
-    IMAGE
-        .get_or_init(|| {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let docker = docker_support::connect().await?;
-                let request = AgentImageRequest::new(BIN).entrypoint_args(["agent"]);
-                let image = ensure_agent_image(&docker, &request, &mut |_| {})
-                    .await
-                    .expect("building the agent image");
-                Some(image.tag)
-            })
-        })
-        .as_deref()
-}
 
 /// `run` of the agent image as a test container without network, in a
 /// workspace of its own.

@@ -1,15 +1,23 @@
 //! Shared by the CLI tests: the built binary, the proxy stand-in as a child
 //! process, a plain-HTTP server and raw proxy requests (std only, so each
-//! test sees exactly what goes over the wire), signals, the daemon check.
+//! test sees exactly what goes over the wire), signals, the daemon check
+//! and the agent image.
 #![allow(dead_code)]
+
+#[path = "../../../nanoclaw-sandbox-core/tests/support/prereq.rs"]
+pub mod prereq;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, OnceLock};
 use std::time::Duration;
+
+use nanoclaw_sandbox_core::runtime::agent_image::{ensure_agent_image, AgentImageRequest};
+use nanoclaw_sandbox_core::runtime::docker::{DockerOptions, DockerRuntime};
+use nanoclaw_sandbox_core::runtime::{InstallId, RuntimeError};
 
 /// The CLI binary Cargo built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_nanoclaw-sandbox");
@@ -31,6 +39,37 @@ pub fn daemon_reachable() -> bool {
         .and_then(|h| h.strip_prefix("unix://").map(str::to_string))
         .unwrap_or_else(|| "/var/run/docker.sock".to_string());
     std::os::unix::net::UnixStream::connect(socket).is_ok()
+}
+
+/// The test agent image (this binary in a `FROM scratch` image), built or
+/// found once per test binary; `None` (after saying why, or failing under
+/// `NANOCLAW_REQUIRE_DOCKER=1`) when no daemon is reachable.
+pub fn agent_image() -> Option<&'static str> {
+    static IMAGE: OnceLock<Option<String>> = OnceLock::new();
+    IMAGE
+        .get_or_init(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let install = InstallId::new("nanoclaw-cli-tests").unwrap();
+                let docker = match DockerRuntime::connect(DockerOptions::new(install)).await {
+                    Ok(docker) => docker,
+                    Err(e @ RuntimeError::DaemonUnreachable { .. }) => {
+                        prereq::missing("Docker daemon", &e.to_string());
+                        return None;
+                    }
+                    Err(e) => panic!("connecting to Docker failed unexpectedly: {e}"),
+                };
+                let request = AgentImageRequest::new(BIN).entrypoint_args(["agent"]);
+                let image = ensure_agent_image(&docker, &request, &mut |_| {})
+                    .await
+                    .expect("building the agent image");
+                Some(image.tag)
+            })
+        })
+        .as_deref()
 }
 
 /// Sends `signal` (`INT`, `TERM`) to `pid` with kill(1): the tests may not
@@ -242,6 +281,14 @@ pub fn banner_server(banner: &'static str) -> SocketAddr {
     addr
 }
 
+/// A connection to the proxy with `head` (a request line and headers) sent.
+fn send_to_proxy(proxy: SocketAddr, head: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(proxy).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    stream
+}
+
 /// `GET http://HOST/PATH` through the proxy as an absolute-form request;
 /// the whole response as text.
 pub fn proxy_plain_get(proxy: SocketAddr, url: &str) -> String {
@@ -249,13 +296,8 @@ pub fn proxy_plain_get(proxy: SocketAddr, url: &str) -> String {
         .strip_prefix("http://")
         .and_then(|rest| rest.split('/').next())
         .expect("an http:// URL");
-    let mut stream = TcpStream::connect(proxy).unwrap();
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    write!(
-        stream,
-        "GET {url} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    let head = format!("GET {url} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let mut stream = send_to_proxy(proxy, &head);
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
     response
@@ -264,13 +306,8 @@ pub fn proxy_plain_get(proxy: SocketAddr, url: &str) -> String {
 /// Opens a CONNECT tunnel to `authority` through the proxy; returns the
 /// stream positioned after the proxy's reply head, and that head.
 pub fn proxy_connect(proxy: SocketAddr, authority: &str) -> (TcpStream, String) {
-    let mut stream = TcpStream::connect(proxy).unwrap();
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    write!(
-        stream,
-        "CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n"
-    )
-    .unwrap();
+    let request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
+    let mut stream = send_to_proxy(proxy, &request);
     let head = read_head(&mut stream);
     (stream, head)
 }
@@ -286,6 +323,22 @@ pub fn agent_with_env<'a>(
         cmd.env(name, value);
     }
     cmd
+}
+
+/// `agent --get URL` with exactly `env`, from async tests (whose servers
+/// must keep running meanwhile): exit code, stdout, stderr.
+pub async fn agent_get(env: BTreeMap<String, String>, url: &str) -> (Option<i32>, String, String) {
+    let url = url.to_string();
+    tokio::task::spawn_blocking(move || {
+        let output = agent_with_env(&env).args(["--get", &url]).output().unwrap();
+        (
+            output.status.code(),
+            text(&output.stdout),
+            text(&output.stderr),
+        )
+    })
+    .await
+    .unwrap()
 }
 
 /// Output as text.
