@@ -51,23 +51,16 @@ impl SpecArgs {
         &self,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> anyhow::Result<ContainerSpec> {
-        let base = match (&self.spec, &self.image) {
-            (Some(file), _) => Some(read_spec_file(file)?),
-            (None, Some(_)) => None,
-            (None, None) => anyhow::bail!("no image: pass --image IMG, or --spec FILE naming one"),
-        };
-        let mut builder = match (base, &self.image) {
-            (Some(spec), None) => spec.to_builder(),
-            (Some(spec), Some(image)) => {
-                // The builder keeps every field; only the image changes.
-                let mut fields = serde_json::to_value(&spec).context("re-reading the spec")?;
-                fields["image"] = serde_json::Value::String(image.clone());
-                serde_json::from_value::<ContainerSpec>(fields)
-                    .context("the spec with --image is invalid")?
-                    .to_builder()
+        let mut builder = match (&self.spec, &self.image) {
+            (Some(file), image) => {
+                let spec = read_spec_file(file)?;
+                match image {
+                    None => spec.to_builder(),
+                    Some(image) => with_image(&spec, image)?.to_builder(),
+                }
             }
             (None, Some(image)) => ContainerSpec::builder(image.as_str()),
-            (None, None) => unreachable!("refused above"),
+            (None, None) => anyhow::bail!("no image: pass --image IMG, or --spec FILE naming one"),
         };
         for entry in &self.env {
             match entry.split_once('=') {
@@ -105,6 +98,14 @@ impl SpecArgs {
         }
         builder.build().context("the container spec is invalid")
     }
+}
+
+/// `spec` with another image, every other field kept (the builder starts
+/// from an image, so the change goes through the serde form).
+fn with_image(spec: &ContainerSpec, image: &str) -> anyhow::Result<ContainerSpec> {
+    let mut fields = serde_json::to_value(spec).context("re-reading the spec")?;
+    fields["image"] = serde_json::Value::String(image.to_string());
+    serde_json::from_value(fields).context("the spec with --image is invalid")
 }
 
 /// `bridge` is Docker's default network: the spec's `Default`.
