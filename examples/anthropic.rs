@@ -8,7 +8,9 @@
 //!
 //! Environment: `ANTHROPIC_API_KEY` (required), `ANTHROPIC_BASE_URL`
 //! (default `https://api.anthropic.com`), `ANTHROPIC_MODEL` (default
-//! `claude-haiku-4-5`), and the usual `HTTPS_PROXY` / `NO_PROXY`. Exit codes:
+//! `claude-haiku-4-5`), and the sandbox settings `SandboxEnv::detect` reads
+//! (`HTTPS_PROXY` / `NO_PROXY` in either case, the proxy CA from
+//! `PROXY_CA_CERT_B64` or the sandbox's CA file). Exit codes:
 //! 0 reply printed, 1 request failed, 2 missing or bad configuration.
 
 use std::process::ExitCode;
@@ -17,9 +19,7 @@ use http::header::{HeaderValue, CONTENT_TYPE};
 use http::Request;
 use http_body_util::Full;
 use nanoclaw_sandbox_core::http::HttpClient;
-use nanoclaw_sandbox_core::proxy::{
-    EnvProxyConfig, PassthroughRules, ProxySettings, ProxyUrl, ProxyUrlError,
-};
+use nanoclaw_sandbox_core::sandbox::SandboxEnv;
 
 const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
 const DEFAULT_MODEL: &str = "claude-haiku-4-5";
@@ -45,18 +45,16 @@ async fn main() -> ExitCode {
         .nth(1)
         .unwrap_or_else(|| "Say hello from inside the sandbox, in one short sentence.".into());
 
-    let settings = match proxy_settings_from_env() {
-        Ok(settings) => settings,
+    // One reader of the environment: the same values a host's containers
+    // get from the patcher (proxy variables, and the proxy CA as a root).
+    let sandbox = match SandboxEnv::detect() {
+        Ok(sandbox) => sandbox,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    let config = PassthroughRules::new(EnvProxyConfig::new(settings));
-    // The lead adds the trust store's `ca_certificates()` as extra roots
-    // here; until then the sandbox CA is trusted through SSL_CERT_FILE (the
-    // native roots), and its absence is reported as "CA not trusted".
-    let client = match HttpClient::builder(config).build() {
+    let client = match HttpClient::from_sandbox(&sandbox) {
         Ok(client) => client,
         Err(e) => {
             eprintln!("{e}");
@@ -118,20 +116,4 @@ async fn main() -> ExitCode {
 /// A non-empty environment variable.
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-/// The proxy variables, lower case first as curl reads them.
-///
-/// A stand-in while `SandboxEnv::detect` is written in parallel: the lead
-/// switches this example to the values it detects (one reader of the
-/// environment, one precedence rule).
-fn proxy_settings_from_env() -> Result<ProxySettings, ProxyUrlError> {
-    let value = |name: &str| env(&name.to_ascii_lowercase()).or_else(|| env(name));
-    let url = |name: &str| value(name).map(|v| ProxyUrl::parse(&v)).transpose();
-    Ok(ProxySettings {
-        http: url("HTTP_PROXY")?,
-        https: url("HTTPS_PROXY")?,
-        all: url("ALL_PROXY")?,
-        no_proxy: value("NO_PROXY"),
-    })
 }

@@ -3,7 +3,7 @@
 //!
 //! Each flag is one behaviour a test needs; they run in a fixed order:
 //! print the environment, write `--stdout`/`--stderr` lines, echo stdin,
-//! sleep, allocate memory, exit. As PID 1 of its container the agent ignores
+//! fetch `--get URL`, sleep, allocate memory, exit. As PID 1 of its container the agent ignores
 //! SIGTERM (the kernel drops signals PID 1 has no handler for), so `docker
 //! stop` has to kill it after the grace period, unless `--term-exit` installs
 //! a handler.
@@ -13,7 +13,20 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use nanoclaw_sandbox_core::http::{HttpClient, HttpError};
+use nanoclaw_sandbox_core::sandbox::SandboxEnv;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// `--get` exit code when the server's certificate is not trusted (the
+/// sandbox CA missing, an interception detected): curl's code for it.
+pub const GET_CERTIFICATE_UNTRUSTED: u8 = 60;
+
+/// `--get` exit code when the server answered 400 or above (as `curl --fail`).
+pub const GET_HTTP_ERROR: u8 = 22;
+
+/// `--get` exit code for every other failure (proxy unreachable, policy
+/// denial, timeout, ...).
+pub const GET_FAILED: u8 = 1;
 
 /// The test agent's behaviours.
 #[derive(Debug, clap::Args)]
@@ -30,6 +43,12 @@ pub struct Args {
     /// Copy stdin to stdout until end-of-file.
     #[arg(long)]
     echo_stdin: bool,
+    /// GET URL with the library's HTTPS client, configured from the sandbox
+    /// variables as `SandboxEnv::detect` reads them (proxy, proxy CA); print
+    /// the status line and the body. Exit 60 when the certificate is not
+    /// trusted, 22 on an HTTP status of 400 or more, 1 on other failures.
+    #[arg(long, value_name = "URL")]
+    get: Option<String>,
     /// Allocate and touch this many MiB (to reach a memory limit).
     #[arg(long, value_name = "MIB")]
     alloc_mib: Option<usize>,
@@ -98,6 +117,11 @@ async fn behave(args: &Args, sleep: Option<Duration>) -> anyhow::Result<ExitCode
     if args.echo_stdin {
         echo_stdin().await?;
     }
+    if let Some(url) = &args.get {
+        if let Some(failed) = http_get(url).await? {
+            return Ok(ExitCode::from(failed));
+        }
+    }
     if let Some(duration) = sleep {
         tokio::time::sleep(duration).await;
     }
@@ -122,6 +146,42 @@ async fn echo_stdin() -> anyhow::Result<()> {
             .await
             .context("writing stdout")?;
         stdout.flush().await.context("writing stdout")?;
+    }
+}
+
+/// GETs `url` through the client an agent host would build from its
+/// environment. `Some(code)` when the request failed (the error printed to
+/// stderr, as the library words it).
+async fn http_get(url: &str) -> anyhow::Result<Option<u8>> {
+    let env = SandboxEnv::detect().context("reading the sandbox settings for --get")?;
+    let client = HttpClient::from_sandbox(&env).context("building the HTTPS client for --get")?;
+    let response = match client.get(url).await {
+        Ok(response) => response,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Ok(Some(get_failure_code(&error)));
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{:?} {}", response.version(), response.status())?;
+    let body = String::from_utf8_lossy(response.body());
+    write!(stdout, "{body}")?;
+    if !body.is_empty() && !body.ends_with('\n') {
+        writeln!(stdout)?;
+    }
+    stdout.flush()?;
+    let status = response.status();
+    Ok((status.is_client_error() || status.is_server_error()).then_some(GET_HTTP_ERROR))
+}
+
+/// A certificate the client would not trust gets its own code, so that a
+/// caller (the demo, a test) can tell it from an unreachable proxy.
+fn get_failure_code(error: &HttpError) -> u8 {
+    match error {
+        HttpError::CaNotTrusted { .. }
+        | HttpError::UntrustedCertificate { .. }
+        | HttpError::Intercepted { .. } => GET_CERTIFICATE_UNTRUSTED,
+        _ => GET_FAILED,
     }
 }
 

@@ -1,7 +1,7 @@
-//! Connecting to the engine and preparing the agent image: shared by the
-//! commands that run containers.
+//! Connecting to the engine, wrapping it in the sandbox layer, and preparing
+//! the agent image: shared by the commands that run containers.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use nanoclaw_sandbox_core::runtime::agent_image::{
@@ -9,17 +9,47 @@ use nanoclaw_sandbox_core::runtime::agent_image::{
 };
 use nanoclaw_sandbox_core::runtime::docker::{DockerOptions, DockerRuntime};
 use nanoclaw_sandbox_core::runtime::InstallId;
+use nanoclaw_sandbox_core::sandbox::{SandboxEnv, SandboxRuntime};
+
+/// The workspace: the one given, else the current directory.
+pub fn workspace_dir(workspace: Option<&Path>) -> anyhow::Result<PathBuf> {
+    match workspace {
+        Some(dir) => Ok(dir.to_path_buf()),
+        None => {
+            std::env::current_dir().context("cannot read the current directory; pass --workspace")
+        }
+    }
+}
+
+/// The install the workspace (default: the current directory) identifies.
+pub fn install_id(workspace: Option<&Path>) -> anyhow::Result<InstallId> {
+    Ok(InstallId::from_workspace(&workspace_dir(workspace)?))
+}
 
 /// Connects to the Docker daemon as the install rooted at `workspace`
 /// (default: the current directory).
 pub async fn connect(workspace: Option<&Path>) -> anyhow::Result<DockerRuntime> {
-    let workspace = match workspace {
-        Some(dir) => dir.to_path_buf(),
-        None => std::env::current_dir()
-            .context("cannot read the current directory; pass --workspace")?,
-    };
-    let install = InstallId::from_workspace(&workspace);
+    let install = install_id(workspace)?;
     Ok(DockerRuntime::connect(DockerOptions::new(install)).await?)
+}
+
+/// `runtime` behind the sandbox layer for `env`: containers and builds
+/// patched (the identity in standard Docker mode). With an intercepting
+/// proxy, the instance directory (the CA files containers mount) goes under
+/// the workspace when one was given, as a sandbox mounts only workspace
+/// paths, else under the temp dir.
+pub fn sandboxed(
+    runtime: DockerRuntime,
+    env: SandboxEnv,
+    workspace: Option<&Path>,
+) -> anyhow::Result<SandboxRuntime<DockerRuntime>> {
+    let mut builder = SandboxRuntime::builder(runtime).env(env);
+    if let Some(root) = workspace {
+        builder = builder.workspace_root(root);
+    }
+    builder
+        .build()
+        .context("cannot prepare the sandbox layer (the proxy CA files containers mount)")
 }
 
 /// The agent image built from this very executable (its hidden `agent`

@@ -16,18 +16,28 @@ macro_rules! say {
 }
 
 mod agent;
+mod build_context;
+mod build_image;
 mod demo;
+mod dockerignore;
 mod doctor;
 mod engine;
 mod exit;
 mod inspect;
+mod logging;
+mod patch_dockerfile;
+mod proxy;
 mod route;
+mod run;
+mod run_spec;
 mod settings;
+mod signals;
+mod upstream;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Run AI agent containers unchanged in plain Docker and inside Docker Sandboxes.
 #[derive(Debug, Parser)]
@@ -44,8 +54,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Spawn the built-in test agent through the library and show its output
-    /// and spawn timings (builds the agent image on first use, never pulls).
+    /// Sandbox conditions on this machine: a patched agent gets through, an unpatched one fails.
+    ///
+    /// An agent reaches an HTTPS upstream through an intercepting proxy
+    /// stand-in when patched by the sandbox layer, and fails on the
+    /// certificate unpatched; with spawn timings. Builds the agent image on
+    /// first use, never pulls, reaches nothing beyond this machine.
     Demo(demo::Args),
     /// Print how the host's own HTTPS client would reach URL: `direct` or
     /// `proxy <url>` (credentials redacted), and the rule that decided.
@@ -56,18 +70,49 @@ enum Command {
     /// Compare a container's proxy and CA variables and mounts with what the
     /// sandbox layer would set (exit 1 on a mismatch).
     Inspect(inspect::Args),
+    /// Build an image with the proxy build args and, in a sandbox, the proxy CA for RUN steps.
+    ///
+    /// The CA steps are added to the Dockerfile in memory only and removed at
+    /// the end of each stage: the CA, which rotates, never stays in the image.
+    Build(build_image::Args),
+    /// Declare the proxy build args in every stage of a Dockerfile (print, rewrite, or check).
+    PatchDockerfile(patch_dockerfile::Args),
+    /// Run one agent container, patched when the environment is a sandbox.
+    ///
+    /// Output is streamed; the exit code is the container's (125 for our own
+    /// errors, 126/127 when the command cannot run or is not found, 130 after
+    /// Ctrl-C, which stops and removes the container).
+    Run(run::Args),
+    /// A local stand-in for the Docker Sandboxes proxy, until Ctrl-C.
+    ///
+    /// TLS interception with its own CA, allow/deny policy, bypass, header
+    /// injection: sandbox conditions without Docker Desktop. Prints
+    /// `listening on ADDR` once it listens; the env file exists from then on.
+    Proxy(proxy::Args),
     /// The test agent itself: what runs inside the agent image.
     #[command(hide = true)]
     Agent(agent::Args),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|error| {
+        match run::parse_error_code(Cli::command(), &error) {
+            Some(code) => {
+                let _ = error.print();
+                std::process::exit(code)
+            }
+            None => error.exit(),
+        }
+    });
     let outcome = match cli.command {
         // The agent is the container's PID 1: keep it free of the async
         // runtime's start-up unless it needs one (see agent.rs).
         Command::Agent(args) => agent::run(&args),
         Command::Route(args) => route::run(&args),
+        Command::Build(args) => exit::block_on(build_image::run(&args, cli.workspace.as_deref())),
+        Command::PatchDockerfile(args) => patch_dockerfile::run(&args),
+        Command::Run(args) => exit::block_on(run::run(args, cli.workspace.as_deref())),
+        Command::Proxy(args) => exit::block_on(proxy::run(args)),
         Command::Demo(args) => exit::block_on(demo::run(&args, cli.workspace.as_deref())),
         Command::Doctor(args) => exit::block_on(doctor::run(&args, cli.workspace.as_deref())),
         Command::Inspect(args) => exit::block_on(inspect::run(&args, cli.workspace.as_deref())),

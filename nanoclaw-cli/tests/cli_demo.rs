@@ -1,28 +1,33 @@
 //! `nanoclaw-sandbox demo`, as a user types it.
 
-#[path = "../../nanoclaw-sandbox-core/tests/support/prereq.rs"]
-mod support;
+mod cli_support;
 
-use assert_cmd::Command;
+use std::process::Command;
 
-fn demo(workspace: &std::path::Path) -> Command {
-    let mut cmd = Command::cargo_bin("nanoclaw-sandbox").unwrap();
+use cli_support::{cli, daemon_reachable, prereq, text};
+use nanoclaw_sandbox_core::runtime::{InstallId, INSTALL};
+
+fn demo(workspace: &std::path::Path) -> assert_cmd::Command {
+    let mut cmd = cli();
     cmd.arg("demo").arg("--workspace").arg(workspace);
     cmd
 }
 
-fn daemon_reachable() -> bool {
-    let socket = std::env::var("DOCKER_HOST")
-        .ok()
-        .and_then(|h| h.strip_prefix("unix://").map(str::to_string))
-        .unwrap_or_else(|| "/var/run/docker.sock".to_string());
-    std::os::unix::net::UnixStream::connect(socket).is_ok()
+/// Every container (running or not) of the install rooted at `workspace`.
+fn containers_of(workspace: &std::path::Path) -> String {
+    let install = InstallId::from_workspace(workspace);
+    let output = Command::new("docker")
+        .args(["ps", "-aq", "--filter"])
+        .arg(format!("label={INSTALL}={install}"))
+        .output()
+        .expect("running docker ps");
+    text(&output.stdout)
 }
 
 #[test]
-fn demo_prints_the_agents_output_and_timings() {
+fn demo_patched_agent_succeeds_and_unpatched_shows_the_certificate_error() {
     if !daemon_reachable() {
-        support::missing("Docker daemon", "nothing listens on the Docker socket");
+        prereq::missing("Docker daemon", "nothing listens on the Docker socket");
         return;
     }
     let workspace = tempfile::tempdir().unwrap();
@@ -30,19 +35,41 @@ fn demo_prints_the_agents_output_and_timings() {
         .args(["--message", "demo test line"])
         .assert()
         .success();
-    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
-    assert!(stdout.contains("agent stdout | demo test line"), "{stdout}");
+    let stdout = text(&assert.get_output().stdout);
+    let (patched, unpatched) = stdout
+        .split_once("2) the same agent unpatched")
+        .expect("two runs");
+    assert!(patched.contains(" 200 OK"), "{stdout}");
     assert!(
-        stdout.contains("agent stdout | NANOCLAW_DEMO=1"),
+        patched.contains("agent stdout | demo test line"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("agent stderr | (this line went to stderr)"),
+        patched.contains("sandbox layer | CA mount: /etc/nanoclaw/ca"),
         "{stdout}"
     );
-    assert!(stdout.contains("timings: create "), "{stdout}");
-    assert!(stdout.contains("first output"), "{stdout}");
-    assert!(stdout.contains("container removed"), "{stdout}");
+    assert!(patched.contains("agent exit code 0"), "{stdout}");
+    assert!(!unpatched.contains("CA mount"), "{stdout}");
+    assert!(
+        unpatched.contains("agent stderr | error: the certificate for upstream.demo.test:443"),
+        "{stdout}"
+    );
+    assert!(
+        unpatched.contains("the sandbox CA is not trusted"),
+        "{stdout}"
+    );
+    assert!(unpatched.contains("agent exit code 60"), "{stdout}");
+    assert!(!unpatched.contains("demo test line"), "{stdout}");
+    assert_eq!(stdout.matches("timings: create ").count(), 2, "{stdout}");
+    assert!(
+        stdout.contains("result: through the sandbox layer"),
+        "{stdout}"
+    );
+    assert_eq!(
+        containers_of(workspace.path()),
+        "",
+        "every container removed"
+    );
 }
 
 #[test]
@@ -52,7 +79,7 @@ fn demo_without_a_daemon_says_how_to_start_one() {
         .env("DOCKER_HOST", "unix:///nonexistent/nanoclaw-demo.sock")
         .assert()
         .code(2);
-    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    let stderr = text(&assert.get_output().stderr);
     assert!(
         stderr.contains("/nonexistent/nanoclaw-demo.sock"),
         "{stderr}"

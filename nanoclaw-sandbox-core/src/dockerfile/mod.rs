@@ -5,9 +5,12 @@
 //!
 //! Both edit by inserting whole lines, so everything else in the file
 //! (directives, comments, continuations, heredocs, CRLF) stays as it was.
+//! [`read_dockerfile`] and [`rewrite_context`] carry the rewrite into a tar
+//! build context.
 
 mod args;
 mod ca_steps;
+mod context;
 mod parse;
 
 pub use self::args::{
@@ -17,6 +20,7 @@ pub use self::ca_steps::{
     add_ca_steps, CaBuildRewrite, ContextFile, SkipReason, SkippedStage, CONTEXT_CA_FILE,
     IMAGE_CA_PATH,
 };
+pub use self::context::{read_dockerfile, rewrite_context, BuildContextError};
 
 /// Why a Dockerfile could not be patched.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

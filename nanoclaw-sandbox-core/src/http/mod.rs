@@ -9,19 +9,26 @@
 //! through the tunnel. Proxy refusals, policy pages, untrusted interception
 //! and timeouts come back as [`HttpError`]s that say what to do.
 //!
+//! An agent host builds its client from the [`SandboxEnv`](crate::sandbox::SandboxEnv)
+//! it detected, so that its own calls and its containers share one source of
+//! truth ([`HttpClient::from_sandbox`], or [`HttpClientBuilder::for_sandbox`]
+//! to change a setting first):
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use nanoclaw_sandbox_core::http::HttpClient;
-//! use nanoclaw_sandbox_core::proxy::{EnvProxyConfig, PassthroughRules, ProxySettings};
+//! use nanoclaw_sandbox_core::http::{HttpClientBuilder, HttpVersions};
+//! use nanoclaw_sandbox_core::sandbox::SandboxEnv;
 //!
-//! let settings = ProxySettings::default(); // from SandboxEnv::detect()
-//! let client = HttpClient::builder(PassthroughRules::new(EnvProxyConfig::new(settings)))
-//!     .extra_roots(Vec::new()) // the trust store's ca_certificates()
+//! let env = SandboxEnv::detect()?; // proxy variables + the proxy CA
+//! let client = HttpClientBuilder::for_sandbox(&env)
+//!     .http_versions(HttpVersions::Http1Only)
 //!     .build()?;
 //! let reply = client.get("https://api.anthropic.com/v1/models").await?;
 //! println!("{}", reply.status());
 //! # Ok(()) }
 //! ```
+//!
+//! [`HttpClient::builder`] takes any other [`ProxyConfig`](crate::proxy::ProxyConfig).
 
 mod body;
 mod client;
@@ -30,6 +37,7 @@ mod error;
 mod interception;
 mod options;
 mod reachability;
+mod sandbox;
 mod stream;
 mod tls;
 mod tunnel;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::redact;
-use crate::spec::NetworkMode;
+use crate::spec::{ExtraHost, NetworkMode};
 
 /// An image build: a tar build context plus how to build it.
 ///
@@ -18,6 +18,7 @@ pub struct BuildRequest {
     build_args: BTreeMap<String, String>,
     labels: BTreeMap<String, String>,
     network: NetworkMode,
+    extra_hosts: Vec<ExtraHost>,
     no_cache: bool,
 }
 
@@ -32,6 +33,7 @@ impl BuildRequest {
             build_args: BTreeMap::new(),
             labels: BTreeMap::new(),
             network: NetworkMode::Default,
+            extra_hosts: Vec::new(),
             no_cache: false,
         }
     }
@@ -59,6 +61,20 @@ impl BuildRequest {
     /// The network `RUN` steps get (`NetworkMode::None` for hermetic builds).
     pub fn network(mut self, network: NetworkMode) -> Self {
         self.network = network;
+        self
+    }
+    /// Adds an `/etc/hosts` entry for `RUN` steps (`--add-host NAME:ADDRESS`;
+    /// `host-gateway` as the address means the engine's host).
+    pub fn extra_host(mut self, name: impl Into<String>, address: impl Into<String>) -> Self {
+        self.extra_hosts.push(ExtraHost {
+            name: name.into(),
+            address: address.into(),
+        });
+        self
+    }
+    /// Replaces the tar context (e.g. with a rewritten Dockerfile).
+    pub fn with_context(mut self, context: Vec<u8>) -> Self {
+        self.context = context;
         self
     }
     /// Ignores the build cache.
@@ -95,6 +111,10 @@ impl BuildRequest {
     pub fn network_mode(&self) -> &NetworkMode {
         &self.network
     }
+    /// The `/etc/hosts` entries for `RUN` steps.
+    pub fn extra_hosts(&self) -> &[ExtraHost] {
+        &self.extra_hosts
+    }
     /// Whether the cache is ignored.
     pub fn is_no_cache(&self) -> bool {
         self.no_cache
@@ -119,6 +139,7 @@ impl fmt::Debug for BuildRequest {
             .field("build_args", &args)
             .field("labels", &self.labels)
             .field("network", &self.network)
+            .field("extra_hosts", &self.extra_hosts)
             .field("no_cache", &self.no_cache)
             .finish()
     }

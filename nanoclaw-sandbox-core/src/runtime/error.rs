@@ -132,6 +132,14 @@ pub enum RuntimeError {
         /// What went wrong.
         message: String,
     },
+    /// The sandbox layer could not adapt a spec or build to the proxy.
+    #[error("the sandbox layer could not prepare {subject}: {message}")]
+    Sandbox {
+        /// What was being prepared (`the container for image X`, `build Y`).
+        subject: String,
+        /// Why, with the fix (values redacted).
+        message: String,
+    },
     /// Removing a container without the caller's async runtime failed.
     #[error("removing container `{id}` after its owner went away failed: {message}; remove it with `docker rm -f {id}`")]
     CleanupFailed {
@@ -140,6 +148,15 @@ pub enum RuntimeError {
         /// What went wrong.
         message: String,
     },
+}
+
+impl From<crate::dockerfile::BuildContextError> for RuntimeError {
+    fn from(e: crate::dockerfile::BuildContextError) -> Self {
+        RuntimeError::InvalidBuildContext {
+            dockerfile: e.dockerfile,
+            reason: e.reason,
+        }
+    }
 }
 
 impl RuntimeError {

@@ -1,6 +1,7 @@
 //! The sandbox layer: what the environment says ([`SandboxEnv`], [`Mode`]),
 //! the pure spec patcher ([`SandboxPatcher`]), the instance directory it
-//! points at ([`InstanceDir`]) and the build patches ([`build`]).
+//! points at ([`InstanceDir`]), the build patches ([`build`]) and the runtime
+//! decorator applying them all ([`SandboxRuntime`]).
 //!
 //! In standard Docker mode nothing here changes anything.
 
@@ -13,6 +14,7 @@ mod translate;
 
 pub mod build;
 pub mod patch;
+pub mod runtime;
 
 pub use self::env::{
     DetectError, DetectOptions, EnvWarning, SandboxEnv, PROXY_CA_B64_VAR, SANDBOX_CA_PATH,
@@ -26,4 +28,5 @@ pub use self::no_proxy::LOOPBACK_NO_PROXY;
 pub use self::patch::{
     InstancePaths, PatchEntry, PatchError, PatchKind, PatchReport, SandboxPatcher, Severity,
 };
+pub use self::runtime::{NoEnv, SandboxRuntime, SandboxRuntimeBuilder, SandboxRuntimeError};
 pub use self::translate::{DOCKER_HOST_NAME, HOST_GATEWAY};

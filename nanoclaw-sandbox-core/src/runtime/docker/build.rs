@@ -1,7 +1,6 @@
 //! [`ImageBuilder`] for [`DockerRuntime`]: the classic builder, fed a tar context.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::Read;
 
 use async_trait::async_trait;
 use bollard::errors::Error as BollardError;
@@ -37,7 +36,7 @@ impl ImageBuilder for DockerRuntime {
             }
         }
 
-        let options = build_options(&request);
+        let options = build_options(&request)?;
         let context = bytes::Bytes::from(request.take_context());
         let answers = self
             .docker
@@ -124,6 +123,26 @@ impl ImageBuilder for DockerRuntime {
         Ok(listed.into_iter().map(convert::image_summary).collect())
     }
 
+    async fn image_user(&self, image: &str) -> Result<Option<String>, RuntimeError> {
+        match self.docker.inspect_image(image).await {
+            Ok(inspected) => Ok(Some(
+                inspected
+                    .config
+                    .and_then(|config| config.user)
+                    .unwrap_or_default(),
+            )),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Err(RuntimeError::ImageNotFound {
+                image: image.to_string(),
+            }),
+            Err(e) => Err(map_error(
+                e,
+                &Ctx::image("inspect image", image, &self.endpoint),
+            )),
+        }
+    }
+
     async fn remove_image(&self, image: &str, force: bool) -> Result<(), RuntimeError> {
         let options = RemoveImageOptions {
             force,
@@ -158,23 +177,41 @@ impl DockerRuntime {
     }
 }
 
-fn build_options(request: &BuildRequest) -> BuildImageOptions {
+fn build_options(request: &BuildRequest) -> Result<BuildImageOptions, RuntimeError> {
     let map = |m: &BTreeMap<String, String>| -> Option<HashMap<String, String>> {
         (!m.is_empty()).then(|| m.clone().into_iter().collect())
     };
-    BuildImageOptions {
+    // The engine reads `extrahosts` as a repeated query parameter; this
+    // client sends it once.
+    let extrahosts = match request.extra_hosts() {
+        [] => None,
+        [host] => Some(format!("{}:{}", host.name, host.address)),
+        more => {
+            return Err(RuntimeError::UnsupportedValue {
+                what: "build extra hosts",
+                value: more
+                    .iter()
+                    .map(|h| format!("{}:{}", h.name, h.address))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                fix: "give a build at most one extra host",
+            })
+        }
+    };
+    Ok(BuildImageOptions {
         dockerfile: request.dockerfile_path().to_string(),
         t: request.tags().first().cloned(),
         buildargs: map(request.build_args()),
         labels: map(request.labels()),
         networkmode: create::network_mode(request.network_mode()),
+        extrahosts,
         nocache: request.is_no_cache(),
         // Never leave intermediate containers behind, not even after a failure.
         rm: true,
         forcerm: true,
         pull: None,
         ..Default::default()
-    }
+    })
 }
 
 /// `repo[:tag]` → (repo, tag); a `:` inside a registry's `host:port` is not a tag.
@@ -187,32 +224,7 @@ fn split_reference(reference: &str) -> (&str, &str) {
 
 /// The Dockerfile's text, read from the tar context.
 fn read_dockerfile(context: &[u8], path: &str) -> Result<String, RuntimeError> {
-    let invalid = |reason: String| RuntimeError::InvalidBuildContext {
-        dockerfile: path.to_string(),
-        reason,
-    };
-    let wanted = path.trim_start_matches("./");
-    let mut archive = tar::Archive::new(context);
-    let entries = archive
-        .entries()
-        .map_err(|e| invalid(format!("not a tar archive: {e}")))?;
-    for entry in entries {
-        let mut entry = entry.map_err(|e| invalid(format!("a damaged tar entry: {e}")))?;
-        let entry_path = entry
-            .path()
-            .map_err(|e| invalid(format!("a tar entry with an unreadable path: {e}")))?
-            .to_string_lossy()
-            .trim_start_matches("./")
-            .to_string();
-        if entry_path == wanted {
-            let mut text = String::new();
-            entry
-                .read_to_string(&mut text)
-                .map_err(|e| invalid(format!("the Dockerfile is not UTF-8 text: {e}")))?;
-            return Ok(text);
-        }
-    }
-    Err(invalid("no Dockerfile at that path".to_string()))
+    Ok(crate::dockerfile::read_dockerfile(context, path)?)
 }
 
 /// Splits streamed text into lines (chunks need not end at line ends).

@@ -1,0 +1,129 @@
+//! `.dockerignore`, as Docker reads it (the subset `build` supports):
+//! one pattern per line, `#` comments, `!` to include again; the last
+//! pattern that matches decides; a pattern matching a directory excludes
+//! everything below it. In a pattern, `*` is any run of characters but `/`,
+//! `?` one character but `/`, `**` any number of directories; a leading `/`
+//! is ignored. Character classes (`[a-z]`) and escapes are not supported:
+//! such characters match themselves.
+
+/// The parsed patterns of one `.dockerignore`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DockerIgnore {
+    rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rule {
+    include_again: bool,
+    segments: Vec<String>,
+}
+
+impl DockerIgnore {
+    /// Parses the file's text.
+    pub fn parse(text: &str) -> Self {
+        let rules = text
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .filter_map(|line| {
+                let (include_again, pattern) = match line.strip_prefix('!') {
+                    Some(rest) => (true, rest.trim()),
+                    None => (false, line),
+                };
+                let segments: Vec<String> = pattern
+                    .split('/')
+                    .filter(|s| !s.is_empty() && *s != ".")
+                    .map(str::to_string)
+                    .collect();
+                (!segments.is_empty()).then_some(Rule {
+                    include_again,
+                    segments,
+                })
+            })
+            .collect();
+        DockerIgnore { rules }
+    }
+
+    /// Whether `path` (relative to the context, `/`-separated) is left out.
+    pub fn excludes(&self, path: &str) -> bool {
+        let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let mut excluded = false;
+        for rule in &self.rules {
+            // The path itself or one of its parent directories.
+            let hit = (1..=parts.len()).any(|len| matches(&rule.segments, &parts[..len]));
+            if hit {
+                excluded = !rule.include_again;
+            }
+        }
+        excluded
+    }
+}
+
+/// Whether the pattern's segments match the path's, `**` standing for any
+/// number of segments.
+fn matches(pattern: &[String], path: &[&str]) -> bool {
+    match pattern.split_first() {
+        None => path.is_empty(),
+        Some((first, rest)) if first == "**" => {
+            (0..=path.len()).any(|skip| matches(rest, &path[skip..]))
+        }
+        Some((first, rest)) => match path.split_first() {
+            Some((segment, path_rest)) => {
+                segment_matches(first.as_bytes(), segment.as_bytes()) && matches(rest, path_rest)
+            }
+            None => false,
+        },
+    }
+}
+
+/// One segment: `*` any run, `?` one character, the rest literally.
+fn segment_matches(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some((b'*', rest)) => (0..=text.len()).any(|skip| segment_matches(rest, &text[skip..])),
+        Some((b'?', rest)) => !text.is_empty() && segment_matches(rest, &text[1..]),
+        Some((c, rest)) => text.first() == Some(c) && segment_matches(rest, &text[1..]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_as_docker_reads_them() {
+        let ignore = DockerIgnore::parse(
+            "# comment\n\nnode_modules\n/target\n*.log\n!keep.log\ndocs/**/*.md\n!docs/README.md\nsecret?.txt\n",
+        );
+        for (path, excluded) in [
+            ("node_modules", true),
+            ("node_modules/a/b.js", true),
+            ("src/node_modules", false),
+            ("target/debug/x", true),
+            ("app.log", true),
+            ("keep.log", false),
+            ("logs/app.log", false),
+            ("docs/a.md", true),
+            ("docs/x/y/z.md", true),
+            ("docs/README.md", false),
+            ("docs/a.txt", false),
+            ("secret1.txt", true),
+            ("secret12.txt", false),
+            ("src/main.rs", false),
+        ] {
+            assert_eq!(ignore.excludes(path), excluded, "{path}");
+        }
+    }
+
+    #[test]
+    fn double_star_alone_and_at_the_end() {
+        let ignore = DockerIgnore::parse("**\n!src\n");
+        assert!(ignore.excludes("README.md"));
+        assert!(!ignore.excludes("src"));
+        assert!(!ignore.excludes("src/main.rs"), "src and everything below");
+        let ignore = DockerIgnore::parse("build/**\n");
+        assert!(ignore.excludes("build/x"));
+        assert!(ignore.excludes("build"), "** also matches nothing");
+        assert!(DockerIgnore::parse("").rules.is_empty());
+    }
+}

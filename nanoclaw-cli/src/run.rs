@@ -1,0 +1,324 @@
+//! `nanoclaw-sandbox run`: one agent container, patched by the sandbox layer
+//! when the environment is a sandbox, its output streamed live.
+//!
+//! Exit codes follow `docker run`: the container's own code; 125 when we
+//! fail (bad input, no daemon, missing image); 126 when the command cannot
+//! be run, 127 when it is not found; 130 after Ctrl-C (143 after SIGTERM),
+//! once the container is stopped and removed.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use nanoclaw_sandbox_core::redact;
+use nanoclaw_sandbox_core::runtime::{
+    AgentHandle, ContainerRuntime, InstanceId, OutputStream, RuntimeError, Stdin,
+};
+use nanoclaw_sandbox_core::sandbox::{
+    instances_base, InstancePaths, Mode, SandboxEnv, SandboxPatcher, CA_DIR_NAME, EMPTY_FILE_NAME,
+};
+use nanoclaw_sandbox_core::spec::ContainerSpec;
+use tokio::sync::mpsc;
+
+use crate::engine;
+use crate::logging;
+use crate::run_spec::SpecArgs;
+use crate::settings::{SettingsArgs, VarSource};
+use crate::signals::{Signal, Signals};
+
+/// Our own failure (as `docker run`'s 125).
+pub const OWN_ERROR: u8 = 125;
+/// The command exists but cannot be run.
+pub const CANNOT_RUN: u8 = 126;
+/// The command is not found in the image.
+pub const NOT_FOUND: u8 = 127;
+
+/// Options of `run`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    spec: SpecArgs,
+    /// Plain Docker: no sandbox patches even when the environment is a sandbox.
+    #[arg(long)]
+    no_sandbox: bool,
+    /// Print the patched spec as JSON with the patch report, and run nothing
+    /// (no Docker needed). Secret values are redacted.
+    #[arg(long)]
+    dry_run: bool,
+    /// After Ctrl-C, how long the container gets to stop before it is killed.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    stop_timeout: u64,
+    #[command(flatten)]
+    settings: SettingsArgs,
+}
+
+/// A failure with the exit code it maps to.
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Failure {
+            code: OWN_ERROR,
+            error: error.into(),
+        }
+    }
+}
+
+/// Runs the container; every failure of ours is printed and becomes 125
+/// (or 126/127), so scripts can tell it from the container's own codes.
+pub async fn run(args: Args, workspace: Option<&Path>) -> anyhow::Result<ExitCode> {
+    match execute(&args, workspace).await {
+        Ok(code) => Ok(code),
+        Err(Failure { code, error }) => {
+            // The usual printing; the code is ours, not the usual mapping.
+            let _ = crate::exit::report(Err(error));
+            Ok(ExitCode::from(code))
+        }
+    }
+}
+
+/// The exit code for an argument error of `run` when `error` is one:
+/// clap's own 2 is a code a container may well return. `None` for the
+/// other commands, help and version.
+pub fn parse_error_code(cli: clap::Command, error: &clap::Error) -> Option<i32> {
+    if !error.use_stderr() {
+        return None;
+    }
+    // Parsing again, leniently, tells which subcommand was meant.
+    let matches = cli
+        .ignore_errors(true)
+        .try_get_matches_from(std::env::args_os())
+        .ok()?;
+    (matches.subcommand_name() == Some("run")).then_some(i32::from(OWN_ERROR))
+}
+
+async fn execute(args: &Args, workspace: Option<&Path>) -> Result<ExitCode, Failure> {
+    logging::init(logging::WARNINGS);
+    let spec = args.spec.to_spec(|name| std::env::var(name).ok())?;
+    let env = if args.no_sandbox {
+        SandboxEnv::new(Mode::StandardDocker)
+    } else {
+        VarSource::from_args(&args.settings)?.detect()?
+    };
+    if args.dry_run {
+        return Ok(dry_run(&spec, &env, workspace)?);
+    }
+    let docker = engine::connect(workspace).await?;
+    let runtime: Arc<dyn ContainerRuntime> = Arc::new(engine::sandboxed(docker, env, workspace)?);
+    // Before the container exists: a Ctrl-C from here on is ours to handle.
+    let mut signals = Signals::install()?;
+    let agent = tokio::select! {
+        spawned = AgentHandle::spawn(runtime, &spec) => spawned.map_err(spawn_failure)?,
+        // Dropping the spawn half-way removes whatever it created.
+        signal = signals.next() => return Ok(ExitCode::from(signal.exit_code())),
+    };
+    attend(agent, &mut signals, Duration::from_secs(args.stop_timeout)).await
+}
+
+/// Streams the agent's output until it exits, or stops it on a signal;
+/// removes it either way.
+async fn attend(
+    mut agent: AgentHandle,
+    signals: &mut Signals,
+    grace: Duration,
+) -> Result<ExitCode, Failure> {
+    let stdout = agent
+        .take_stdout()
+        .context("the container's stdout was already taken")?;
+    let stderr = agent
+        .take_stderr()
+        .context("the container's stderr was already taken")?;
+    let stdin = agent
+        .take_stdin()
+        .map(|stdin| tokio::spawn(forward_stdin(stdin)));
+    let finished = async {
+        let (out, err) = tokio::join!(
+            copy_stream(stdout, std::io::stdout()),
+            copy_stream(stderr, std::io::stderr())
+        );
+        out.and(err)?;
+        agent.wait().await
+    };
+    let outcome = tokio::select! {
+        status = finished => Ok(status),
+        signal = signals.next() => Err(signal),
+    };
+    if let Some(task) = stdin {
+        task.abort();
+    }
+    match outcome {
+        Ok(status) => {
+            let status = status?;
+            agent.remove().await?;
+            if status.oom_killed {
+                eprintln!("nanoclaw-sandbox: the container was killed: out of memory");
+            }
+            Ok(ExitCode::from(
+                u8::try_from(status.code).unwrap_or(OWN_ERROR),
+            ))
+        }
+        Err(signal) => Ok(stop_after(signal, agent, signals, grace).await),
+    }
+}
+
+/// Stops and removes the agent after `signal`; a second signal skips the
+/// grace period.
+async fn stop_after(
+    signal: Signal,
+    agent: AgentHandle,
+    signals: &mut Signals,
+    grace: Duration,
+) -> ExitCode {
+    eprintln!(
+        "nanoclaw-sandbox: {signal}: stopping container {} (again to kill it now)",
+        agent.id().short()
+    );
+    tokio::select! {
+        stopped = agent.stop(grace) => if let Err(error) = stopped {
+            tracing::warn!(%error, "stopping the container failed; removing it");
+        },
+        _ = signals.next() => {}
+    }
+    if let Err(error) = agent.remove().await {
+        eprintln!("nanoclaw-sandbox: {error}");
+        return ExitCode::from(OWN_ERROR);
+    }
+    ExitCode::from(signal.exit_code())
+}
+
+/// Copies a container stream to ours as it comes. If ours is gone (a
+/// closed pipe), the rest is drained unseen so the container never blocks.
+async fn copy_stream(mut stream: OutputStream, mut to: impl Write) -> Result<(), RuntimeError> {
+    let mut open = true;
+    while let Some(chunk) = stream.next_chunk().await {
+        let chunk = chunk?;
+        if open {
+            open = to.write_all(&chunk).and_then(|()| to.flush()).is_ok();
+        }
+    }
+    Ok(())
+}
+
+/// Forwards our stdin to the container's, then closes it (end-of-file).
+/// Reading happens on a thread of its own: a blocked read must not keep the
+/// async runtime from shutting down when the container is done first.
+async fn forward_stdin(mut stdin: Stdin) {
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4);
+    let reader = std::thread::Builder::new()
+        .name("nanoclaw-stdin".into())
+        .spawn(move || {
+            let mut buffer = vec![0u8; 8192];
+            let mut ours = std::io::stdin().lock();
+            loop {
+                match std::io::Read::read(&mut ours, &mut buffer) {
+                    Ok(0) | Err(_) => return,
+                    Ok(read) => {
+                        if tx.blocking_send(buffer[..read].to_vec()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    if let Err(error) = reader {
+        tracing::warn!(%error, "cannot read stdin: the container's stdin is closed");
+    }
+    while let Some(data) = rx.recv().await {
+        if stdin.write_all(&data).await.is_err() {
+            return;
+        }
+    }
+    let _ = stdin.close().await;
+}
+
+/// What a failed spawn means for the exit code: the engine's start error
+/// for a command it cannot find or execute, as `docker run` reads it.
+fn spawn_failure(error: RuntimeError) -> Failure {
+    let code = match &error {
+        RuntimeError::Engine {
+            operation, message, ..
+        } if operation.starts_with("start") => {
+            let message = message.to_ascii_lowercase();
+            if message.contains("executable file not found")
+                || message.contains("no such file or directory")
+            {
+                NOT_FOUND
+            } else if message.contains("permission denied") || message.contains("is a directory") {
+                CANNOT_RUN
+            } else {
+                OWN_ERROR
+            }
+        }
+        _ => OWN_ERROR,
+    };
+    Failure {
+        code,
+        error: error.into(),
+    }
+}
+
+/// Prints the spec as the sandbox layer would create it, and the report.
+fn dry_run(
+    spec: &ContainerSpec,
+    env: &SandboxEnv,
+    workspace: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let (patched, report) = dry_run_patcher(env, workspace)?.patch(spec)?;
+    let output = serde_json::json!({
+        "mode": mode_name(env.mode()),
+        "spec": shown_spec(&patched)?,
+        "report": report,
+    });
+    say!("{}", serde_json::to_string_pretty(&output)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The patcher `SandboxRuntime` would build, pointing at the instance
+/// directory it would make (`BASE/<install>/<instance>`), without making it:
+/// a dry run touches no file and needs no daemon.
+fn dry_run_patcher(env: &SandboxEnv, workspace: Option<&Path>) -> anyhow::Result<SandboxPatcher> {
+    let instance = match env.mode().ca() {
+        None => None,
+        Some(_) => {
+            let root = instances_base(workspace)
+                .join(engine::install_id(workspace)?.as_str())
+                .join(InstanceId::current().as_str());
+            Some(InstancePaths {
+                empty_file: root.join(EMPTY_FILE_NAME),
+                ca_dir: root.join(CA_DIR_NAME),
+            })
+        }
+    };
+    Ok(SandboxPatcher::new(env.mode(), instance)?)
+}
+
+fn mode_name(mode: &Mode) -> &'static str {
+    match mode {
+        Mode::Proxied { ca: Some(_), .. } => "proxied_intercepting",
+        Mode::Proxied { ca: None, .. } => "proxied",
+        _ => "standard_docker",
+    }
+}
+
+/// The spec's serde form with secret values redacted (API keys by name,
+/// credentials in proxy URLs).
+fn shown_spec(spec: &ContainerSpec) -> anyhow::Result<serde_json::Value> {
+    let mut shown = serde_json::to_value(spec).context("cannot show the spec")?;
+    if let Some(env) = shown.get_mut("env") {
+        *env = spec
+            .env()
+            .iter()
+            .map(|var| {
+                let value = redact::env_value_for_display(var.name(), var.value());
+                serde_json::Value::String(format!("{}={value}", var.name()))
+            })
+            .collect();
+    }
+    Ok(shown)
+}

@@ -1,0 +1,270 @@
+//! `nanoclaw-sandbox run` through the built binary. The Docker tests run the
+//! test agent (this package's binary in a `FROM scratch` image) with
+//! `--network none` and the `nanoclaw.test=true` label; `--dry-run` needs no
+//! daemon.
+
+mod cli_support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cli_support::{
+    agent_image, cli, first_line, send_signal, text, wait_with_patience, ProxyProcess, BIN,
+};
+use nanoclaw_sandbox_core::runtime::InstanceId;
+
+/// `run` of the agent image as a test container without network, in a
+/// workspace of its own.
+fn run_agent(image: &str, workspace: &Path) -> assert_cmd::Command {
+    let mut cmd = cli();
+    cmd.arg("--workspace")
+        .arg(workspace)
+        .args(["run", "--no-sandbox", "--network", "none", "-l"])
+        .arg("nanoclaw.test=true")
+        .args(["--image", image]);
+    cmd
+}
+
+/// Containers (any state) named `name`.
+fn containers_named(name: &str) -> String {
+    let output = Command::new("docker")
+        .args(["ps", "-aq", "--filter"])
+        .arg(format!("name=^{name}$"))
+        .output()
+        .unwrap();
+    text(&output.stdout)
+}
+
+#[test]
+fn the_containers_exit_code_is_ours() {
+    let Some(image) = agent_image() else { return };
+    let workspace = tempfile::tempdir().unwrap();
+    for code in [0, 3] {
+        let assert = run_agent(image, workspace.path())
+            .args(["--", "--stdout", "out", "--stderr", "err", "--exit"])
+            .arg(code.to_string())
+            .assert()
+            .code(code);
+        let output = assert.get_output();
+        assert_eq!(text(&output.stdout), "out\n");
+        assert_eq!(text(&output.stderr), "err\n");
+    }
+}
+
+#[test]
+fn a_missing_command_is_127() {
+    let Some(image) = agent_image() else { return };
+    let workspace = tempfile::tempdir().unwrap();
+    let assert = run_agent(image, workspace.path())
+        .args(["--entrypoint", "/no/such/command"])
+        .assert()
+        .code(127);
+    let stderr = text(&assert.get_output().stderr);
+    assert!(stderr.contains("/no/such/command"), "{stderr}");
+}
+
+#[test]
+fn stdin_is_forwarded_with_i() {
+    let Some(image) = agent_image() else { return };
+    let workspace = tempfile::tempdir().unwrap();
+    let assert = run_agent(image, workspace.path())
+        .args(["-i", "--", "--echo-stdin"])
+        .write_stdin("line 1\nline 2\n")
+        .assert()
+        .code(0);
+    assert_eq!(text(&assert.get_output().stdout), "line 1\nline 2\n");
+}
+
+#[test]
+fn a_missing_image_is_125_at_once_without_a_pull() {
+    if agent_image().is_none() {
+        return;
+    }
+    let workspace = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let assert = run_agent("nanoclaw-missing-image:never", workspace.path())
+        .assert()
+        .code(125);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "no pull attempt"
+    );
+    let stderr = text(&assert.get_output().stderr);
+    assert!(stderr.contains("nanoclaw-missing-image:never"), "{stderr}");
+    assert!(stderr.contains("never pulls"), "{stderr}");
+}
+
+#[test]
+fn ctrl_c_stops_and_removes_the_container_and_exits_130() {
+    let Some(image) = agent_image() else { return };
+    let workspace = tempfile::tempdir().unwrap();
+    let name = format!("nanoclaw-test-sigint-{}", InstanceId::generate());
+    let mut child = Command::new(BIN)
+        .arg("--workspace")
+        .arg(workspace.path())
+        .args([
+            "run",
+            "--no-sandbox",
+            "--network",
+            "none",
+            "--stop-timeout",
+            "1",
+        ])
+        .args([
+            "-l",
+            "nanoclaw.test=true",
+            "--name",
+            &name,
+            "--image",
+            image,
+        ])
+        .args(["--", "--stdout", "started", "--sleep", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (line, _rest) = first_line(child.stdout.take().unwrap());
+    assert_eq!(line, "started\n");
+    assert_ne!(containers_named(&name), "", "the container runs");
+
+    let signalled = Instant::now();
+    send_signal(child.id(), "INT");
+    let status = wait_with_patience(&mut child);
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        signalled.elapsed() < Duration::from_secs(20),
+        "no 60 s wait"
+    );
+    assert_eq!(containers_named(&name), "", "the container is removed");
+}
+
+#[test]
+fn a_sandbox_env_file_patches_the_real_container() {
+    let Some(image) = agent_image() else { return };
+    let proxy = ProxyProcess::start(&[]);
+    let workspace = tempfile::tempdir().unwrap();
+    let mut cmd = cli();
+    let assert = cmd
+        .arg("--workspace")
+        .arg(workspace.path())
+        .args(["run", "--network", "none", "-l", "nanoclaw.test=true"])
+        .arg("--env-file")
+        .arg(&proxy.env_file)
+        .args(["--image", image, "--", "--print-env"])
+        .assert()
+        .code(0);
+    let printed = text(&assert.get_output().stdout);
+    let port = proxy.addr.port();
+    assert!(
+        printed.contains(&format!("HTTPS_PROXY=http://host.docker.internal:{port}")),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("NODE_EXTRA_CA_CERTS=/etc/nanoclaw/ca/proxy-ca.pem"),
+        "{printed}"
+    );
+    assert!(
+        std::fs::read_dir(workspace.path().join(".nanoclaw/instances"))
+            .map(|dirs| dirs
+                .flatten()
+                .all(|install| { std::fs::read_dir(install.path()).unwrap().next().is_none() }))
+            .unwrap_or(true),
+        "the instance directory goes with the run"
+    );
+}
+
+/// `run --dry-run` output as JSON.
+fn dry_run(args: &[&str]) -> serde_json::Value {
+    let mut cmd = cli();
+    let assert = cmd
+        .args([
+            "run",
+            "--dry-run",
+            "--image",
+            "agent:1",
+            "-e",
+            "ANTHROPIC_API_KEY=sk-secret",
+        ])
+        .args(args)
+        .args(["--", "--exit", "0"])
+        .assert()
+        .code(0);
+    let stdout = text(&assert.get_output().stdout);
+    assert!(
+        !stdout.contains("sk-secret"),
+        "secrets are redacted: {stdout}"
+    );
+    serde_json::from_str(&stdout).unwrap()
+}
+
+#[test]
+fn dry_run_prints_the_patched_spec_in_a_sandbox_env_and_the_same_spec_in_plain_mode() {
+    let proxy = ProxyProcess::start(&[]);
+    let env_file = proxy.env_file.to_str().unwrap();
+    let patched = dry_run(&["--env-file", env_file]);
+    assert_eq!(patched["mode"], "proxied_intercepting");
+    let env: Vec<&str> = patched["spec"]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let port = proxy.addr.port();
+    assert!(
+        env.contains(&format!("HTTPS_PROXY=http://host.docker.internal:{port}").as_str()),
+        "bridge: the loopback proxy is translated: {env:?}"
+    );
+    assert!(
+        env.contains(&"SSL_CERT_FILE=/etc/nanoclaw/ca/ca-bundle.pem"),
+        "{env:?}"
+    );
+    assert!(env.contains(&"ANTHROPIC_API_KEY=***"), "{env:?}");
+    let mounts = patched["spec"]["mounts"].as_array().unwrap();
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m["target"] == "/etc/nanoclaw/ca" && m["read_only"] == true),
+        "{mounts:?}"
+    );
+    assert!(!patched["report"].as_array().unwrap().is_empty());
+
+    let expected = serde_json::json!({
+        "image": "agent:1",
+        "command": ["--exit", "0"],
+        "env": ["ANTHROPIC_API_KEY=***"],
+    });
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    for plain in [
+        dry_run(&["--no-sandbox", "--env-file", env_file]),
+        dry_run(&["--env-file", empty.path().to_str().unwrap()]),
+    ] {
+        assert_eq!(plain["mode"], "standard_docker");
+        assert_eq!(plain["spec"], expected);
+        assert_eq!(plain["report"], serde_json::json!([]));
+    }
+}
+
+#[test]
+fn our_own_input_errors_are_125() {
+    cli().args(["run", "--no-such-flag"]).assert().code(125);
+    let assert = cli().args(["run", "--dry-run"]).assert().code(125);
+    assert!(text(&assert.get_output().stderr).contains("--image"));
+    let assert = cli()
+        .args(["run", "--dry-run", "--image", "a:1", "-v", "nonsense"])
+        .assert()
+        .code(125);
+    assert!(text(&assert.get_output().stderr).contains("nonsense"));
+    let assert = cli()
+        .args([
+            "run",
+            "--dry-run",
+            "--image",
+            "a:1",
+            "--env-file",
+            "/nonexistent/x.env",
+        ])
+        .assert()
+        .code(125);
+    assert!(text(&assert.get_output().stderr).contains("/nonexistent/x.env"));
+}
