@@ -135,7 +135,7 @@ fn topology_lets_agents_reach_only_the_proxy_and_the_bypass_server() -> TestResu
     let cases = vec![
         Case::new(
             "reach.proxy-on-gateway",
-            tcp_probe(&gateway, stage.mitm.addr().port()),
+            tcp_probe(&gateway, stage.proxy.addr().port()),
             Expect::succeeds(""),
         ),
         Case::new(
@@ -188,7 +188,7 @@ fn topology_lets_agents_reach_only_the_proxy_and_the_bypass_server() -> TestResu
                 "--silent".into(),
                 "--show-error".into(),
                 "--proxy".into(),
-                stage.mitm.proxy_url(),
+                stage.proxy.proxy_url(),
                 "https://unrouted.test/".into(),
             ],
             Expect::Fails {
@@ -200,9 +200,9 @@ fn topology_lets_agents_reach_only_the_proxy_and_the_bypass_server() -> TestResu
     let report = run_cases("topology", stage.agent_spec(), cases, RUN_TIMEOUT)?;
     report.assert_all_pass();
     assert!(
-        stage.mitm.log().contains("no route for unrouted.test:443"),
+        stage.proxy.log().contains("no route for unrouted.test:443"),
         "mitmproxy's refusal is not in its log:\n{}",
-        stage.mitm.log()
+        stage.proxy.log()
     );
     drop(listener);
     Ok(())
@@ -241,7 +241,7 @@ fn clients_verify_through_mitmproxy_with_trust_set_by_hand() -> TestResult {
             "-c".into(),
             "cat \"$NODE_EXTRA_CA_CERTS\"".into(),
         ],
-        Expect::OutputIs(stage.mitm.ca_pem().to_string()),
+        Expect::OutputIs(stage.proxy.ca_pem().to_string()),
     ));
     let spec = hand_patch(
         stage.agent_spec(),
@@ -257,7 +257,7 @@ fn clients_verify_through_mitmproxy_with_trust_set_by_hand() -> TestResult {
     assert!(
         upstream_peers.len() >= 3 && upstream_peers.iter().all(|ip| ip.is_loopback()),
         "upstream should see the proxy only: {upstream_peers:?}\n{}",
-        stage.mitm.log()
+        stage.proxy.log()
     );
     let untrusted_hits = stage.untrusted.hits();
     assert!(
@@ -274,11 +274,11 @@ fn clients_verify_through_mitmproxy_with_trust_set_by_hand() -> TestResult {
     );
     assert!(
         stage
-            .mitm
+            .proxy
             .log()
             .contains(&format!("nanoclaw test route: {UPSTREAM_HOST}:443")),
         "mitmproxy never routed {UPSTREAM_HOST}:\n{}",
-        stage.mitm.log()
+        stage.proxy.log()
     );
     Ok(())
 }
