@@ -19,13 +19,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use nanoclaw_sandbox_core::dockerfile::IMAGE_CA_PATH;
-use nanoclaw_sandbox_core::runtime::{BuildRequest, ContainerRuntime, ImageBuilder, RuntimeError};
+use nanoclaw_sandbox_core::runtime::{
+    BuildRequest, ContainerRuntime, ImageBuilder, ImageId, RuntimeError,
+};
 use nanoclaw_sandbox_core::spec::NetworkMode;
 use support::e2e::{
     self, hello_body, pass_line, run_cases_with, sandbox_env, unique_name, Case, Client, Context,
     Expect, FixtureError, ImageGuard, Library, ProxyKind, Stage, BYPASS_HOST, RUN_TIMEOUT,
     TEST_LABEL, UPSTREAM_HOST,
 };
+use support::tar_context::tar_context;
 
 type TestResult = e2e::Result<()>;
 
@@ -67,16 +70,19 @@ fn dockerfile(base: &str, marker: &str) -> String {
     )
 }
 
-fn context(dockerfile: &str) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_size(dockerfile.len() as u64);
-    header.set_mode(0o644);
-    header.set_cksum();
-    builder
-        .append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
-        .expect("writing to memory");
-    builder.into_inner().expect("writing to memory")
+/// Builds `request` with `builder`, its intermediate images guarded by
+/// `images`; the result and the build's output.
+fn build(
+    library: &Library,
+    builder: &dyn ImageBuilder,
+    request: BuildRequest,
+    images: &mut ImageGuard,
+) -> (Result<ImageId, RuntimeError>, String) {
+    let mut output = Vec::new();
+    let built =
+        library.block_on(builder.build(request, &mut |line: &str| output.push(line.to_string())));
+    images.intermediates(output.iter().map(String::as_str));
+    (built, output.join("\n"))
 }
 
 fn builds(kind: ProxyKind) -> TestResult {
@@ -89,11 +95,14 @@ fn builds(kind: ProxyKind) -> TestResult {
     let p = kind.name();
     let marker = ca_marker(stage.proxy.ca_pem())?;
     let request = |tag: &str| {
-        BuildRequest::new(context(&dockerfile(&stage.image, &marker)))
-            .tag(tag)
-            .label(TEST_LABEL.0, TEST_LABEL.1)
-            .network(NetworkMode::Named(stage.topo.network().to_string()))
-            .no_cache(true)
+        BuildRequest::new(tar_context(&[(
+            "Dockerfile",
+            &dockerfile(&stage.image, &marker),
+        )]))
+        .tag(tag)
+        .label(TEST_LABEL.0, TEST_LABEL.1)
+        .network(NetworkMode::Named(stage.topo.network().to_string()))
+        .no_cache(true)
     };
     let mut images = ImageGuard::new();
 
@@ -106,13 +115,8 @@ fn builds(kind: ProxyKind) -> TestResult {
     let patched = library.sandbox(env, stage.pki.public_ca_path(), workspace.path())?;
     let tag = format!("{}:patched", unique_name("build"));
     images.tag(&tag);
-    let mut output = Vec::new();
     let started = Instant::now();
-    let built = library.block_on(patched.build(request(&tag), &mut |line: &str| {
-        output.push(line.to_string())
-    }));
-    images.intermediates(output.iter().map(String::as_str));
-    let log = output.join("\n");
+    let (built, log) = build(&library, &*patched, request(&tag), &mut images);
     if let Err(e) = built {
         return Err(FixtureError::new(format!(
             "{p}/build/patched failed: {e}\n{log}"
@@ -185,13 +189,8 @@ fn builds(kind: ProxyKind) -> TestResult {
     let plain_proxy = library.sandbox(env, stage.pki.public_ca_path(), workspace.path())?;
     let tag = format!("{}:ca-missing", unique_name("build"));
     images.tag(&tag);
-    let mut output = Vec::new();
     let started = Instant::now();
-    let built = library.block_on(plain_proxy.build(request(&tag), &mut |line: &str| {
-        output.push(line.to_string())
-    }));
-    images.intermediates(output.iter().map(String::as_str));
-    let log = output.join("\n");
+    let (built, log) = build(&library, &*plain_proxy, request(&tag), &mut images);
     match built {
         Err(RuntimeError::BuildFailed { step_output, .. })
             if step_output.contains("curl: (60) SSL certificate problem") =>

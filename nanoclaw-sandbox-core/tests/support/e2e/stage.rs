@@ -245,6 +245,26 @@ impl Stage {
             .extra_host(BYPASS_HOST, self.topo.gateway().to_string())
             .mount(tools_mount())
     }
+
+    /// Who the servers saw: the upstream at least `min_upstream` requests,
+    /// all from the proxy (loopback); the bypassed server requests straight
+    /// from the container (neither loopback nor the gateway). Panics otherwise.
+    pub fn assert_peers(&self, min_upstream: usize) {
+        let upstream: Vec<_> = self.upstream.hits().iter().map(|h| h.peer.ip()).collect();
+        assert!(
+            upstream.len() >= min_upstream && upstream.iter().all(|ip| ip.is_loopback()),
+            "the upstream should see the proxy only: {upstream:?}\n{}",
+            self.proxy.log()
+        );
+        let bypass: Vec<_> = self.bypass.hits().iter().map(|h| h.peer.ip()).collect();
+        assert!(
+            !bypass.is_empty()
+                && bypass
+                    .iter()
+                    .all(|ip| !ip.is_loopback() && *ip != self.topo.gateway()),
+            "the bypassed server should see the container directly: {bypass:?}"
+        );
+    }
 }
 
 /// The body `GET /hello` answers on the server called `name`.
