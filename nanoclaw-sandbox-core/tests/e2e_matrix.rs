@@ -10,6 +10,8 @@
 //!   with a certificate from the test public CA still verifies
 //!   (`ca-bundle.pem` = public roots + proxy CA);
 //! - `PROXY/node/extra-ca-is-the-proxy-ca-alone`;
+//! - `PROXY/curl/untrusted-upstream-refused`: the proxy itself verifies
+//!   upstreams (an unknown CA's certificate: 502);
 //! - `PROXY/{node,curl,python3,git}/ca-missing`: the negative control, proxy
 //!   variables forwarded but no CA: each client's own certificate error;
 //! - `PROXY/curl/translated`: a default-bridge container given a loopback
@@ -85,6 +87,17 @@ fn matrix(kind: ProxyKind) -> TestResult {
             Expect::succeeds,
         )
     }));
+    // The proxy verifies upstreams (never skips it): a certificate from a
+    // CA nobody trusts gets the client a 502, however the client trusts.
+    cases.push(stage.fetch_case_named(
+        format!("{p}/curl/untrusted-upstream-refused"),
+        Client::Curl,
+        Target::Untrusted,
+        |_| Expect::Fails {
+            exit: Some(22),
+            output_any_of: vec!["returned error: 502".into()],
+        },
+    ));
     // Node trusts its own roots, not the bundle: its variable must hold
     // the proxy CA alone.
     cases.push(Case::new(
@@ -114,6 +127,11 @@ fn matrix(kind: ProxyKind) -> TestResult {
         "the patch of a plain agent spec has nothing to warn about:\n{patch_report}"
     );
     stage.assert_peers(Client::ALL.len());
+    let untrusted = stage.untrusted.hits();
+    assert!(
+        untrusted.is_empty(),
+        "the proxy passed requests to an upstream it cannot verify: {untrusted:?}"
+    );
 
     // Negative control: the proxy's variables, but no CA.
     let env = sandbox_env(&stage.proxy.proxy_url(), no_proxy, None)?;
