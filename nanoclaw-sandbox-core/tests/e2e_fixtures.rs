@@ -1,6 +1,8 @@
-//! Smoke tests of the end-to-end fixtures, with the sandbox patch applied BY
-//! HAND (what the patcher will set later): they prove the topology, each
-//! client through mitmproxy, and that every negative control can fail.
+//! Smoke tests of the end-to-end fixtures, independent of the library's
+//! sandbox layer: the image, the topology (what an agent can and cannot
+//! reach), and — with trust set BY HAND, since the patcher refuses to do it —
+//! that a bundle holding the proxy CA alone breaks every bypassed host. The
+//! matrix through the library itself is `tests/e2e_matrix.rs`.
 //!
 //! Run: `NANOCLAW_REQUIRE_DOCKER=1 cargo test -p nanoclaw-sandbox-core --test e2e_fixtures -- --nocapture`
 //! (`--nocapture` shows each named case's PASS/FAIL line).
@@ -135,7 +137,7 @@ fn topology_lets_agents_reach_only_the_proxy_and_the_bypass_server() -> TestResu
     let cases = vec![
         Case::new(
             "reach.proxy-on-gateway",
-            tcp_probe(&gateway, stage.mitm.addr().port()),
+            tcp_probe(&gateway, stage.proxy.addr().port()),
             Expect::succeeds(""),
         ),
         Case::new(
@@ -188,7 +190,7 @@ fn topology_lets_agents_reach_only_the_proxy_and_the_bypass_server() -> TestResu
                 "--silent".into(),
                 "--show-error".into(),
                 "--proxy".into(),
-                stage.mitm.proxy_url(),
+                stage.proxy.proxy_url(),
                 "https://unrouted.test/".into(),
             ],
             Expect::Fails {
@@ -200,107 +202,11 @@ fn topology_lets_agents_reach_only_the_proxy_and_the_bypass_server() -> TestResu
     let report = run_cases("topology", stage.agent_spec(), cases, RUN_TIMEOUT)?;
     report.assert_all_pass();
     assert!(
-        stage.mitm.log().contains("no route for unrouted.test:443"),
+        stage.proxy.log().contains("no route for unrouted.test:443"),
         "mitmproxy's refusal is not in its log:\n{}",
-        stage.mitm.log()
+        stage.proxy.log()
     );
     drop(listener);
-    Ok(())
-}
-
-#[test]
-fn clients_verify_through_mitmproxy_with_trust_set_by_hand() -> TestResult {
-    let Some(stage) = Stage::start_or_skip()? else {
-        return Ok(());
-    };
-    let trust = stage.trust_dir()?;
-    let config = "patched";
-    let mut cases: Vec<Case> = Client::ALL
-        .into_iter()
-        .map(|c| stage.fetch_case(c, Target::Upstream, config, Expect::succeeds))
-        .collect();
-    cases.extend(
-        Client::BUNDLE_READERS
-            .into_iter()
-            .map(|c| stage.fetch_case(c, Target::Bypass, config, Expect::succeeds)),
-    );
-    // The proxy verifies upstreams (never --ssl-insecure): a certificate
-    // from an unknown CA is refused with a 502, however the client trusts.
-    cases.push(
-        stage.fetch_case(Client::Curl, Target::Untrusted, config, |_| Expect::Fails {
-            exit: Some(22),
-            output_any_of: vec!["returned error: 502".into()],
-        }),
-    );
-    // Node reads its own roots, not the bundle: assert its variable holds
-    // the proxy CA alone instead of a bypass fetch.
-    cases.push(Case::new(
-        "node.patched.extra-ca-is-the-proxy-ca-alone",
-        vec![
-            "sh".into(),
-            "-c".into(),
-            "cat \"$NODE_EXTRA_CA_CERTS\"".into(),
-        ],
-        Expect::OutputIs(stage.mitm.ca_pem().to_string()),
-    ));
-    let spec = hand_patch(
-        stage.agent_spec(),
-        &stage.proxy_env(),
-        Some((&trust, ReplacingVars::CombinedBundle)),
-    );
-    let report = run_cases(config, spec, cases, RUN_TIMEOUT)?;
-    report.assert_all_pass();
-
-    // Who the servers saw: the upstream only the proxy (from loopback), the
-    // bypassed server only the container (from its own address).
-    let upstream_peers: Vec<_> = stage.upstream.hits().iter().map(|h| h.peer.ip()).collect();
-    assert!(
-        upstream_peers.len() >= 3 && upstream_peers.iter().all(|ip| ip.is_loopback()),
-        "upstream should see the proxy only: {upstream_peers:?}\n{}",
-        stage.mitm.log()
-    );
-    let untrusted_hits = stage.untrusted.hits();
-    assert!(
-        untrusted_hits.is_empty(),
-        "the proxy passed requests to an upstream it should not trust: {untrusted_hits:?}"
-    );
-    let bypass_peers: Vec<_> = stage.bypass.hits().iter().map(|h| h.peer.ip()).collect();
-    assert!(
-        !bypass_peers.is_empty()
-            && bypass_peers
-                .iter()
-                .all(|ip| !ip.is_loopback() && *ip != stage.topo.gateway()),
-        "bypass server should see the container directly: {bypass_peers:?}"
-    );
-    assert!(
-        stage
-            .mitm
-            .log()
-            .contains(&format!("nanoclaw test route: {UPSTREAM_HOST}:443")),
-        "mitmproxy never routed {UPSTREAM_HOST}:\n{}",
-        stage.mitm.log()
-    );
-    Ok(())
-}
-
-#[test]
-fn clients_without_the_ca_fail_with_their_own_certificate_error() -> TestResult {
-    let Some(stage) = Stage::start_or_skip()? else {
-        return Ok(());
-    };
-    let config = "ca-missing";
-    let cases: Vec<Case> = Client::ALL
-        .into_iter()
-        .map(|c| stage.fetch_case(c, Target::Upstream, config, |_| c.certificate_error()))
-        .collect();
-    // Proxy variables forwarded, no CA mounted, no trust variables.
-    let spec = hand_patch(stage.agent_spec(), &stage.proxy_env(), None);
-    let report = run_cases(config, spec, cases, RUN_TIMEOUT)?;
-    report.assert_all_pass();
-    // The TLS failure happened between client and proxy: no request ever
-    // reached the upstream.
-    let hits = stage.upstream.hits();
-    assert!(hits.is_empty(), "requests reached the upstream: {hits:?}");
     Ok(())
 }
 

@@ -2,10 +2,10 @@
 //! inner runtime receives for containers and builds in each mode, the
 //! instance directory's life, CA reload, orphan cleanup and delegation.
 
+mod support;
 mod trust_ca;
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,6 +23,7 @@ use nanoclaw_sandbox_core::sandbox::{
 };
 use nanoclaw_sandbox_core::spec::{ContainerSpec, Mount};
 use nanoclaw_sandbox_core::trust::{SystemRoots, TrustStore, CONTAINER_CA_DIR};
+use support::tar_context::{context_files, tar_context};
 
 const DOCKERFILE: &str = "FROM agent-base:1\nRUN curl https://upstream.test/\n";
 
@@ -196,41 +197,31 @@ fn roots_file(dir: &Path) -> (PathBuf, String) {
     (path, pem)
 }
 
+/// The decorator over a fresh recorder (instance `now`), its instance
+/// directory under `workspace`, the built-in roots.
+fn sandbox(mode: Mode, workspace: &Path) -> SandboxRuntime<Recorder> {
+    SandboxRuntime::builder(Recorder::new("now"))
+        .mode(mode)
+        .workspace_root(workspace)
+        .system_roots(SystemRoots::Builtin)
+        .build()
+        .unwrap()
+}
+
+/// A proxy that does not intercept TLS.
+fn plain_proxy(url: &str) -> Mode {
+    Mode::Proxied {
+        proxy: settings(url),
+        ca: None,
+    }
+}
+
 fn agent_spec() -> ContainerSpec {
     ContainerSpec::builder("agent:1")
         .env("APP", "1")
         .mount(Mount::bind("/dev/null", "/app/.env", true))
         .build()
         .unwrap()
-}
-
-fn tar_context(files: &[(&str, &str)]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (path, text) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(text.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        builder
-            .append_data(&mut header, path, text.as_bytes())
-            .unwrap();
-    }
-    builder.into_inner().unwrap()
-}
-
-fn context_files(context: &[u8]) -> BTreeMap<String, String> {
-    let mut archive = tar::Archive::new(context);
-    archive
-        .entries()
-        .unwrap()
-        .map(|e| {
-            let mut e = e.unwrap();
-            let path = e.path().unwrap().to_string_lossy().into_owned();
-            let mut text = String::new();
-            e.read_to_string(&mut text).unwrap();
-            (path, text)
-        })
-        .collect()
 }
 
 fn build_request() -> BuildRequest {
@@ -255,11 +246,7 @@ async fn build(runtime: &SandboxRuntime<Recorder>, request: BuildRequest) -> Vec
 #[tokio::test]
 async fn standard_docker_passes_specs_and_builds_through_identically() {
     let workspace = tempfile::tempdir().unwrap();
-    let runtime = SandboxRuntime::builder(Recorder::new("now"))
-        .mode(Mode::StandardDocker)
-        .workspace_root(workspace.path())
-        .build()
-        .unwrap();
+    let runtime = sandbox(Mode::StandardDocker, workspace.path());
     assert!(runtime.instance_dir().is_none());
     assert!(
         !workspace.path().join(".nanoclaw").exists(),
@@ -351,15 +338,7 @@ async fn an_intercepting_proxy_gets_the_patched_spec_and_trust_files() {
 #[tokio::test]
 async fn a_plain_proxy_forwards_variables_and_makes_no_files() {
     let workspace = tempfile::tempdir().unwrap();
-    let mode = Mode::Proxied {
-        proxy: settings("http://proxy.corp:3128"),
-        ca: None,
-    };
-    let runtime = SandboxRuntime::builder(Recorder::new("now"))
-        .mode(mode)
-        .workspace_root(workspace.path())
-        .build()
-        .unwrap();
+    let runtime = sandbox(plain_proxy("http://proxy.corp:3128"), workspace.path());
     assert!(runtime.instance_dir().is_none());
     runtime.create(&agent_spec()).await.unwrap();
     let created = &runtime.inner().created()[0];
@@ -374,12 +353,10 @@ async fn a_plain_proxy_forwards_variables_and_makes_no_files() {
 #[tokio::test]
 async fn a_spec_the_patcher_refuses_never_reaches_the_engine() {
     let workspace = tempfile::tempdir().unwrap();
-    let runtime = SandboxRuntime::builder(Recorder::new("now"))
-        .mode(intercepting("http://proxy:3128", &ca_pem("CA")))
-        .workspace_root(workspace.path())
-        .system_roots(SystemRoots::Builtin)
-        .build()
-        .unwrap();
+    let runtime = sandbox(
+        intercepting("http://proxy:3128", &ca_pem("CA")),
+        workspace.path(),
+    );
     let spec = ContainerSpec::builder("agent:1")
         .mount(Mount::bind("/tmp", CONTAINER_CA_DIR, true))
         .build()
@@ -398,15 +375,10 @@ async fn a_spec_the_patcher_refuses_never_reaches_the_engine() {
 async fn builds_behind_an_intercepting_proxy_get_args_ca_steps_and_the_ca_in_context() {
     let workspace = tempfile::tempdir().unwrap();
     let proxy_ca = ca_pem("Build Proxy CA");
-    let runtime = SandboxRuntime::builder(Recorder::new("now"))
-        .mode(intercepting(
-            "http://gateway.docker.internal:3128",
-            &proxy_ca,
-        ))
-        .workspace_root(workspace.path())
-        .system_roots(SystemRoots::Builtin)
-        .build()
-        .unwrap();
+    let runtime = sandbox(
+        intercepting("http://gateway.docker.internal:3128", &proxy_ca),
+        workspace.path(),
+    );
     // The caller's own value wins, with a warning.
     let request = build_request().build_arg("no_proxy", "mine.test");
     let lines = build(&runtime, request).await;
@@ -451,15 +423,10 @@ async fn builds_behind_an_intercepting_proxy_get_args_ca_steps_and_the_ca_in_con
 #[tokio::test]
 async fn a_plain_proxy_build_gets_args_only_and_credentials_are_warned_about() {
     let workspace = tempfile::tempdir().unwrap();
-    let mode = Mode::Proxied {
-        proxy: settings("http://user:s3cret@proxy.corp:3128"),
-        ca: None,
-    };
-    let runtime = SandboxRuntime::builder(Recorder::new("now"))
-        .mode(mode)
-        .workspace_root(workspace.path())
-        .build()
-        .unwrap();
+    let runtime = sandbox(
+        plain_proxy("http://user:s3cret@proxy.corp:3128"),
+        workspace.path(),
+    );
     let request = build_request();
     let lines = build(&runtime, request.clone()).await;
     let built = &runtime.inner().built()[0];
@@ -484,15 +451,7 @@ async fn a_plain_proxy_build_gets_args_only_and_credentials_are_warned_about() {
 #[tokio::test]
 async fn a_loopback_proxy_build_on_the_bridge_gets_the_translation_host() {
     let workspace = tempfile::tempdir().unwrap();
-    let mode = Mode::Proxied {
-        proxy: settings("http://127.0.0.1:3128"),
-        ca: None,
-    };
-    let runtime = SandboxRuntime::builder(Recorder::new("now"))
-        .mode(mode)
-        .workspace_root(workspace.path())
-        .build()
-        .unwrap();
+    let runtime = sandbox(plain_proxy("http://127.0.0.1:3128"), workspace.path());
     build(&runtime, build_request()).await;
     let built = &runtime.inner().built()[0];
     assert_eq!(
@@ -566,12 +525,7 @@ async fn cleanup_orphans_also_removes_earlier_instance_directories() {
     let other_install = workspace.path().join(".nanoclaw/instances/install-other/x");
     std::fs::create_dir_all(&other_install).unwrap();
 
-    let runtime = SandboxRuntime::builder(Recorder::new("now"))
-        .mode(mode)
-        .workspace_root(workspace.path())
-        .system_roots(SystemRoots::Builtin)
-        .build()
-        .unwrap();
+    let runtime = sandbox(mode, workspace.path());
     let removed = runtime.cleanup_orphans().await.unwrap();
     assert_eq!(removed, [ContainerId::new("old")]);
     assert_eq!(runtime.inner().calls(), ["cleanup_orphans"]);

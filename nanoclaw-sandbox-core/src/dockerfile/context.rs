@@ -3,6 +3,7 @@
 //! CA steps reach a build without touching the caller's files on disk.
 
 use std::io::Read;
+use std::path::PathBuf;
 
 use super::ContextFile;
 
@@ -25,33 +26,59 @@ fn normalize(path: &str) -> &str {
     path.trim_start_matches("./")
 }
 
-/// The text of the Dockerfile at `dockerfile` inside the tar `context`.
-pub fn read_dockerfile(context: &[u8], dockerfile: &str) -> Result<String, BuildContextError> {
-    let invalid = |reason: String| BuildContextError {
+fn invalid(dockerfile: &str, reason: String) -> BuildContextError {
+    BuildContextError {
         dockerfile: dockerfile.to_string(),
         reason,
-    };
-    let wanted = normalize(dockerfile);
+    }
+}
+
+/// Calls `visit` with each entry of `context` and its path until it returns
+/// `true`. `dockerfile` only names the build in errors.
+fn walk(
+    context: &[u8],
+    dockerfile: &str,
+    mut visit: impl FnMut(PathBuf, &mut tar::Entry<'_, &[u8]>) -> Result<bool, BuildContextError>,
+) -> Result<(), BuildContextError> {
     let mut archive = tar::Archive::new(context);
     let entries = archive
         .entries()
-        .map_err(|e| invalid(format!("not a tar archive: {e}")))?;
+        .map_err(|e| invalid(dockerfile, format!("not a tar archive: {e}")))?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| invalid(format!("a damaged tar entry: {e}")))?;
+        let mut entry =
+            entry.map_err(|e| invalid(dockerfile, format!("a damaged tar entry: {e}")))?;
         let path = entry
             .path()
-            .map_err(|e| invalid(format!("a tar entry with an unreadable path: {e}")))?
-            .to_string_lossy()
+            .map_err(|e| {
+                invalid(
+                    dockerfile,
+                    format!("a tar entry with an unreadable path: {e}"),
+                )
+            })?
             .into_owned();
-        if normalize(&path) == wanted {
-            let mut text = String::new();
-            entry
-                .read_to_string(&mut text)
-                .map_err(|e| invalid(format!("the Dockerfile is not UTF-8 text: {e}")))?;
-            return Ok(text);
+        if visit(path, &mut entry)? {
+            break;
         }
     }
-    Err(invalid("no Dockerfile at that path".to_string()))
+    Ok(())
+}
+
+/// The text of the Dockerfile at `dockerfile` inside the tar `context`.
+pub fn read_dockerfile(context: &[u8], dockerfile: &str) -> Result<String, BuildContextError> {
+    let wanted = normalize(dockerfile);
+    let mut found = None;
+    walk(context, dockerfile, |path, entry| {
+        if normalize(&path.to_string_lossy()) != wanted {
+            return Ok(false);
+        }
+        let mut text = String::new();
+        entry
+            .read_to_string(&mut text)
+            .map_err(|e| invalid(dockerfile, format!("the Dockerfile is not UTF-8 text: {e}")))?;
+        found = Some(text);
+        Ok(true)
+    })?;
+    found.ok_or_else(|| invalid(dockerfile, "no Dockerfile at that path".to_string()))
 }
 
 /// `context` with the Dockerfile at `dockerfile_path` replaced by
@@ -65,51 +92,40 @@ pub fn rewrite_context(
     dockerfile: &str,
     files: &[ContextFile],
 ) -> Result<Vec<u8>, BuildContextError> {
-    let invalid = |reason: String| BuildContextError {
-        dockerfile: dockerfile_path.to_string(),
-        reason,
-    };
     let wanted = normalize(dockerfile_path);
     let mut out = tar::Builder::new(Vec::new());
     let mut replaced = false;
-    let mut archive = tar::Archive::new(context);
-    let entries = archive
-        .entries()
-        .map_err(|e| invalid(format!("not a tar archive: {e}")))?;
-    for entry in entries {
-        let mut entry = entry.map_err(|e| invalid(format!("a damaged tar entry: {e}")))?;
-        let path = entry
-            .path()
-            .map_err(|e| invalid(format!("a tar entry with an unreadable path: {e}")))?
-            .into_owned();
+    walk(context, dockerfile_path, |path, entry| {
         let name = path.to_string_lossy().into_owned();
-        let copied = |e: std::io::Error| invalid(format!("cannot copy entry `{name}`: {e}"));
+        let copied = |e: std::io::Error| {
+            invalid(dockerfile_path, format!("cannot copy entry `{name}`: {e}"))
+        };
         if normalize(&name) == wanted {
             let mode = entry.header().mode().unwrap_or(0o644);
             append_file(&mut out, wanted, mode, dockerfile.as_bytes()).map_err(copied)?;
             replaced = true;
-            continue;
+        } else if !files.iter().any(|f| normalize(&f.name) == normalize(&name)) {
+            let mut header = entry.header().clone();
+            match entry.link_name().map_err(copied)?.map(|l| l.into_owned()) {
+                Some(target) => out.append_link(&mut header, &path, target),
+                None => out.append_data(&mut header, &path, &mut *entry),
+            }
+            .map_err(copied)?;
         }
-        if files.iter().any(|f| normalize(&f.name) == normalize(&name)) {
-            continue;
-        }
-        let mut header = entry.header().clone();
-        let link = entry.link_name().map_err(copied)?.map(|l| l.into_owned());
-        match link {
-            Some(target) => out.append_link(&mut header, &path, target),
-            None => out.append_data(&mut header, &path, &mut entry),
-        }
-        .map_err(copied)?;
-    }
+        Ok(false)
+    })?;
     if !replaced {
-        return Err(invalid("no Dockerfile at that path".to_string()));
+        return Err(invalid(
+            dockerfile_path,
+            "no Dockerfile at that path".to_string(),
+        ));
     }
     for file in files {
         append_file(&mut out, normalize(&file.name), file.mode, &file.bytes)
-            .map_err(|e| invalid(format!("cannot add `{}`: {e}", file.name)))?;
+            .map_err(|e| invalid(dockerfile_path, format!("cannot add `{}`: {e}", file.name)))?;
     }
     out.into_inner()
-        .map_err(|e| invalid(format!("cannot finish the archive: {e}")))
+        .map_err(|e| invalid(dockerfile_path, format!("cannot finish the archive: {e}")))
 }
 
 fn append_file(

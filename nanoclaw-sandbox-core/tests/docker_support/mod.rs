@@ -16,6 +16,14 @@ use nanoclaw_sandbox_core::runtime::{
 
 use crate::support;
 
+// By path, not through `crate::support`: the CLI's tests include this file
+// with only `support/prereq.rs` as their `support`. Core tests that include
+// `support` as well load the file twice, deliberately.
+#[allow(clippy::duplicate_mod)]
+#[path = "../support/tar_context.rs"]
+mod tar_files;
+pub use tar_files::tar_context;
+
 /// An install id of its own for each test: cleanup in one test can then
 /// never touch another test's (or another developer's) containers.
 pub fn test_install() -> InstallId {
@@ -64,21 +72,6 @@ pub async fn scratch_image(runtime: &DockerRuntime, tag: &str) -> String {
         .await
         .expect("building a FROM scratch test image");
     tag.to_string()
-}
-
-/// An uncompressed tar of `(path, text)` entries.
-pub fn tar_context(files: &[(&str, &str)]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (path, text) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(text.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        builder
-            .append_data(&mut header, path, text.as_bytes())
-            .expect("writing to memory");
-    }
-    builder.into_inner().expect("writing to memory")
 }
 
 /// Removes the listed image tags when dropped, even when the test panicked

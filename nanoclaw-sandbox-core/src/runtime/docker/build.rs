@@ -77,7 +77,7 @@ impl ImageBuilder for DockerRuntime {
             for line in info
                 .stream
                 .iter()
-                .flat_map(|text| lines.push(text))
+                .flat_map(|text| lines.push(&strip_colours(text)))
                 .chain(info.status)
             {
                 emit(&line, &mut step);
@@ -227,6 +227,34 @@ fn read_dockerfile(context: &[u8], path: &str) -> Result<String, RuntimeError> {
     Ok(crate::dockerfile::read_dockerfile(context, path)?)
 }
 
+/// `text` without ANSI escape sequences. The classic builder wraps every
+/// chunk a `RUN` step writes to stderr in red (`ESC[91m` ... `ESC[0m`), often
+/// one character at a time, which would leave error messages unsearchable.
+/// Each stream message carries whole sequences, so per-message is enough.
+fn strip_colours(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('\u{1b}') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        // CSI: `ESC [` parameters, then one final byte in `@`..=`~`.
+        if chars.clone().next() == Some('[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Splits streamed text into lines (chunks need not end at line ends).
 #[derive(Default)]
 struct LineSplitter {
@@ -309,6 +337,14 @@ mod tests {
             matches!(err, RuntimeError::InvalidBuildContext { .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn colours_of_run_steps_stderr_are_removed() {
+        let red = "\u{1b}[91mc\u{1b}[0m\u{1b}[91mu\u{1b}[0m\u{1b}[91mrl: (60)\n\u{1b}[0m";
+        assert_eq!(strip_colours(red), "curl: (60)\n");
+        assert_eq!(strip_colours("plain ---> 1a2b"), "plain ---> 1a2b");
+        assert_eq!(strip_colours("lone \u{1b} escape"), "lone  escape");
     }
 
     #[test]

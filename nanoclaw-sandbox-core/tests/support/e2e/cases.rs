@@ -6,10 +6,27 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use nanoclaw_sandbox_core::spec::ContainerSpecBuilder;
+use nanoclaw_sandbox_core::spec::{ContainerSpec, ContainerSpecBuilder};
 
 use super::docker_cli::{run_container, RunOutput};
 use super::error::{Context, Result};
+
+/// Runs one container to its end: the docker CLI ([`DockerCli`]) or the
+/// library's own runtime (`LibraryRunner`, feature `docker`).
+pub trait Runner {
+    /// Runs `spec` to completion (killed and an error past `timeout`).
+    fn run(&self, spec: &ContainerSpec, timeout: Duration) -> Result<RunOutput>;
+}
+
+/// `docker run` (see [`run_container`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DockerCli;
+
+impl Runner for DockerCli {
+    fn run(&self, spec: &ContainerSpec, timeout: Duration) -> Result<RunOutput> {
+        run_container(spec, timeout)
+    }
+}
 
 /// Tags the script's result lines; nothing a client prints starts with it.
 const MARK: &str = "@@nanoclaw-case@@";
@@ -189,12 +206,7 @@ impl CaseReport {
             let _ = match verdict {
                 Ok(()) => {
                     let evidence = result.map_or("", |r| case.expect.evidence(&r.output));
-                    writeln!(
-                        text,
-                        "  PASS {} ({millis} ms) {}",
-                        case.name,
-                        shorten(evidence, 110)
-                    )
+                    writeln!(text, "  {}", pass_line(&case.name, millis, evidence))
                 }
                 Err(why) => {
                     let output = result.map_or("", |r| r.output.trim());
@@ -237,6 +249,11 @@ impl CaseReport {
             self.container.stderr
         );
     }
+}
+
+/// `PASS name (N ms) | evidence`: how every passing case prints.
+pub fn pass_line(name: &str, millis: u128, evidence: &str) -> String {
+    format!("PASS {name} ({millis} ms) {}", shorten(evidence, 110))
 }
 
 /// `text` cut to `max` characters, marked when cut.
@@ -317,9 +334,20 @@ pub fn parse_results(stdout: &str) -> Vec<CaseResult> {
 }
 
 /// Runs `cases` in one container made from `spec` (its command is replaced
-/// by the case script) and parses the results. `label` names the
-/// configuration in the report.
+/// by the case script) with the docker CLI and parses the results. `label`
+/// names the configuration in the report.
 pub fn run_cases(
+    label: &str,
+    spec: ContainerSpecBuilder,
+    cases: Vec<Case>,
+    timeout: Duration,
+) -> Result<CaseReport> {
+    run_cases_with(&DockerCli, label, spec, cases, timeout)
+}
+
+/// [`run_cases`] with the container run by `runner`.
+pub fn run_cases_with(
+    runner: &dyn Runner,
     label: &str,
     spec: ContainerSpecBuilder,
     cases: Vec<Case>,
@@ -330,7 +358,7 @@ pub fn run_cases(
         .command(["bash", "-c", script.as_str()])
         .build()
         .context(|| format!("building the container spec for `{label}`"))?;
-    let container = run_container(&spec, timeout)?;
+    let container = runner.run(&spec, timeout)?;
     Ok(CaseReport {
         label: label.to_string(),
         results: parse_results(&container.stdout),

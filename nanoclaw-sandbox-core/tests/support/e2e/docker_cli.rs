@@ -127,6 +127,63 @@ impl Drop for ContainerGuard {
     }
 }
 
+/// Removes the images a test built when dropped, so a panicking test
+/// leaves none behind: its tags, and the untagged intermediate images a
+/// failed classic build leaves. Images already gone are fine.
+#[derive(Debug, Default)]
+pub struct ImageGuard {
+    tags: Vec<String>,
+    intermediates: Vec<String>,
+}
+
+impl ImageGuard {
+    /// Guards nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Removes the tag `tag` on drop.
+    pub fn tag(&mut self, tag: impl Into<String>) {
+        self.tags.push(tag.into());
+    }
+
+    /// Removes the images a classic build printed (` ---> ID` lines) on
+    /// drop, each only if no tag names it: the FROM step prints the base
+    /// image's id too, and that one stays.
+    pub fn intermediates<'a>(&mut self, build_output: impl IntoIterator<Item = &'a str>) {
+        for line in build_output {
+            let Some(id) = line.trim().strip_prefix("---> ") else {
+                continue;
+            };
+            if !id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit()) {
+                self.intermediates.push(id.to_string());
+            }
+        }
+    }
+}
+
+impl Drop for ImageGuard {
+    fn drop(&mut self) {
+        let remove = |reference: &str| {
+            let _ = Command::new("docker")
+                .args(["image", "rm", reference])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        };
+        for tag in &self.tags {
+            remove(tag);
+        }
+        // Newest first: removing a child lets its parent go too.
+        for id in self.intermediates.iter().rev() {
+            let tags = docker(["image", "inspect", "--format", "{{len .RepoTags}}", id]);
+            if matches!(tags.as_deref(), Ok("0")) {
+                remove(id);
+            }
+        }
+    }
+}
+
 /// Runs `spec` to completion with the docker CLI (`--pull never`, the test
 /// label added), capturing stdout and stderr apart. Past `timeout` the
 /// container is removed and the run fails.

@@ -61,6 +61,13 @@ impl Mitm {
     /// `routes`, trusting only `pki`'s public CA upstream, and waits until it
     /// accepts connections.
     pub fn start(topo: &Topology, pki: &TestPki, routes: &[Route]) -> Result<Self> {
+        Self::start_on(IpAddr::V4(topo.gateway()), pki, routes)
+    }
+
+    /// [`start`](Self::start) on `listen_ip` (0.0.0.0 for a proxy that
+    /// bridge containers reach on the docker0 gateway). Unrouted names are
+    /// refused, so even on every address it relays nothing but `routes`.
+    pub fn start_on(listen_ip: IpAddr, pki: &TestPki, routes: &[Route]) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("nanoclaw-e2e-mitm-")
             .tempdir()
@@ -73,7 +80,6 @@ impl Mitm {
             .map(|r| format!("{}={}", r.name, r.target))
             .collect::<Vec<_>>()
             .join(",");
-        let listen_ip = IpAddr::V4(topo.gateway());
         let port = free_port(listen_ip)?;
         let addr = SocketAddr::new(listen_ip, port);
 

@@ -21,9 +21,14 @@
 //!
 //! Each case prints as `PASS node.patched.upstream-through-proxy (210 ms) | hello from upstream.test`.
 //!
-//! The swap point for the final matrix: [`hand_patch`] becomes the library's
-//! `SandboxPatcher`, and [`run_container`] (the docker CLI) the library's
-//! `ContainerRuntime`; both already speak [`ContainerSpec`](nanoclaw_sandbox_core::spec::ContainerSpec).
+//! The matrix (`tests/e2e_matrix.rs`, `tests/e2e_build.rs`) runs the same
+//! cases through the library itself: [`sandbox_env`] feeds the library's
+//! detection, `Library::sandbox` wraps `DockerRuntime` in `SandboxRuntime`,
+//! and `LibraryRunner` (a [`Runner`]) runs each container with
+//! `AgentHandle`; against mitmproxy and against the project's stand-in
+//! ([`ProxyKind`]). [`hand_patch`] and [`run_container`] (the docker CLI)
+//! remain for the fixtures' own smoke tests, which prove the scene and the
+//! negative controls independently of the library.
 
 mod cases;
 mod clients;
@@ -33,19 +38,34 @@ mod git_repo;
 mod hand_patch;
 mod https_server;
 mod image;
+#[cfg(feature = "docker")]
+mod library;
 mod mitm;
 mod pki;
+mod proxy;
+mod sandbox_env;
 mod stage;
+#[cfg(feature = "standin")]
+mod standin_proxy;
 mod topology;
 
 // Each test binary uses its own subset of the fixtures.
+#[cfg(feature = "docker")]
+#[allow(unused_imports)]
+pub use self::library::{Library, LibraryRunner};
+#[cfg(feature = "standin")]
+#[allow(unused_imports)]
+pub use self::standin_proxy::StandinProxy;
 #[allow(unused_imports)]
 pub use self::{
-    cases::{case_script, parse_results, run_cases, Case, CaseReport, CaseResult, Expect},
+    cases::{
+        case_script, parse_results, pass_line, run_cases, run_cases_with, Case, CaseReport,
+        CaseResult, DockerCli, Expect, Runner,
+    },
     clients::{tools_mount, Client, TOOLS_DIR_IN_CONTAINER},
     docker_cli::{
         docker, docker_available, run_container, start_detached, unique_name, ContainerGuard,
-        RunOutput, RUN_TIMEOUT, TEST_LABEL,
+        ImageGuard, RunOutput, RUN_TIMEOUT, TEST_LABEL,
     },
     error::{Context, FixtureError, Result},
     git_repo::GitRepo,
@@ -57,6 +77,8 @@ pub use self::{
     image::{debian_image, DEBIAN_IMAGE_SCRIPT},
     mitm::{Mitm, Route, MITMDUMP},
     pki::{ServerCert, TestCa, TestPki},
+    proxy::{Proxy, ProxyKind},
+    sandbox_env::sandbox_env,
     stage::{
         hello_body, ready, Prereqs, Stage, Target, BYPASS_HOST, HELLO_PATH, REPO_PATH,
         UPSTREAM_HOST,

@@ -1,6 +1,7 @@
 //! The whole scene of an end-to-end test, wired the standard way: the
 //! internal network, the test PKI, the intercepted upstream on the host's
-//! loopback, the bypassed server on the gateway, and mitmproxy in front.
+//! loopback, the bypassed server on the gateway, and the intercepting proxy
+//! (mitmproxy, or the project's stand-in) in front.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -16,8 +17,9 @@ use super::hand_patch::{ProxyEnv, TrustDir};
 use super::https_server::{HttpsServer, Site};
 use super::image::debian_image;
 use super::missing;
-use super::mitm::{Mitm, Route, MITMDUMP};
+use super::mitm::{Route, MITMDUMP};
 use super::pki::{TestCa, TestPki};
+use super::proxy::{Proxy, ProxyKind};
 use super::topology::Topology;
 
 /// The intercepted upstream's name: reached only through the proxy.
@@ -98,8 +100,9 @@ pub fn ready() -> Option<Prereqs> {
 /// A running scene. Fields drop in order: the proxy and the servers first,
 /// the network (which they listen on) last.
 pub struct Stage {
-    /// mitmproxy on the gateway, routing [`UPSTREAM_HOST`] to `upstream`.
-    pub mitm: Mitm,
+    /// The intercepting proxy on the gateway, routing [`UPSTREAM_HOST`] to
+    /// `upstream` (and [`UNTRUSTED_HOST`] to `untrusted`).
+    pub proxy: Proxy,
     /// The intercepted upstream on 127.0.0.1 (only the proxy reaches it).
     pub upstream: HttpsServer,
     /// The bypassed server on the gateway address.
@@ -117,8 +120,14 @@ pub struct Stage {
 }
 
 impl Stage {
-    /// Starts everything; each part cleans up after itself when dropped.
+    /// Starts everything with mitmproxy in front; each part cleans up after
+    /// itself when dropped.
     pub fn start(prereqs: &Prereqs) -> Result<Self> {
+        Self::start_with(prereqs, ProxyKind::Mitmproxy)
+    }
+
+    /// Starts everything with a `kind` proxy in front.
+    pub fn start_with(prereqs: &Prereqs, kind: ProxyKind) -> Result<Self> {
         let topo = Topology::start()?;
         let pki = TestPki::new()?;
         let repo = GitRepo::create()?;
@@ -149,9 +158,9 @@ impl Stage {
             Route::new(UPSTREAM_HOST, upstream.addr()),
             Route::new(UNTRUSTED_HOST, untrusted.addr()),
         ];
-        let mitm = Mitm::start(&topo, &pki, &routes)?;
+        let proxy = Proxy::start(kind, IpAddr::V4(topo.gateway()), &pki, &routes)?;
         Ok(Self {
-            mitm,
+            proxy,
             upstream,
             bypass,
             untrusted,
@@ -191,31 +200,39 @@ impl Stage {
         config: &str,
         expect: impl FnOnce(String) -> Expect,
     ) -> Case {
+        let name = format!("{}.{config}.{}", client.name(), target.route());
+        self.fetch_case_named(name, client, target, expect)
+    }
+
+    /// [`fetch_case`](Self::fetch_case) under a name of the caller's.
+    pub fn fetch_case_named(
+        &self,
+        name: impl Into<String>,
+        client: Client,
+        target: Target,
+        expect: impl FnOnce(String) -> Expect,
+    ) -> Case {
         let (path, proof) = if client.wants_repo() {
             (REPO_PATH, self.repo.ls_remote_line())
         } else {
             (HELLO_PATH, hello_body(target.host()))
         };
-        Case::new(
-            format!("{}.{config}.{}", client.name(), target.route()),
-            client.command(&self.url(target, path)),
-            expect(proof),
-        )
+        Case::new(name, client.command(&self.url(target, path)), expect(proof))
     }
 
-    /// The proxy settings a sandbox would give: mitmproxy, and `NO_PROXY`
+    /// The proxy settings a sandbox would give: the proxy, and `NO_PROXY`
     /// with loopback and the bypassed name.
     pub fn proxy_env(&self) -> ProxyEnv {
         ProxyEnv {
-            proxy_url: self.mitm.proxy_url(),
+            proxy_url: self.proxy.proxy_url(),
             no_proxy: format!("localhost,127.0.0.1,::1,{BYPASS_HOST}"),
         }
     }
 
-    /// A CA directory with mitmproxy's CA and a bundle of the test public CA
-    /// (standing in for the system roots) plus mitmproxy's CA.
+    /// A CA directory with the proxy's CA and a bundle of the test public CA
+    /// (standing in for the system roots) plus the proxy's CA.
     pub fn trust_dir(&self) -> Result<TrustDir> {
-        TrustDir::new(self.mitm.ca_pem(), self.pki.public_ca().cert_pem())
+        TrustDir::new(self.proxy.ca_pem(), self.pki.public_ca().cert_pem())
     }
 
     /// The agent container before any sandbox patching: the Debian image on
@@ -227,6 +244,26 @@ impl Stage {
             .container_spec(&self.image)
             .extra_host(BYPASS_HOST, self.topo.gateway().to_string())
             .mount(tools_mount())
+    }
+
+    /// Who the servers saw: the upstream at least `min_upstream` requests,
+    /// all from the proxy (loopback); the bypassed server requests straight
+    /// from the container (neither loopback nor the gateway). Panics otherwise.
+    pub fn assert_peers(&self, min_upstream: usize) {
+        let upstream: Vec<_> = self.upstream.hits().iter().map(|h| h.peer.ip()).collect();
+        assert!(
+            upstream.len() >= min_upstream && upstream.iter().all(|ip| ip.is_loopback()),
+            "the upstream should see the proxy only: {upstream:?}\n{}",
+            self.proxy.log()
+        );
+        let bypass: Vec<_> = self.bypass.hits().iter().map(|h| h.peer.ip()).collect();
+        assert!(
+            !bypass.is_empty()
+                && bypass
+                    .iter()
+                    .all(|ip| !ip.is_loopback() && *ip != self.topo.gateway()),
+            "the bypassed server should see the container directly: {bypass:?}"
+        );
     }
 }
 

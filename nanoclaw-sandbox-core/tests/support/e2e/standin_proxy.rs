@@ -1,0 +1,91 @@
+//! The project's own sandbox-proxy stand-in (`standin::start`) in the place
+//! mitmproxy takes: TLS interception with its own rcgen CA, test names
+//! mapped to local servers (`--map`), upstreams verified against the test
+//! "public" CA (`--upstream-ca`), and every other name denied, so it never
+//! resolves a name itself.
+
+use std::net::{IpAddr, SocketAddr};
+
+use nanoclaw_sandbox_core::standin::{self, DefaultPolicy, HostMapping, HostPattern, Standin};
+
+use super::error::{Context, FixtureError, Result};
+use super::mitm::Route;
+use super::pki::TestPki;
+
+/// A running stand-in on a runtime of its own, shut down on drop.
+pub struct StandinProxy {
+    standin: Option<Standin>,
+    runtime: tokio::runtime::Runtime,
+    _ca_dir: tempfile::TempDir,
+}
+
+impl StandinProxy {
+    /// Starts the stand-in on `listen_ip` (a free port), mapping and
+    /// allowing only `routes`, trusting `pki`'s public CA upstream.
+    pub fn start_on(listen_ip: IpAddr, pki: &TestPki, routes: &[Route]) -> Result<Self> {
+        let what = || format!("starting the stand-in on {listen_ip}");
+        let ca_dir = tempfile::Builder::new()
+            .prefix("nanoclaw-e2e-standin-")
+            .tempdir()
+            .context(what)?;
+        let mut maps = Vec::new();
+        let mut allowed = Vec::new();
+        for route in routes {
+            let entry = format!("{}={}", route.name, route.target);
+            maps.push(entry.parse::<HostMapping>().context(|| entry.clone())?);
+            allowed.push(
+                route
+                    .name
+                    .parse::<HostPattern>()
+                    .context(|| route.name.clone())?,
+            );
+        }
+        let config = standin::StandinConfig::builder()
+            .listen(SocketAddr::new(listen_ip, 0))
+            .ca_dir(ca_dir.path().join("ca"))
+            .maps(maps)
+            .allow(allowed)
+            .default_policy(DefaultPolicy::Deny)
+            .upstream_ca_files([pki.public_ca_path().to_path_buf()])
+            .build();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("e2e-standin")
+            .enable_all()
+            .build()
+            .context(what)?;
+        let standin = runtime
+            .block_on(standin::start(config))
+            .map_err(|e| FixtureError::new(format!("{}: {e}", what())))?;
+        Ok(Self {
+            standin: Some(standin),
+            runtime,
+            _ca_dir: ca_dir,
+        })
+    }
+
+    fn standin(&self) -> &Standin {
+        // Present from start until drop.
+        self.standin
+            .as_ref()
+            .expect("the stand-in runs until dropped")
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.standin().addr()
+    }
+
+    /// Its CA certificate (PEM).
+    pub fn ca_pem(&self) -> &str {
+        self.standin().ca_pem()
+    }
+}
+
+impl Drop for StandinProxy {
+    fn drop(&mut self) {
+        if let Some(standin) = self.standin.take() {
+            self.runtime.block_on(standin.shutdown());
+        }
+    }
+}
