@@ -41,3 +41,8 @@ pub mod channel;
 pub mod http;
 #[cfg(feature = "standin")]
 pub mod standin;
+
+/// The README's Rust example, compiled as a doctest so it cannot drift from the API.
+#[cfg(all(doctest, feature = "docker", feature = "client"))]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctest;
