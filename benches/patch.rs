@@ -18,7 +18,11 @@ fn agent_spec() -> ContainerSpec {
     let mut builder = ContainerSpec::builder("nanoclaw-agent:latest")
         .command(["node", "/app/dist/index.js"])
         .mount(Mount::bind("/ws/groups/main", "/workspace/group", false))
-        .mount(Mount::bind("/ws/data/sessions/main", "/home/node/.claude", false))
+        .mount(Mount::bind(
+            "/ws/data/sessions/main",
+            "/home/node/.claude",
+            false,
+        ))
         .mount(Mount::bind("/dev/null", "/workspace/project/.env", true))
         .user("1000:1000");
     for i in 0..20 {

@@ -105,7 +105,7 @@ impl HttpsUpstream {
     /// on a free loopback port.
     pub async fn start(ca: &LocalCa, hosts: &[&str], respond: Responder) -> anyhow::Result<Self> {
         let (certs, key) = ca.issue(hosts)?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = nanoclaw_sandbox_core::crypto::crypto_provider();
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .context("configuring TLS")?

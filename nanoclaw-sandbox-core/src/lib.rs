@@ -26,6 +26,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod crypto;
 pub mod dockerfile;
 pub mod doctor;
 pub mod proxy;

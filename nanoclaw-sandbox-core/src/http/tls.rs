@@ -2,28 +2,12 @@
 
 use std::sync::Arc;
 
-use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::CertificateDer;
 
 use super::error::BuildError;
 use super::options::HttpVersions;
 use crate::proxy::TlsTrust;
-
-/// The crypto provider, chosen by feature and passed explicitly: a
-/// process-wide default may be missing, or be another library's choice.
-fn crypto_provider() -> Arc<CryptoProvider> {
-    #[cfg(feature = "aws-lc-rs")]
-    let provider = rustls::crypto::aws_lc_rs::default_provider();
-    #[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
-    let provider = rustls::crypto::ring::default_provider();
-    Arc::new(provider)
-}
-
-#[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
-compile_error!(
-    "the `client` feature needs a crypto provider: enable `ring` (default) or `aws-lc-rs`"
-);
 
 /// The public roots: what passthrough hosts are checked against.
 #[derive(Debug, Clone, Default)]
@@ -144,7 +128,7 @@ fn client_config(
     roots: Arc<RootCertStore>,
     alpn: Vec<Vec<u8>>,
 ) -> Result<Arc<ClientConfig>, BuildError> {
-    let mut config = ClientConfig::builder_with_provider(crypto_provider())
+    let mut config = ClientConfig::builder_with_provider(crate::crypto::crypto_provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| BuildError::Tls {
             reason: e.to_string(),

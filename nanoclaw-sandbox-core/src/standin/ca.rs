@@ -266,14 +266,16 @@ fn warn_if_key_is_shared(key_path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::standin::crypto;
 
     #[test]
     fn generates_once_then_reloads_the_same_ca() {
         let dir = tempfile::tempdir().unwrap();
-        let first = CertificateAuthority::load_or_generate(dir.path(), crypto::provider()).unwrap();
+        let first =
+            CertificateAuthority::load_or_generate(dir.path(), crate::crypto::crypto_provider())
+                .unwrap();
         let second =
-            CertificateAuthority::load_or_generate(dir.path(), crypto::provider()).unwrap();
+            CertificateAuthority::load_or_generate(dir.path(), crate::crypto::crypto_provider())
+                .unwrap();
         assert_eq!(first.cert_pem(), second.cert_pem());
         assert!(first.cert_pem().starts_with("-----BEGIN CERTIFICATE-----"));
         assert!(!first.cert_pem().contains("PRIVATE KEY"));
@@ -291,7 +293,9 @@ mod tests {
     #[test]
     fn leaves_are_cached_and_carry_the_right_san() {
         let dir = tempfile::tempdir().unwrap();
-        let ca = CertificateAuthority::load_or_generate(dir.path(), crypto::provider()).unwrap();
+        let ca =
+            CertificateAuthority::load_or_generate(dir.path(), crate::crypto::crypto_provider())
+                .unwrap();
         let a = ca.leaf_for("api.test").unwrap();
         assert!(Arc::ptr_eq(&a, &ca.leaf_for("api.test").unwrap()));
         let (_, leaf) = x509_parser::parse_x509_certificate(&a.cert[0]).unwrap();
@@ -313,18 +317,22 @@ mod tests {
     #[test]
     fn half_a_ca_or_a_foreign_key_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        CertificateAuthority::load_or_generate(dir.path(), crypto::provider()).unwrap();
-        let other = tempfile::tempdir().unwrap();
-        CertificateAuthority::load_or_generate(other.path(), crypto::provider()).unwrap();
-        std::fs::copy(other.path().join(CA_KEY_FILE), dir.path().join(CA_KEY_FILE)).unwrap();
-        let err = CertificateAuthority::load_or_generate(dir.path(), crypto::provider())
-            .err()
+        CertificateAuthority::load_or_generate(dir.path(), crate::crypto::crypto_provider())
             .unwrap();
+        let other = tempfile::tempdir().unwrap();
+        CertificateAuthority::load_or_generate(other.path(), crate::crypto::crypto_provider())
+            .unwrap();
+        std::fs::copy(other.path().join(CA_KEY_FILE), dir.path().join(CA_KEY_FILE)).unwrap();
+        let err =
+            CertificateAuthority::load_or_generate(dir.path(), crate::crypto::crypto_provider())
+                .err()
+                .unwrap();
         assert!(err.to_string().contains("is not the key of"), "{err}");
         std::fs::remove_file(dir.path().join(CA_KEY_FILE)).unwrap();
-        let err = CertificateAuthority::load_or_generate(dir.path(), crypto::provider())
-            .err()
-            .unwrap();
+        let err =
+            CertificateAuthority::load_or_generate(dir.path(), crate::crypto::crypto_provider())
+                .err()
+                .unwrap();
         assert!(matches!(err, StandinError::CaInvalid { .. }), "{err}");
         assert!(err.to_string().contains("delete"), "{err}");
     }

@@ -47,7 +47,6 @@ mod access_log;
 mod ca;
 mod config;
 mod connect;
-mod crypto;
 mod envfile;
 mod error;
 mod forward;

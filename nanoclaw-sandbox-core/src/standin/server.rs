@@ -13,7 +13,6 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::ca::CertificateAuthority;
 use super::config::StandinConfig;
 use super::connect::serve_client;
-use super::crypto;
 use super::envfile;
 use super::error::StandinError;
 use super::shutdown::Shutdown;
@@ -27,7 +26,7 @@ use super::upstream::Upstream;
 /// Errors name the input and the fix: an unusable CA directory, a bad
 /// upstream CA file, a port already in use, an env file that cannot be written.
 pub async fn start(config: StandinConfig) -> Result<Standin, StandinError> {
-    let provider = crypto::provider();
+    let provider = crate::crypto::crypto_provider();
     let ca_dir = config.resolved_ca_dir()?;
     let ca = CertificateAuthority::load_or_generate(&ca_dir, Arc::clone(&provider))?;
     let upstream = Upstream::new(
