@@ -29,7 +29,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use support::standin_client::map_entry;
-use support::standin_pki::{ring, TestPki};
+use support::test_ca::TestCa;
 
 const TOKEN: &str = "4242:secret-TOKEN_value";
 const API_HOST: &str = "api.telegram.test";
@@ -39,16 +39,8 @@ type Seen = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
 
 /// A Bot API double: one message on the first `getUpdates`, none after;
 /// `sendMessage` succeeds unless the text is `refuse me`.
-async fn bot_api(pki: &TestPki) -> (std::net::SocketAddr, Seen) {
-    let (chain, key) = pki.issue(&[API_HOST]);
-    let mut tls = rustls::ServerConfig::builder_with_provider(ring())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .unwrap();
-    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = TlsAcceptor::from(Arc::new(tls));
+async fn bot_api(pki: &TestCa) -> (std::net::SocketAddr, Seen) {
+    let acceptor = TlsAcceptor::from(pki.server_config(&[API_HOST], &[b"h2", b"http/1.1"]));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen: Seen = Arc::default();
@@ -126,7 +118,7 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    let public = TestPki::new("Telegram test public CA");
+    let public = TestCa::new("Telegram test public CA");
     let (api, seen) = bot_api(&public).await;
     let dir = tempfile::tempdir().unwrap();
     let public_pem = public.write_pem(dir.path(), "public-ca.pem");

@@ -112,7 +112,7 @@ fn builds(kind: ProxyKind) -> TestResult {
         BYPASS_HOST,
         Some(stage.proxy.ca_pem()),
     )?;
-    let patched = library.sandbox(env, stage.pki.public_ca_path(), workspace.path())?;
+    let patched = library.sandbox(env, stage.public_ca_path(), workspace.path())?;
     let tag = format!("{}:patched", unique_name("build"));
     images.tag(&tag);
     let started = Instant::now();
@@ -186,7 +186,7 @@ fn builds(kind: ProxyKind) -> TestResult {
 
     // Negative control: the proxy's build args, no CA.
     let env = sandbox_env(&stage.proxy.proxy_url(), BYPASS_HOST, None)?;
-    let plain_proxy = library.sandbox(env, stage.pki.public_ca_path(), workspace.path())?;
+    let plain_proxy = library.sandbox(env, stage.public_ca_path(), workspace.path())?;
     let tag = format!("{}:ca-missing", unique_name("build"));
     images.tag(&tag);
     let started = Instant::now();

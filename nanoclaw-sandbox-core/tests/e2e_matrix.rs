@@ -57,7 +57,7 @@ fn matrix(kind: ProxyKind) -> TestResult {
     let stage = Stage::start_with(&prereqs, kind)?;
     let library = Library::connect()?;
     let workspace = tempfile::tempdir().context(|| "a workspace".to_string())?;
-    let roots = stage.pki.public_ca_path();
+    let roots = stage.public_ca_path();
     let p = kind.name();
     let no_proxy = BYPASS_HOST;
 
@@ -182,7 +182,7 @@ fn translation(
     let proxy = Proxy::start(
         kind,
         IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        &stage.pki,
+        stage.public_ca_path(),
         &[Route::new(UPSTREAM_HOST, stage.upstream.addr())],
     )?;
     let loopback = proxy.loopback_url();
@@ -195,7 +195,7 @@ fn translation(
     };
     let url = format!("https://{UPSTREAM_HOST}/hello");
     let env = sandbox_env(&loopback, "", Some(proxy.ca_pem()))?;
-    let sandbox = library.sandbox(env, stage.pki.public_ca_path(), workspace)?;
+    let sandbox = library.sandbox(env, stage.public_ca_path(), workspace)?;
     let translated = format!("http://host.docker.internal:{}", proxy.addr().port());
     let cases = vec![
         Case::new(

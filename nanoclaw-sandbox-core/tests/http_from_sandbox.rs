@@ -8,13 +8,13 @@ mod support;
 use nanoclaw_sandbox_core::http::{HttpClient, HttpError};
 use nanoclaw_sandbox_core::sandbox::{DetectOptions, SandboxEnv, PROXY_CA_B64_VAR};
 use support::standin_client::{map_entry, Harness};
-use support::standin_pki::TestPki;
 use support::standin_servers::{https_echo, Echo, TestServer};
+use support::test_ca::TestCa;
 
 /// A stand-in mapping `api.test` to an HTTPS echo whose certificate the
 /// "public" test CA issued (trusted by the stand-in only).
 async fn standin_with_upstream() -> (Harness, TestServer) {
-    let public = TestPki::new("public test CA");
+    let public = TestCa::new("public test CA");
     let upstream = https_echo(&public, &["api.test"]).await;
     let harness = Harness::start(public, |b| b.maps([map_entry("api.test", upstream.addr)])).await;
     (harness, upstream)

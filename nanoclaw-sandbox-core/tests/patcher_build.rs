@@ -1,7 +1,8 @@
 //! Build patches: build args (both spellings, translated for a bridge build),
 //! the CA context file and the rewritten Dockerfile, per mode.
 
-mod trust_ca;
+#[path = "support/test_ca.rs"]
+mod test_ca;
 
 use nanoclaw_sandbox_core::dockerfile::{DockerfileError, CONTEXT_CA_FILE, IMAGE_CA_PATH};
 use nanoclaw_sandbox_core::proxy::{ProxySettings, ProxyUrl};
@@ -9,6 +10,7 @@ use nanoclaw_sandbox_core::sandbox::build::{build_args, patch_build, BuildOption
 use nanoclaw_sandbox_core::sandbox::{CaSource, Mode, PatchError, PatchKind, ProxyCa, Severity};
 use nanoclaw_sandbox_core::spec::EnvVar;
 use nanoclaw_sandbox_core::trust::TrustStore;
+use test_ca::TestCa;
 
 const DOCKERFILE: &str = "FROM debian:bookworm\nRUN apt-get update\n";
 
@@ -22,7 +24,7 @@ fn settings(url: &str, no_proxy: Option<&str>) -> ProxySettings {
 }
 
 fn ca() -> ProxyCa {
-    let pem = trust_ca::ca("Build Proxy CA").pem;
+    let pem = TestCa::new("Build Proxy CA").pem().to_string();
     ProxyCa::new(
         TrustStore::from_pem(pem.as_bytes(), "t").unwrap(),
         CaSource::EnvBase64,

@@ -1,6 +1,7 @@
 //! The prepare step: the instance directory the patched spec's mounts point at.
 
-mod trust_ca;
+#[path = "support/test_ca.rs"]
+mod test_ca;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -11,6 +12,7 @@ use nanoclaw_sandbox_core::sandbox::{
 };
 use nanoclaw_sandbox_core::spec::{ContainerSpec, Mount};
 use nanoclaw_sandbox_core::trust::{SystemRoots, TrustStore, CONTAINER_CA_DIR};
+use test_ca::TestCa;
 
 fn mode_of(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -49,7 +51,7 @@ fn prepared_paths_feed_the_patcher_and_everything_is_removed_on_drop() {
     {
         let dir = InstanceDir::create(Some(workspace.path()), "host-2").unwrap();
         root = dir.path().to_path_buf();
-        let store = TrustStore::from_pem(trust_ca::ca("Instance CA").pem.as_bytes(), "t").unwrap();
+        let store = TrustStore::from_pem(TestCa::new("Instance CA").pem().as_bytes(), "t").unwrap();
         dir.write_trust(&store, &SystemRoots::Builtin.load().unwrap())
             .unwrap();
         let url = ProxyUrl::parse("http://gateway.docker.internal:3128").unwrap();

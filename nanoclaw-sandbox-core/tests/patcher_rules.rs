@@ -2,7 +2,8 @@
 //! standard Docker mode, idempotence, no secrets in reports, never
 //! `NODE_TLS_REJECT_UNAUTHORIZED=0` unless asked).
 
-mod trust_ca;
+#[path = "support/test_ca.rs"]
+mod test_ca;
 
 use std::path::PathBuf;
 
@@ -17,6 +18,7 @@ use nanoclaw_sandbox_core::trust::{
     TrustStore, TrustVarKind, CONTAINER_BUNDLE_FILE, CONTAINER_CA_DIR, CONTAINER_CA_FILE,
     TRUST_VARS,
 };
+use test_ca::TestCa;
 
 const EMPTY: &str = "/ws/.nanoclaw/instances/i1/empty";
 const CA_DIR: &str = "/ws/.nanoclaw/instances/i1/ca";
@@ -36,7 +38,8 @@ fn sandbox_proxy() -> ProxySettings {
 }
 
 fn ca() -> ProxyCa {
-    let store = TrustStore::from_pem(trust_ca::ca("Sandbox Proxy CA").pem.as_bytes(), "t").unwrap();
+    let store =
+        TrustStore::from_pem(TestCa::new("Sandbox Proxy CA").pem().as_bytes(), "t").unwrap();
     ProxyCa::new(store, CaSource::EnvBase64)
 }
 

@@ -3,7 +3,6 @@
 //! instance directory's life, CA reload, orphan cleanup and delegation.
 
 mod support;
-mod trust_ca;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +23,7 @@ use nanoclaw_sandbox_core::sandbox::{
 use nanoclaw_sandbox_core::spec::{ContainerSpec, Mount};
 use nanoclaw_sandbox_core::trust::{SystemRoots, TrustStore, CONTAINER_CA_DIR};
 use support::tar_context::{context_files, tar_context};
+use support::test_ca::TestCa;
 
 const DOCKERFILE: &str = "FROM agent-base:1\nRUN curl https://upstream.test/\n";
 
@@ -176,7 +176,7 @@ fn settings(url: &str) -> ProxySettings {
 }
 
 fn ca_pem(name: &str) -> String {
-    trust_ca::ca(name).pem
+    TestCa::new(name).pem().to_string()
 }
 
 fn intercepting(url: &str, pem: &str) -> Mode {

@@ -11,8 +11,8 @@ use hyper::StatusCode;
 use nanoclaw_sandbox_core::standin::ACCESS_LOG_TARGET;
 use support::standin_client::{connect, map_entry, plain_get, Harness};
 use support::standin_logs::LogCapture;
-use support::standin_pki::TestPki;
 use support::standin_servers::{http_echo, https_echo};
+use support::test_ca::TestCa;
 
 const SECRET: &str = "sk-ant-REAL-SECRET-VALUE";
 
@@ -25,7 +25,7 @@ fn assert_fields(line: &str, fields: &[&str]) {
 #[tokio::test]
 async fn access_log_names_each_request_and_its_decision_without_paths_or_secrets() {
     let logs = LogCapture::install_global();
-    let public = TestPki::new("public test CA");
+    let public = TestCa::new("public test CA");
     let https = https_echo(&public, &["api.test", "wa.test"]).await;
     let plain = http_echo().await;
     let h = Harness::start(public, |b| {

@@ -11,8 +11,8 @@ use std::process::Output;
 use std::time::Duration;
 
 use support::standin_client::{map_entry, Harness};
-use support::standin_pki::TestPki;
 use support::standin_servers::{http_echo, https_echo, TestServer};
+use support::test_ca::TestCa;
 use tokio::process::Command;
 
 const PYTHON_GET: &str = r#"
@@ -40,7 +40,7 @@ struct World {
 }
 
 async fn world() -> World {
-    let public = TestPki::new("public test CA");
+    let public = TestCa::new("public test CA");
     let https = https_echo(&public, &["api.test"]).await;
     let plain = http_echo().await;
     let h = Harness::start(public, |b| {

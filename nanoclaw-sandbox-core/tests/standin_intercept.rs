@@ -12,8 +12,8 @@ use hyper::{StatusCode, Version};
 use support::standin_client::{
     assert_unknown_issuer, closed_port, map_entry, plain_get, tls_through, Harness, Reply,
 };
-use support::standin_pki::{client_config, TestPki};
 use support::standin_servers::{http_echo, https_echo, wss_echo, TestServer};
+use support::test_ca::{client_config, TestCa};
 use tokio_tungstenite::tungstenite::Message;
 
 const H1: &[&[u8]] = &[b"http/1.1"];
@@ -23,10 +23,10 @@ const H2: &[&[u8]] = &[b"h2"];
 /// `issuer` signed for `cert_names`; the stand-in trusts only the public CA.
 async fn upstream_behind_standin(
     host: &str,
-    issuer: Option<&TestPki>,
+    issuer: Option<&TestCa>,
     cert_names: &[&str],
 ) -> (Harness, TestServer) {
-    let public = TestPki::new("public test CA");
+    let public = TestCa::new("public test CA");
     let upstream = https_echo(issuer.unwrap_or(&public), cert_names).await;
     let harness = Harness::start(public, |b| b.maps([map_entry(host, upstream.addr)])).await;
     (harness, upstream)
@@ -39,7 +39,7 @@ async fn api_upstream() -> (Harness, TestServer) {
 
 /// GET https://api.test/ through a stand-in whose upstream certificate is
 /// wrong in some way: the reply must be a 502 naming the target.
-async fn reply_for_bad_upstream(issuer: Option<&TestPki>, cert_names: &[&str]) -> Reply {
+async fn reply_for_bad_upstream(issuer: Option<&TestCa>, cert_names: &[&str]) -> Reply {
     let (h, _upstream) = upstream_behind_standin("api.test", issuer, cert_names).await;
     let reply = h.https_get("api.test", H1, "/", &[]).await;
     assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{reply:?}");
@@ -95,7 +95,7 @@ async fn negative_control_client_without_the_standin_ca_fails_with_unknown_issue
 
 #[tokio::test]
 async fn upstream_with_an_untrusted_certificate_gets_502_never_a_silent_pass() {
-    let rogue = TestPki::new("rogue CA nobody trusts");
+    let rogue = TestCa::new("rogue CA nobody trusts");
     let reply = reply_for_bad_upstream(Some(&rogue), &["api.test"]).await;
     assert!(
         reply.body.contains("UnknownIssuer"),
@@ -112,7 +112,7 @@ async fn upstream_certificate_for_another_name_gets_502() {
 
 #[tokio::test]
 async fn ip_literal_targets_get_a_leaf_with_an_ip_san() {
-    let public = TestPki::new("public test CA");
+    let public = TestCa::new("public test CA");
     let upstream = https_echo(&public, &["127.0.0.1"]).await;
     let h = Harness::start(public, |b| b).await;
     let client = client_config(&[h.standin.ca_pem()], H1);
@@ -128,7 +128,7 @@ async fn ip_literal_targets_get_a_leaf_with_an_ip_san() {
 #[tokio::test]
 async fn injected_header_replaces_the_placeholder_for_listed_hosts_only() {
     const SECRET: &str = "sk-ant-REAL-SECRET-VALUE";
-    let public = TestPki::new("public test CA");
+    let public = TestCa::new("public test CA");
     let upstream = https_echo(&public, &["api.test", "other.test"]).await;
     let h = Harness::start(public, |b| {
         b.maps([
@@ -167,7 +167,7 @@ async fn post_bodies_stream_to_the_upstream_over_http1_and_http2() {
 
 #[tokio::test]
 async fn websocket_echo_passes_through_interception() {
-    let public = TestPki::new("public test CA");
+    let public = TestCa::new("public test CA");
     let upstream = wss_echo(&public, &["ws.test"]).await;
     let h = Harness::start(public, |b| b.maps([map_entry("ws.test", upstream.addr)])).await;
     let client = client_config(&[h.standin.ca_pem()], H1);
@@ -195,7 +195,7 @@ async fn websocket_echo_passes_through_interception() {
 #[tokio::test]
 async fn plain_http_absolute_form_is_forwarded_without_injection() {
     let upstream = http_echo().await;
-    let public = TestPki::new("public test CA");
+    let public = TestCa::new("public test CA");
     let h = Harness::start(public, |b| {
         b.maps([map_entry("plain.test", upstream.addr)])
             .injections(["plain.test:x-api-key=never-in-clear-text".parse().unwrap()])
@@ -215,7 +215,7 @@ async fn plain_http_absolute_form_is_forwarded_without_injection() {
 #[tokio::test]
 async fn unreachable_upstream_gets_502_naming_the_address() {
     let closed = closed_port();
-    let public = TestPki::new("public test CA");
+    let public = TestCa::new("public test CA");
     let h = Harness::start(public, |b| b.maps([map_entry("down.test", closed)])).await;
     let reply = h.https_get("down.test", H1, "/", &[]).await;
     assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{reply:?}");

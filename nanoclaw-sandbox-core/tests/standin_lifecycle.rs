@@ -14,8 +14,8 @@ use nanoclaw_sandbox_core::standin::{
     self, StandinConfig, StandinError, CA_CERT_FILE, CA_KEY_FILE,
 };
 use support::standin_client::{connect, get, map_entry, tls_through, Harness};
-use support::standin_pki::{client_config, TestPki};
 use support::standin_servers::https_echo;
+use support::test_ca::{client_config, TestCa};
 use tokio::net::TcpStream;
 
 fn on_free_port() -> standin::StandinConfigBuilder {
@@ -35,7 +35,7 @@ fn parse_env(text: &str) -> BTreeMap<String, String> {
 async fn ca_is_reused_across_restarts_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let ca_dir = dir.path().join("ca");
-    let public = TestPki::new("public");
+    let public = TestCa::new("public");
     let upstream = https_echo(&public, &["api.test"]).await;
     let public_file = public.write_pem(dir.path(), "public.pem");
     let config = on_free_port()
@@ -262,7 +262,7 @@ async fn an_upstream_ca_file_without_certificates_is_named() {
 
 #[tokio::test]
 async fn graceful_shutdown_lets_an_in_flight_request_finish() {
-    let public = TestPki::new("public");
+    let public = TestCa::new("public");
     let upstream = https_echo(&public, &["api.test"]).await;
     let h = Harness::start(public, |b| b.maps([map_entry("api.test", upstream.addr)])).await;
     let client = client_config(&[h.standin.ca_pem()], &[b"http/1.1"]);
@@ -284,7 +284,7 @@ async fn graceful_shutdown_lets_an_in_flight_request_finish() {
 #[tokio::test]
 async fn shutdown_cuts_idle_tunnels_after_the_grace_period() {
     use tokio::io::AsyncReadExt;
-    let public = TestPki::new("public");
+    let public = TestCa::new("public");
     let upstream = https_echo(&public, &["wa.test"]).await;
     let h = Harness::start(public, |b| {
         b.maps([map_entry("wa.test", upstream.addr)])

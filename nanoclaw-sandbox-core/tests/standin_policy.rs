@@ -10,8 +10,8 @@ use nanoclaw_sandbox_core::standin::{DefaultPolicy, DenyStyle, HostPattern};
 use support::standin_client::{
     assert_unknown_issuer, closed_port, connect, get, map_entry, plain_get, tls_through, Harness,
 };
-use support::standin_pki::{client_config, TestPki};
 use support::standin_servers::{http_echo, https_echo};
+use support::test_ca::{client_config, TestCa};
 
 const H1: &[&[u8]] = &[b"http/1.1"];
 const H2: &[&[u8]] = &[b"h2"];
@@ -38,7 +38,7 @@ async fn assert_blocked(h: &Harness, host: &str, alpn: &[&[u8]]) {
 
 #[tokio::test]
 async fn denied_host_gets_the_exact_403_page_inside_tls() {
-    let h = Harness::start(TestPki::new("public"), |b| {
+    let h = Harness::start(TestCa::new("public"), |b| {
         b.deny(patterns(&["blocked.test"]))
     })
     .await;
@@ -49,7 +49,7 @@ async fn denied_host_gets_the_exact_403_page_inside_tls() {
 
 #[tokio::test]
 async fn denied_host_names_the_port_as_requested() {
-    let h = Harness::start(TestPki::new("public"), |b| {
+    let h = Harness::start(TestCa::new("public"), |b| {
         b.deny(patterns(&["blocked.test"]))
     })
     .await;
@@ -66,7 +66,7 @@ async fn denied_host_names_the_port_as_requested() {
 
 #[tokio::test]
 async fn connect_reply_style_answers_the_connect_itself() {
-    let h = Harness::start(TestPki::new("public"), |b| {
+    let h = Harness::start(TestCa::new("public"), |b| {
         b.deny(patterns(&["blocked.test"]))
             .deny_style(DenyStyle::ConnectReply)
     })
@@ -82,7 +82,7 @@ async fn connect_reply_style_answers_the_connect_itself() {
 #[tokio::test]
 async fn denied_plain_http_gets_the_403_page_with_its_port() {
     let upstream = http_echo().await;
-    let h = Harness::start(TestPki::new("public"), |b| {
+    let h = Harness::start(TestCa::new("public"), |b| {
         b.maps([map_entry("plain.test", upstream.addr)])
             .deny(patterns(&["plain.test"]))
     })
@@ -97,7 +97,7 @@ async fn denied_plain_http_gets_the_403_page_with_its_port() {
 
 #[tokio::test]
 async fn default_deny_lets_only_the_allow_list_through() {
-    let public = TestPki::new("public");
+    let public = TestCa::new("public");
     let upstream = https_echo(&public, &["api.test", "other.test"]).await;
     let h = Harness::start(public, |b| {
         b.maps([
@@ -114,7 +114,7 @@ async fn default_deny_lets_only_the_allow_list_through() {
 
 #[tokio::test]
 async fn one_label_and_any_depth_wildcards_through_the_proxy() {
-    let public = TestPki::new("public");
+    let public = TestCa::new("public");
     let names = [
         "a.one.test",
         "a.b.one.test",
@@ -143,7 +143,7 @@ async fn one_label_and_any_depth_wildcards_through_the_proxy() {
 
 #[tokio::test]
 async fn deny_wins_over_allow() {
-    let public = TestPki::new("public");
+    let public = TestCa::new("public");
     let upstream = https_echo(&public, &["x.api.test"]).await;
     let h = Harness::start(public, |b| {
         b.maps([map_entry("x.api.test", upstream.addr)])
@@ -156,7 +156,7 @@ async fn deny_wins_over_allow() {
 
 #[tokio::test]
 async fn bypass_tunnels_untouched_so_the_client_sees_the_upstream_certificate() {
-    let public = TestPki::new("public");
+    let public = TestCa::new("public");
     let upstream = https_echo(&public, &["wa.test"]).await;
     let h = Harness::start(public, |b| {
         b.maps([map_entry("wa.test", upstream.addr)])
@@ -182,7 +182,7 @@ async fn bypass_tunnels_untouched_so_the_client_sees_the_upstream_certificate() 
 #[tokio::test]
 async fn bypass_to_an_unreachable_host_answers_502_on_the_connect() {
     let closed = closed_port();
-    let h = Harness::start(TestPki::new("public"), |b| {
+    let h = Harness::start(TestCa::new("public"), |b| {
         b.maps([map_entry("down.test", closed)])
             .bypass(patterns(&["down.test"]))
     })
@@ -193,7 +193,7 @@ async fn bypass_to_an_unreachable_host_answers_502_on_the_connect() {
 
 #[tokio::test]
 async fn bypass_never_opens_a_denied_host() {
-    let h = Harness::start(TestPki::new("public"), |b| {
+    let h = Harness::start(TestCa::new("public"), |b| {
         b.bypass(patterns(&["**"]))
             .deny(patterns(&["blocked.test"]))
     })

@@ -1,7 +1,8 @@
 //! `SandboxEnv::detect_from`: the proxy variables' precedence and where the
 //! proxy CA is found, without touching the process environment.
 
-mod trust_ca;
+#[path = "support/test_ca.rs"]
+mod test_ca;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use base64::Engine;
 use nanoclaw_sandbox_core::sandbox::{
     CaSource, DetectError, DetectOptions, EnvWarning, Mode, SandboxEnv,
 };
+use test_ca::TestCa;
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -36,7 +38,7 @@ impl Fixture {
     /// Writes a fresh CA named `cn` to `name` in the fixture's directory.
     fn ca_file(&self, name: &str, cn: &str) -> PathBuf {
         let path = self.dir.path().join(name);
-        std::fs::write(&path, trust_ca::ca(cn).pem).unwrap();
+        std::fs::write(&path, TestCa::new(cn).pem()).unwrap();
         path
     }
 
@@ -149,7 +151,7 @@ fn ca_sources_are_tried_in_order() {
     let sandbox = fx.ca_file("sandbox.crt", "sandbox");
     let node = fx.ca_file("node.pem", "node");
     let ssl = fx.ca_file("ssl.pem", "ssl");
-    let b64 = base64::engine::general_purpose::STANDARD.encode(trust_ca::ca("b64").pem);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(TestCa::new("b64").pem());
     fx.set("PROXY_CA_CERT_B64", &b64)
         .set("NODE_EXTRA_CA_CERTS", node.to_str().unwrap())
         .set("SSL_CERT_FILE", ssl.to_str().unwrap());
@@ -193,7 +195,7 @@ fn ca_sources_are_tried_in_order() {
 fn the_b64_variable_tolerates_line_breaks_missing_padding_and_plain_pem() {
     let mut fx = Fixture::new();
     fx.proxied();
-    let pem = trust_ca::ca("wrapped").pem;
+    let pem = TestCa::new("wrapped").pem().to_string();
     let encoded = base64::engine::general_purpose::STANDARD_NO_PAD.encode(&pem);
     let wrapped: Vec<String> = encoded
         .as_bytes()
@@ -256,7 +258,7 @@ fn a_ca_that_is_found_but_unusable_is_an_error_naming_it() {
     let mut fx = Fixture::new();
     fx.proxied();
     let sandbox = fx.dir.path().join("sandbox.crt");
-    std::fs::write(&sandbox, trust_ca::ca("i").leaf_pem("leaf.test")).unwrap();
+    std::fs::write(&sandbox, TestCa::new("i").issue(&["leaf.test"]).cert_pem).unwrap();
     let err = fx
         .detect_with(&fx.options().with_sandbox_ca_path(&sandbox))
         .unwrap_err();
@@ -290,7 +292,7 @@ fn a_ca_without_a_proxy_is_ignored_with_a_warning() {
 }
 
 fn rewrite(path: &Path, cn: &str) {
-    std::fs::write(path, trust_ca::ca(cn).pem).unwrap();
+    std::fs::write(path, TestCa::new(cn).pem()).unwrap();
 }
 
 #[test]
@@ -318,7 +320,7 @@ fn reload_notices_a_rotated_ca_file() {
 fn reload_of_the_b64_variable_or_no_ca_changes_nothing() {
     let mut fx = Fixture::new();
     fx.proxied();
-    let b64 = base64::engine::general_purpose::STANDARD.encode(trust_ca::ca("b64").pem);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(TestCa::new("b64").pem());
     fx.set("PROXY_CA_CERT_B64", &b64);
     let mut env = fx.detect().unwrap();
     assert!(!env.reload_ca().unwrap());

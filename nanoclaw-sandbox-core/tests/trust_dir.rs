@@ -1,6 +1,7 @@
 //! `TrustDir`: the files containers read, their modes, atomic rotation, cleanup.
 
-mod trust_ca;
+#[path = "support/test_ca.rs"]
+mod test_ca;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -8,15 +9,16 @@ use std::path::Path;
 use nanoclaw_sandbox_core::trust::{
     RootsOrigin, SystemRoots, TrustDir, TrustStore, BUNDLE_FILE_NAME, CA_FILE_NAME,
 };
+use test_ca::TestCa;
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-fn public_roots(dir: &Path) -> (trust_ca::TestCa, SystemRoots) {
-    let public = trust_ca::ca("Test Public Root");
+fn public_roots(dir: &Path) -> (TestCa, SystemRoots) {
+    let public = TestCa::new("Test Public Root");
     let path = dir.join("public-roots.pem");
-    std::fs::write(&path, &public.pem).unwrap();
+    std::fs::write(&path, public.pem()).unwrap();
     (public, SystemRoots::PemFile(path))
 }
 
@@ -26,7 +28,7 @@ fn writes_the_ca_alone_and_the_combined_bundle_readable_by_everyone() {
     let (public, roots) = public_roots(base.path());
     let roots = roots.load().unwrap();
     assert!(matches!(roots.origin(), RootsOrigin::File(_)));
-    let proxy = TrustStore::from_pem(trust_ca::ca("Proxy CA").pem.as_bytes(), "proxy").unwrap();
+    let proxy = TrustStore::from_pem(TestCa::new("Proxy CA").pem().as_bytes(), "proxy").unwrap();
 
     let dir = TrustDir::create(base.path().join("nested/ca")).unwrap();
     dir.write(&proxy, &roots).unwrap();
@@ -42,7 +44,7 @@ fn writes_the_ca_alone_and_the_combined_bundle_readable_by_everyone() {
     assert_eq!(ca_alone.matches("BEGIN CERTIFICATE").count(), 1);
 
     let bundle = std::fs::read_to_string(dir.bundle_file()).unwrap();
-    let public_pem = TrustStore::from_pem(public.pem.as_bytes(), "public")
+    let public_pem = TrustStore::from_pem(public.pem().as_bytes(), "public")
         .unwrap()
         .to_pem();
     assert_eq!(bundle, format!("{public_pem}{}", proxy.to_pem()));
@@ -53,8 +55,8 @@ fn rewriting_replaces_files_atomically_and_leaves_no_temporaries() {
     let base = tempfile::tempdir().unwrap();
     let roots = SystemRoots::Builtin.load().unwrap();
     let dir = TrustDir::create(base.path().join("ca")).unwrap();
-    let first = TrustStore::from_pem(trust_ca::ca("first").pem.as_bytes(), "1").unwrap();
-    let second = TrustStore::from_pem(trust_ca::ca("second").pem.as_bytes(), "2").unwrap();
+    let first = TrustStore::from_pem(TestCa::new("first").pem().as_bytes(), "1").unwrap();
+    let second = TrustStore::from_pem(TestCa::new("second").pem().as_bytes(), "2").unwrap();
 
     dir.write(&first, &roots).unwrap();
     let inode_before =
@@ -87,7 +89,7 @@ fn drop_removes_the_directory() {
     let path = base.path().join("ca");
     {
         let dir = TrustDir::create(&path).unwrap();
-        let ca = TrustStore::from_pem(trust_ca::ca("gone").pem.as_bytes(), "x").unwrap();
+        let ca = TrustStore::from_pem(TestCa::new("gone").pem().as_bytes(), "x").unwrap();
         dir.write(&ca, &SystemRoots::Builtin.load().unwrap())
             .unwrap();
         assert!(path.join(CA_FILE_NAME).is_file());

@@ -1,10 +1,12 @@
 //! `TrustStore`: every kind of bad CA input gets its own error naming the input.
 
-mod trust_ca;
+#[path = "support/test_ca.rs"]
+mod test_ca;
 
 use std::time::{Duration, SystemTime};
 
 use nanoclaw_sandbox_core::trust::{TrustError, TrustStore};
+use test_ca::TestCa;
 
 fn load(bytes: &[u8]) -> Result<TrustStore, TrustError> {
     TrustStore::from_pem(bytes, "`test.pem`")
@@ -12,8 +14,8 @@ fn load(bytes: &[u8]) -> Result<TrustStore, TrustError> {
 
 #[test]
 fn a_valid_ca_loads_with_its_details() {
-    let ca = trust_ca::ca("Test Proxy CA");
-    let store = load(ca.pem.as_bytes()).unwrap();
+    let ca = TestCa::new("Test Proxy CA");
+    let store = load(ca.pem().as_bytes()).unwrap();
     assert_eq!(store.ca_certificates().len(), 1);
     let info = &store.info()[0];
     assert_eq!(info.subject(), "CN=Test Proxy CA");
@@ -27,7 +29,7 @@ fn a_valid_ca_loads_with_its_details() {
 
 #[test]
 fn several_cas_in_one_file_are_all_kept() {
-    let text = format!("{}\n{}", trust_ca::ca("one").pem, trust_ca::ca("two").pem);
+    let text = format!("{}\n{}", TestCa::new("one").pem(), TestCa::new("two").pem());
     let store = load(text.as_bytes()).unwrap();
     let subjects: Vec<_> = store.info().iter().map(|i| i.subject()).collect();
     assert_eq!(subjects, ["CN=one", "CN=two"]);
@@ -35,7 +37,7 @@ fn several_cas_in_one_file_are_all_kept() {
 
 #[test]
 fn crlf_pem_with_surrounding_text_is_accepted() {
-    let pem = trust_ca::ca("crlf").pem.replace('\n', "\r\n");
+    let pem = TestCa::new("crlf").pem().replace('\n', "\r\n");
     let text = format!("subject=CN = crlf\r\n{pem}");
     assert_eq!(load(text.as_bytes()).unwrap().info().len(), 1);
 }
@@ -51,8 +53,8 @@ fn empty_input_is_refused() {
 
 #[test]
 fn der_input_is_recognised_and_the_conversion_named() {
-    let ca = trust_ca::ca("der");
-    let der = load(ca.pem.as_bytes()).unwrap().ca_certificates()[0].to_vec();
+    let ca = TestCa::new("der");
+    let der = load(ca.pem().as_bytes()).unwrap().ca_certificates()[0].to_vec();
     let err = load(&der).unwrap_err();
     assert!(matches!(err, TrustError::Der { .. }), "{err:?}");
     assert!(
@@ -84,8 +86,8 @@ fn pem_that_is_not_a_certificate_names_what_it_holds() {
 
 #[test]
 fn a_private_key_is_refused_alone_or_with_the_certificate() {
-    let ca = trust_ca::ca("keyed");
-    for text in [ca.key_pem(), format!("{}{}", ca.pem, ca.key_pem())] {
+    let ca = TestCa::new("keyed");
+    for text in [ca.key_pem(), format!("{}{}", ca.pem(), ca.key_pem())] {
         let err = load(text.as_bytes()).unwrap_err();
         assert!(
             matches!(err, TrustError::PrivateKeyIncluded { .. }),
@@ -98,7 +100,7 @@ fn a_private_key_is_refused_alone_or_with_the_certificate() {
 
 #[test]
 fn malformed_pem_is_refused() {
-    let pem = trust_ca::ca("cut").pem;
+    let pem = TestCa::new("cut").pem().to_string();
     let cut = &pem[..pem.find("-----END").unwrap()];
     let err = load(cut.as_bytes()).unwrap_err();
     assert!(matches!(err, TrustError::BadPem { .. }), "{err:?}");
@@ -112,15 +114,15 @@ fn malformed_pem_is_refused() {
 
 #[test]
 fn a_leaf_certificate_is_not_a_ca() {
-    let ca = trust_ca::ca("issuer");
-    let leaf = ca.leaf_pem("api.example.test");
+    let ca = TestCa::new("issuer");
+    let leaf = ca.issue(&["api.example.test"]).cert_pem;
     let err = load(leaf.as_bytes()).unwrap_err();
     match &err {
         TrustError::NotCa { subject, .. } => assert_eq!(subject, "CN=api.example.test"),
         other => panic!("{other:?}"),
     }
     // One leaf among CAs spoils the file.
-    let mixed = format!("{}{}", ca.pem, leaf);
+    let mixed = format!("{}{}", ca.pem(), leaf);
     assert!(matches!(
         load(mixed.as_bytes()),
         Err(TrustError::NotCa { .. })
@@ -129,8 +131,8 @@ fn a_leaf_certificate_is_not_a_ca() {
 
 #[test]
 fn expired_and_not_yet_valid_cas_say_their_dates() {
-    let old = trust_ca::ca_valid("old", (2001, 1, 1), (2021, 1, 1));
-    let err = load(old.pem.as_bytes()).unwrap_err();
+    let old = TestCa::valid_between("old", (2001, 1, 1), (2021, 1, 1));
+    let err = load(old.pem().as_bytes()).unwrap_err();
     assert!(matches!(err, TrustError::Expired { .. }), "{err:?}");
     assert!(
         err.to_string()
@@ -138,8 +140,8 @@ fn expired_and_not_yet_valid_cas_say_their_dates() {
         "{err}"
     );
 
-    let future = trust_ca::ca_valid("future", (2090, 6, 1), (2100, 1, 1));
-    let err = load(future.pem.as_bytes()).unwrap_err();
+    let future = TestCa::valid_between("future", (2090, 6, 1), (2100, 1, 1));
+    let err = load(future.pem().as_bytes()).unwrap_err();
     assert!(matches!(err, TrustError::NotYetValid { .. }), "{err:?}");
     assert!(
         err.to_string().contains("not valid before 2090-06-01"),
@@ -149,12 +151,12 @@ fn expired_and_not_yet_valid_cas_say_their_dates() {
 
 #[test]
 fn validity_is_judged_at_the_time_given() {
-    let ca = trust_ca::ca_valid("window", (2030, 1, 1), (2031, 1, 1));
+    let ca = TestCa::valid_between("window", (2030, 1, 1), (2031, 1, 1));
     let in_2030 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000);
-    assert!(TrustStore::from_pem_at(ca.pem.as_bytes(), "x", in_2030).is_ok());
+    assert!(TrustStore::from_pem_at(ca.pem().as_bytes(), "x", in_2030).is_ok());
     let in_2040 = SystemTime::UNIX_EPOCH + Duration::from_secs(2_220_000_000);
     assert!(matches!(
-        TrustStore::from_pem_at(ca.pem.as_bytes(), "x", in_2040),
+        TrustStore::from_pem_at(ca.pem().as_bytes(), "x", in_2040),
         Err(TrustError::Expired { .. })
     ));
 }
@@ -163,7 +165,7 @@ fn validity_is_judged_at_the_time_given() {
 fn files_over_one_mebibyte_are_refused_before_parsing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("huge.pem");
-    let mut text = trust_ca::ca("big").pem;
+    let mut text = TestCa::new("big").pem().to_string();
     while text.len() <= 1 << 20 {
         text.push_str("# padding padding padding padding padding padding padding\n");
     }
@@ -192,7 +194,7 @@ fn an_unreadable_file_is_named() {
 fn a_file_source_names_its_path_in_errors() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("leaf.pem");
-    std::fs::write(&path, trust_ca::ca("i").leaf_pem("leaf.test")).unwrap();
+    std::fs::write(&path, TestCa::new("i").issue(&["leaf.test"]).cert_pem).unwrap();
     let err = TrustStore::from_file(&path).unwrap_err();
     assert!(
         err.to_string().contains(&path.display().to_string()),

@@ -6,8 +6,8 @@
 //! Include with `mod doctor_support;` next to `mod support;` (the prereq helper).
 #![allow(dead_code)]
 
-#[path = "../../../nanoclaw-sandbox-core/tests/support/standin_pki.rs"]
-pub mod pki;
+#[path = "../../../nanoclaw-sandbox-core/tests/support/test_ca.rs"]
+pub mod test_ca;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::support;
-use pki::{ring, TestPki};
+use test_ca::TestCa;
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_nanoclaw-sandbox");
@@ -45,7 +45,7 @@ pub const PASSTHROUGH_HOST: &str = "web.whatsapp.com";
 pub struct Fixture {
     pub rt: tokio::runtime::Runtime,
     pub dir: TempDir,
-    pub pki: TestPki,
+    pub pki: TestCa,
     pub pki_pem: PathBuf,
     pub upstream: SocketAddr,
     server: JoinHandle<()>,
@@ -139,7 +139,7 @@ impl Fixture {
             .build()
             .expect("a runtime for the test servers");
         let dir = tempfile::tempdir().unwrap();
-        let pki = TestPki::new("doctor test public CA");
+        let pki = TestCa::new("doctor test public CA");
         let pki_pem = pki.write_pem(dir.path(), "public-ca.pem");
         let acceptor = acceptor(&pki, &[PROBE_HOST, PASSTHROUGH_HOST]);
         let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
@@ -256,16 +256,8 @@ pub fn run(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Outcome {
     }
 }
 
-fn acceptor(pki: &TestPki, names: &[&str]) -> TlsAcceptor {
-    let (chain, key) = pki.issue(names);
-    let mut config = rustls::ServerConfig::builder_with_provider(ring())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .unwrap();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    TlsAcceptor::from(Arc::new(config))
+fn acceptor(pki: &TestCa, names: &[&str]) -> TlsAcceptor {
+    TlsAcceptor::from(pki.server_config(names, &[b"http/1.1"]))
 }
 
 /// Answers every request `204 No Content` and closes.

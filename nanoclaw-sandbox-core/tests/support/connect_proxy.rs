@@ -163,10 +163,7 @@ async fn handle(
 
 async fn tunnel(mut client: Box<dyn Stream>, authority: &str, options: &ConnectProxyOptions) {
     let (host, port) = split_authority(authority);
-    if options.deny.iter().any(|h| h == &host) {
-        let _ = client
-            .write_all(&reply(403, "Forbidden", &policy_page(&host, port)))
-            .await;
+    if refused(&mut client, &host, port, options).await {
         return;
     }
     if let Some((ca, hosts)) = &options.deny_inside_tls {
@@ -186,10 +183,7 @@ async fn tunnel(mut client: Box<dyn Stream>, authority: &str, options: &ConnectP
             return;
         }
     }
-    let Some(mut upstream) = dial(&host, port, options).await else {
-        let _ = client
-            .write_all(&reply(502, "Bad Gateway", "cannot reach upstream"))
-            .await;
+    let Some(mut upstream) = dial_or_502(&mut client, &host, port, options).await else {
         return;
     };
     if client
@@ -221,16 +215,10 @@ async fn forward(
         .trim_matches(['[', ']'])
         .to_string();
     let port = uri.port_u16().unwrap_or(80);
-    if options.deny.iter().any(|h| h == &host) {
-        let _ = client
-            .write_all(&reply(403, "Forbidden", &policy_page(&host, port)))
-            .await;
+    if refused(&mut client, &host, port, options).await {
         return;
     }
-    let Some(mut upstream) = dial(&host, port, options).await else {
-        let _ = client
-            .write_all(&reply(502, "Bad Gateway", "cannot reach upstream"))
-            .await;
+    let Some(mut upstream) = dial_or_502(&mut client, &host, port, options).await else {
         return;
     };
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
@@ -246,6 +234,38 @@ async fn forward(
     {
         let _ = copy_bidirectional(&mut client, &mut upstream).await;
     }
+}
+
+/// Answers 403 with the policy page when `options` deny `host`; true if so.
+async fn refused(
+    client: &mut Box<dyn Stream>,
+    host: &str,
+    port: u16,
+    options: &ConnectProxyOptions,
+) -> bool {
+    let denied = options.deny.iter().any(|h| h == host);
+    if denied {
+        let _ = client
+            .write_all(&reply(403, "Forbidden", &policy_page(host, port)))
+            .await;
+    }
+    denied
+}
+
+/// The upstream for `host:port`, or `None` after answering 502.
+async fn dial_or_502(
+    client: &mut Box<dyn Stream>,
+    host: &str,
+    port: u16,
+    options: &ConnectProxyOptions,
+) -> Option<TcpStream> {
+    let upstream = dial(host, port, options).await;
+    if upstream.is_none() {
+        let _ = client
+            .write_all(&reply(502, "Bad Gateway", "cannot reach upstream"))
+            .await;
+    }
+    upstream
 }
 
 async fn dial(host: &str, port: u16, options: &ConnectProxyOptions) -> Option<TcpStream> {

@@ -15,8 +15,6 @@ pub mod standin_client;
 #[cfg(feature = "standin")]
 pub mod standin_logs;
 #[cfg(feature = "standin")]
-pub mod standin_pki;
-#[cfg(feature = "standin")]
 pub mod standin_servers;
 // Test CAs, upstream servers, proxies (the client's tests; reusable).
 #[cfg(feature = "client")]

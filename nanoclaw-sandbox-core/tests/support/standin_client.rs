@@ -19,20 +19,20 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-use super::standin_pki::{client_config, server_name, TestPki};
+use super::test_ca::{client_config, server_name, TestCa};
 
 /// A stand-in on a free loopback port with a CA in a temporary directory,
 /// trusting the `public` test CA for upstream TLS (as it would a real public
 /// root); `configure` adds the test's settings.
 pub struct Harness {
     pub standin: Standin,
-    pub public: TestPki,
+    pub public: TestCa,
     pub dir: TempDir,
 }
 
 impl Harness {
     pub async fn start(
-        public: TestPki,
+        public: TestCa,
         configure: impl FnOnce(StandinConfigBuilder) -> StandinConfigBuilder,
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();

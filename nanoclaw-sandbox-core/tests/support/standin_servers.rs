@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -14,12 +13,11 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use rustls::ServerConfig;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use super::standin_pki::{ring, TestPki};
+use super::test_ca::TestCa;
 
 /// A running test server; stops when dropped.
 pub struct TestServer {
@@ -83,16 +81,8 @@ async fn echo(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infal
         .unwrap())
 }
 
-fn tls_acceptor(pki: &TestPki, names: &[&str], alpn: &[&[u8]]) -> TlsAcceptor {
-    let (certs, key) = pki.issue(names);
-    let mut config = ServerConfig::builder_with_provider(ring())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    TlsAcceptor::from(Arc::new(config))
+fn tls_acceptor(pki: &TestCa, names: &[&str], alpn: &[&[u8]]) -> TlsAcceptor {
+    TlsAcceptor::from(pki.server_config(names, alpn))
 }
 
 async fn serve<F, Fut>(handle: F) -> TestServer
@@ -112,7 +102,7 @@ where
 
 /// An HTTPS echo server with a certificate from `pki` for `names`,
 /// speaking HTTP/2 or HTTP/1.1 as the client's ALPN asks.
-pub async fn https_echo(pki: &TestPki, names: &[&str]) -> TestServer {
+pub async fn https_echo(pki: &TestCa, names: &[&str]) -> TestServer {
     let acceptor = tls_acceptor(pki, names, &[b"h2", b"http/1.1"]);
     serve(move |stream| {
         let acceptor = acceptor.clone();
@@ -139,7 +129,7 @@ pub async fn http_echo() -> TestServer {
 }
 
 /// A WebSocket echo server over TLS (HTTP/1.1), echoing text and binary frames.
-pub async fn wss_echo(pki: &TestPki, names: &[&str]) -> TestServer {
+pub async fn wss_echo(pki: &TestCa, names: &[&str]) -> TestServer {
     let acceptor = tls_acceptor(pki, names, &[b"http/1.1"]);
     serve(move |stream| {
         let acceptor = acceptor.clone();

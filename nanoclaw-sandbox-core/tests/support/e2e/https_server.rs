@@ -14,11 +14,10 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 
 use super::error::{Context, Result};
-use super::pki::ServerCert;
+use super::test_ca::ServerCert;
 
 /// What a server serves.
 #[derive(Debug, Clone, Default)]
@@ -100,13 +99,8 @@ impl HttpsServer {
     /// `name` only labels log and error messages.
     pub fn start(name: &str, bind: SocketAddr, cert: &ServerCert, site: Site) -> Result<Self> {
         let what = || format!("starting HTTPS server `{name}` on {bind}");
-        let mut config = ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert.cert_der.clone()], cert.private_key())
-            .context(what)?;
         // HTTP/1.1 only: hyper here speaks nothing else, and ALPN says so.
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let acceptor = TlsAcceptor::from(Arc::new(config));
+        let acceptor = TlsAcceptor::from(cert.server_config(&[b"http/1.1"]));
 
         // Bind synchronously so the address (and any bind error) is known now.
         let std_listener = StdTcpListener::bind(bind).context(what)?;

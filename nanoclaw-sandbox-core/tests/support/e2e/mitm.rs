@@ -9,7 +9,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::error::{Context, FixtureError, Result};
-use super::pki::TestPki;
 use super::topology::Topology;
 
 /// The mitmdump the Debian package installs (8.1.1 here).
@@ -58,16 +57,17 @@ pub struct Mitm {
 
 impl Mitm {
     /// Starts mitmdump on the topology's gateway (a free port), routing
-    /// `routes`, trusting only `pki`'s public CA upstream, and waits until it
+    /// `routes`, trusting only the CA in the PEM file `upstream_ca` upstream,
+    /// and waits until it
     /// accepts connections.
-    pub fn start(topo: &Topology, pki: &TestPki, routes: &[Route]) -> Result<Self> {
-        Self::start_on(IpAddr::V4(topo.gateway()), pki, routes)
+    pub fn start(topo: &Topology, upstream_ca: &Path, routes: &[Route]) -> Result<Self> {
+        Self::start_on(IpAddr::V4(topo.gateway()), upstream_ca, routes)
     }
 
     /// [`start`](Self::start) on `listen_ip` (0.0.0.0 for a proxy that
     /// bridge containers reach on the docker0 gateway). Unrouted names are
     /// refused, so even on every address it relays nothing but `routes`.
-    pub fn start_on(listen_ip: IpAddr, pki: &TestPki, routes: &[Route]) -> Result<Self> {
+    pub fn start_on(listen_ip: IpAddr, upstream_ca: &Path, routes: &[Route]) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("nanoclaw-e2e-mitm-")
             .tempdir()
@@ -97,7 +97,7 @@ impl Mitm {
             .arg("--set")
             .arg(format!(
                 "ssl_verify_upstream_trusted_ca={}",
-                pki.public_ca_path().display()
+                upstream_ca.display()
             ))
             .arg("--scripts")
             .arg(ROUTE_ADDON)

@@ -41,7 +41,6 @@ mod image;
 #[cfg(feature = "docker")]
 mod library;
 mod mitm;
-mod pki;
 mod proxy;
 mod sandbox_env;
 mod stage;
@@ -76,7 +75,6 @@ pub use self::{
     https_server::{Hit, HttpsServer, Site},
     image::{debian_image, DEBIAN_IMAGE_SCRIPT},
     mitm::{Mitm, Route, MITMDUMP},
-    pki::{ServerCert, TestCa, TestPki},
     proxy::{Proxy, ProxyKind},
     sandbox_env::sandbox_env,
     stage::{
@@ -86,4 +84,4 @@ pub use self::{
     topology::{Topology, DNS_NOWHERE},
 };
 
-use super::missing;
+use super::{missing, test_ca};

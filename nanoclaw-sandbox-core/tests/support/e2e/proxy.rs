@@ -4,10 +4,10 @@
 //! so every case runs unchanged against either.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 
 use super::error::Result;
 use super::mitm::{Mitm, Route};
-use super::pki::TestPki;
 #[cfg(feature = "standin")]
 use super::standin_proxy::StandinProxy;
 
@@ -42,17 +42,20 @@ pub enum Proxy {
 }
 
 impl Proxy {
-    /// Starts a `kind` proxy on `listen_ip` routing `routes`.
+    /// Starts a `kind` proxy on `listen_ip` routing `routes`, trusting the CA
+    /// in the PEM file `upstream_ca` upstream.
     pub fn start(
         kind: ProxyKind,
         listen_ip: IpAddr,
-        pki: &TestPki,
+        upstream_ca: &Path,
         routes: &[Route],
     ) -> Result<Self> {
         Ok(match kind {
-            ProxyKind::Mitmproxy => Proxy::Mitm(Mitm::start_on(listen_ip, pki, routes)?),
+            ProxyKind::Mitmproxy => Proxy::Mitm(Mitm::start_on(listen_ip, upstream_ca, routes)?),
             #[cfg(feature = "standin")]
-            ProxyKind::Standin => Proxy::Standin(StandinProxy::start_on(listen_ip, pki, routes)?),
+            ProxyKind::Standin => {
+                Proxy::Standin(StandinProxy::start_on(listen_ip, upstream_ca, routes)?)
+            }
         })
     }
 

@@ -4,22 +4,22 @@
 //! (mitmproxy, or the project's stand-in) in front.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nanoclaw_sandbox_core::spec::ContainerSpecBuilder;
 
 use super::cases::{Case, Expect};
 use super::clients::{tools_mount, Client};
 use super::docker_cli::docker_available;
-use super::error::Result;
+use super::error::{Context, Result};
 use super::git_repo::GitRepo;
 use super::hand_patch::{ProxyEnv, TrustDir};
 use super::https_server::{HttpsServer, Site};
 use super::image::debian_image;
 use super::missing;
 use super::mitm::{Route, MITMDUMP};
-use super::pki::{TestCa, TestPki};
 use super::proxy::{Proxy, ProxyKind};
+use super::test_ca::{TestCa, Ymd};
 use super::topology::Topology;
 
 /// The intercepted upstream's name: reached only through the proxy.
@@ -111,13 +111,23 @@ pub struct Stage {
     pub untrusted: HttpsServer,
     /// The repository both servers serve.
     pub repo: GitRepo,
-    /// The test "public" CA.
-    pub pki: TestPki,
+    /// The test "public" CA: upstreams present its certificates, the proxy
+    /// verifies them against it, and trust bundles hold it where the system
+    /// roots would be.
+    pub public_ca: TestCa,
+    /// Its PEM on disk (mitmproxy and the stand-in read CAs from files).
+    public_ca_path: PathBuf,
     /// The internal network.
     pub topo: Topology,
     /// The Debian agent image.
     pub image: String,
+    _pki_dir: tempfile::TempDir,
 }
+
+// The test CAs' validity: fixed, plainly valid dates inside what every
+// client accepts (rcgen's default ends in year 4096).
+const VALID_FROM: Ymd = (2020, 1, 1);
+const VALID_UNTIL: Ymd = (2045, 1, 1);
 
 impl Stage {
     /// Starts everything with mitmproxy in front; each part cleans up after
@@ -129,7 +139,12 @@ impl Stage {
     /// Starts everything with a `kind` proxy in front.
     pub fn start_with(prereqs: &Prereqs, kind: ProxyKind) -> Result<Self> {
         let topo = Topology::start()?;
-        let pki = TestPki::new()?;
+        let public_ca = TestCa::valid_between("nanoclaw test public root", VALID_FROM, VALID_UNTIL);
+        let pki_dir = tempfile::Builder::new()
+            .prefix("nanoclaw-e2e-pki-")
+            .tempdir()
+            .context(|| "creating the PKI directory".to_string())?;
+        let public_ca_path = public_ca.write_pem(pki_dir.path(), "public-ca.pem");
         let repo = GitRepo::create()?;
         let site = |name: &str| {
             Site::new()
@@ -139,35 +154,38 @@ impl Stage {
         let upstream = HttpsServer::start(
             UPSTREAM_HOST,
             SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
-            &pki.public_ca().issue(&[UPSTREAM_HOST])?,
+            &public_ca.issue(&[UPSTREAM_HOST]),
             site(UPSTREAM_HOST),
         )?;
         let bypass = HttpsServer::start(
             BYPASS_HOST,
             SocketAddr::new(IpAddr::V4(topo.gateway()), 0),
-            &pki.public_ca().issue(&[BYPASS_HOST])?,
+            &public_ca.issue(&[BYPASS_HOST]),
             site(BYPASS_HOST),
         )?;
         let untrusted = HttpsServer::start(
             UNTRUSTED_HOST,
             SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
-            &TestCa::new("nanoclaw test rogue root")?.issue(&[UNTRUSTED_HOST])?,
+            &TestCa::valid_between("nanoclaw test rogue root", VALID_FROM, VALID_UNTIL)
+                .issue(&[UNTRUSTED_HOST]),
             site(UNTRUSTED_HOST),
         )?;
         let routes = [
             Route::new(UPSTREAM_HOST, upstream.addr()),
             Route::new(UNTRUSTED_HOST, untrusted.addr()),
         ];
-        let proxy = Proxy::start(kind, IpAddr::V4(topo.gateway()), &pki, &routes)?;
+        let proxy = Proxy::start(kind, IpAddr::V4(topo.gateway()), &public_ca_path, &routes)?;
         Ok(Self {
             proxy,
             upstream,
             bypass,
             untrusted,
             repo,
-            pki,
+            public_ca,
+            public_ca_path,
             topo,
             image: prereqs.image.clone(),
+            _pki_dir: pki_dir,
         })
     }
 
@@ -232,7 +250,12 @@ impl Stage {
     /// A CA directory with the proxy's CA and a bundle of the test public CA
     /// (standing in for the system roots) plus the proxy's CA.
     pub fn trust_dir(&self) -> Result<TrustDir> {
-        TrustDir::new(self.proxy.ca_pem(), self.pki.public_ca().cert_pem())
+        TrustDir::new(self.proxy.ca_pem(), self.public_ca.pem())
+    }
+
+    /// Where the test public CA's PEM lies.
+    pub fn public_ca_path(&self) -> &Path {
+        &self.public_ca_path
     }
 
     /// The agent container before any sandbox patching: the Debian image on

@@ -5,12 +5,12 @@
 //! resolves a name itself.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 
 use nanoclaw_sandbox_core::standin::{self, DefaultPolicy, HostMapping, HostPattern, Standin};
 
 use super::error::{Context, FixtureError, Result};
 use super::mitm::Route;
-use super::pki::TestPki;
 
 /// A running stand-in on a runtime of its own, shut down on drop.
 pub struct StandinProxy {
@@ -21,8 +21,8 @@ pub struct StandinProxy {
 
 impl StandinProxy {
     /// Starts the stand-in on `listen_ip` (a free port), mapping and
-    /// allowing only `routes`, trusting `pki`'s public CA upstream.
-    pub fn start_on(listen_ip: IpAddr, pki: &TestPki, routes: &[Route]) -> Result<Self> {
+    /// allowing only `routes`, trusting the CA in the PEM file `upstream_ca` upstream.
+    pub fn start_on(listen_ip: IpAddr, upstream_ca: &Path, routes: &[Route]) -> Result<Self> {
         let what = || format!("starting the stand-in on {listen_ip}");
         let ca_dir = tempfile::Builder::new()
             .prefix("nanoclaw-e2e-standin-")
@@ -46,7 +46,7 @@ impl StandinProxy {
             .maps(maps)
             .allow(allowed)
             .default_policy(DefaultPolicy::Deny)
-            .upstream_ca_files([pki.public_ca_path().to_path_buf()])
+            .upstream_ca_files([upstream_ca.to_path_buf()])
             .build();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
