@@ -138,15 +138,20 @@ fn parse_volume(text: &str) -> anyhow::Result<Mount> {
     Ok(Mount::bind(source, target, read_only))
 }
 
-/// Reads a spec file: TOML or JSON by extension, else whichever parses.
-fn read_spec_file(path: &Path) -> anyhow::Result<ContainerSpec> {
+/// Reads a spec file (`run --spec`, `doctor --spec`): TOML or JSON by
+/// extension, else whichever parses. Errors are input errors (exit 2).
+pub fn read_spec_file(path: &Path) -> anyhow::Result<ContainerSpec> {
+    parse_spec_file(path).map_err(|e| crate::exit::usage(format!("{e:#}")))
+}
+
+fn parse_spec_file(path: &Path) -> anyhow::Result<ContainerSpec> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the spec file {}", path.display()))?;
     let shown = path.display();
     match path.extension().and_then(|e| e.to_str()) {
-        Some("toml") => toml::from_str(&text).with_context(|| format!("{shown} is not a valid TOML spec")),
+        Some("toml") => toml::from_str(&text).with_context(|| format!("the container spec {shown} is invalid (TOML)")),
         Some("json") => {
-            serde_json::from_str(&text).with_context(|| format!("{shown} is not a valid JSON spec"))
+            serde_json::from_str(&text).with_context(|| format!("the container spec {shown} is invalid (JSON)"))
         }
         _ => serde_json::from_str(&text).or_else(|json| {
             toml::from_str(&text).map_err(|toml| {

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use nanoclaw_sandbox_core::doctor::{Doctor, Engine};
 use nanoclaw_sandbox_core::proxy::Target;
-use nanoclaw_sandbox_core::spec::ContainerSpec;
 use nanoclaw_sandbox_core::trust::TrustStore;
 
 use crate::exit::usage;
@@ -51,22 +50,6 @@ pub fn read_text(path: &Path, what: &str) -> anyhow::Result<String> {
     std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the {what} {}", path.display()))
         .map_err(|e| usage(format!("{e:#}")))
-}
-
-/// A container spec file: JSON when it starts with `{`, else TOML.
-pub fn spec_file(path: &Path) -> anyhow::Result<ContainerSpec> {
-    let text = read_text(path, "container spec")?;
-    let parsed = if text.trim_start().starts_with('{') {
-        serde_json::from_str::<ContainerSpec>(&text).map_err(|e| e.to_string())
-    } else {
-        toml::from_str::<ContainerSpec>(&text).map_err(|e| e.to_string())
-    };
-    parsed.map_err(|reason| {
-        usage(format!(
-            "the container spec {} is invalid: {reason}",
-            path.display()
-        ))
-    })
 }
 
 /// `doctor` checking passthrough hosts against the CA certificates of

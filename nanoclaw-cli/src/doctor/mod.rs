@@ -97,7 +97,7 @@ fn configure(args: &Args, workspace: Option<&Path>) -> anyhow::Result<Doctor> {
         doctor = doctor.workspace(workspace);
     }
     if let Some(path) = &args.spec {
-        doctor = doctor.spec(inputs::spec_file(path)?);
+        doctor = doctor.spec(crate::run_spec::read_spec_file(path)?);
     }
     if let Some(path) = &args.dockerfile {
         doctor = doctor.dockerfile(path, inputs::read_text(path, "Dockerfile")?);
