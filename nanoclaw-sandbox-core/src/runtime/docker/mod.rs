@@ -1,4 +1,4 @@
-//! [`DockerRuntime`]: [`ContainerRuntime`] and [`ImageBuilder`] on the Docker
+//! [`DockerRuntime`]: [`ContainerRuntime`] and [`ImageBuilder`](super::ImageBuilder) on the Docker
 //! Engine API (bollard).
 //!
 //! - Connects through the options' endpoint, else `DOCKER_HOST`, else
