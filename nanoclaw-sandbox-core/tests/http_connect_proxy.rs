@@ -108,15 +108,7 @@ async fn wrong_proxy_auth_is_a_407_error_that_never_shows_the_password() {
 #[tokio::test]
 async fn policy_page_as_the_connect_reply_is_policy_denied() {
     let upstreams = Upstreams::start().await;
-    let proxy = connect_proxy(
-        &upstreams,
-        ConnectProxyOptions {
-            deny: vec![DENIED.into()],
-            ..ConnectProxyOptions::default()
-        },
-    )
-    .await;
-    let client = client_via(&proxy.url(), &upstreams, Vec::new());
+    let (_proxy, client) = client_via_denying_proxy(&upstreams).await;
     let err = expect_error(
         client.get(&format!("https://{DENIED}/")).await,
         "PolicyDenied",
@@ -131,12 +123,7 @@ async fn policy_page_as_the_connect_reply_is_policy_denied() {
 #[tokio::test]
 async fn policy_page_answering_a_plain_http_request_is_policy_denied() {
     let upstreams = Upstreams::start().await;
-    let options = ConnectProxyOptions {
-        deny: vec![DENIED.into()],
-        ..ConnectProxyOptions::default()
-    };
-    let proxy = connect_proxy(&upstreams, options).await;
-    let client = client_via(&proxy.url(), &upstreams, Vec::new());
+    let (_proxy, client) = client_via_denying_proxy(&upstreams).await;
     expect_error(
         client.get(&format!("http://{DENIED}/")).await,
         "PolicyDenied",

@@ -113,15 +113,7 @@ async fn a_request_with_extra_headers_opens_a_websocket() {
 #[tokio::test]
 async fn a_blocked_websocket_host_is_policy_denied() {
     let upstreams = Upstreams::start().await;
-    let proxy = connect_proxy(
-        &upstreams,
-        ConnectProxyOptions {
-            deny: vec![DENIED.into()],
-            ..ConnectProxyOptions::default()
-        },
-    )
-    .await;
-    let client = client_via(&proxy.url(), &upstreams, Vec::new());
+    let (_proxy, client) = client_via_denying_proxy(&upstreams).await;
     expect_error(
         client.websocket(format!("wss://{DENIED}/")).await,
         "PolicyDenied",

@@ -110,6 +110,20 @@ pub fn client(
         .expect("client builds")
 }
 
+/// A plain CONNECT proxy whose policy blocks [`DENIED`], and a client through it.
+pub async fn client_via_denying_proxy(upstreams: &Upstreams) -> (ConnectProxy, HttpClient) {
+    let proxy = connect_proxy(
+        upstreams,
+        ConnectProxyOptions {
+            deny: vec![DENIED.into()],
+            ..ConnectProxyOptions::default()
+        },
+    )
+    .await;
+    let client = client_via(&proxy.url(), upstreams, Vec::new());
+    (proxy, client)
+}
+
 /// `client` through the proxy at `proxy_url`, offering HTTP/2 and 1.1.
 pub fn client_via(
     proxy_url: &str,
