@@ -164,17 +164,8 @@ pub(crate) fn proxy_env_case(detected: &Detected, vars: &BTreeMap<String, String
     )
 }
 
-/// Every spelling of every proxy variable.
-pub(crate) const PROXY_VAR_NAMES: &[&str] = &[
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-    "NO_PROXY",
-    "no_proxy",
-];
+/// Every spelling of every proxy variable: the sandbox layer's own list.
+pub(crate) use crate::sandbox::case::PROXY_VAR_NAMES;
 
 /// `proxy-ca`: the CA is found, is PEM, is a CA, and is not about to expire.
 pub(crate) fn proxy_ca(detected: &Detected, now: SystemTime) -> Check {

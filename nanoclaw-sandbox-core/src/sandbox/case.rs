@@ -32,6 +32,19 @@ pub(crate) const NO_PROXY: CasePair = CasePair {
     upper: "NO_PROXY",
 };
 
+/// Every spelling of every proxy variable, derived from the pairs above
+/// (HTTPS first: the one the model API and the channels use).
+pub(crate) const PROXY_VAR_NAMES: [&str; 8] = [
+    HTTPS_PROXY.upper,
+    HTTPS_PROXY.lower,
+    HTTP_PROXY.upper,
+    HTTP_PROXY.lower,
+    ALL_PROXY.upper,
+    ALL_PROXY.lower,
+    NO_PROXY.upper,
+    NO_PROXY.lower,
+];
+
 /// What a pair's two spellings amount to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Picked {

@@ -5,7 +5,7 @@
 //!
 //! In standard Docker mode nothing here changes anything.
 
-mod case;
+pub(crate) mod case;
 mod env;
 mod instance;
 mod mode;
