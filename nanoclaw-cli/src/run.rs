@@ -18,7 +18,7 @@ use nanoclaw_sandbox_core::runtime::{
     AgentHandle, ContainerRuntime, InstanceId, OutputStream, RuntimeError, Stdin,
 };
 use nanoclaw_sandbox_core::sandbox::{
-    instances_base, InstancePaths, Mode, SandboxEnv, SandboxPatcher, CA_DIR_NAME, EMPTY_FILE_NAME,
+    install_instances_dir, InstancePaths, Mode, SandboxEnv, SandboxPatcher,
 };
 use nanoclaw_sandbox_core::spec::ContainerSpec;
 use tokio::sync::mpsc;
@@ -286,13 +286,9 @@ fn dry_run_patcher(env: &SandboxEnv, workspace: Option<&Path>) -> anyhow::Result
     let instance = match env.mode().ca() {
         None => None,
         Some(_) => {
-            let root = instances_base(workspace)
-                .join(engine::install_id(workspace)?.as_str())
+            let root = install_instances_dir(workspace, engine::install_id(workspace)?.as_str())
                 .join(InstanceId::current().as_str());
-            Some(InstancePaths {
-                empty_file: root.join(EMPTY_FILE_NAME),
-                ca_dir: root.join(CA_DIR_NAME),
-            })
+            Some(InstancePaths::in_dir(&root))
         }
     };
     Ok(SandboxPatcher::new(env.mode(), instance)?)

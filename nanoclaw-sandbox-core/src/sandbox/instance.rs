@@ -58,6 +58,23 @@ pub fn instances_base(workspace_root: Option<&Path>) -> PathBuf {
     }
 }
 
+/// The directory holding one install's instance directories:
+/// `instances_base(workspace_root)/<install>`. Orphan cleanup stays inside it.
+pub fn install_instances_dir(workspace_root: Option<&Path>, install: &str) -> PathBuf {
+    instances_base(workspace_root).join(install)
+}
+
+impl InstancePaths {
+    /// The files an instance directory at `root` holds, named as
+    /// [`InstanceDir`] makes them: for a dry run that touches no file.
+    pub fn in_dir(root: &Path) -> Self {
+        InstancePaths {
+            empty_file: root.join(EMPTY_FILE_NAME),
+            ca_dir: root.join(CA_DIR_NAME),
+        }
+    }
+}
+
 impl InstanceDir {
     /// Makes the directory for `instance_id` in [`instances_base`]`(workspace_root)`.
     pub fn create(
@@ -86,10 +103,10 @@ impl InstanceDir {
         create_dir_with_mode(&root, PRIVATE_DIR_MODE)?;
         // From here on a failure must not leave the directory behind.
         let made = (|| {
-            let empty_file = root.join(EMPTY_FILE_NAME);
-            write_atomically(&empty_file, b"", PUBLIC_FILE_MODE)?;
-            let trust = TrustDir::create(root.join(CA_DIR_NAME))?;
-            Ok::<_, TrustError>((empty_file, trust))
+            let paths = InstancePaths::in_dir(&root);
+            write_atomically(&paths.empty_file, b"", PUBLIC_FILE_MODE)?;
+            let trust = TrustDir::create(paths.ca_dir)?;
+            Ok::<_, TrustError>((paths.empty_file, trust))
         })();
         match made {
             Ok((empty_file, trust)) => Ok(InstanceDir {

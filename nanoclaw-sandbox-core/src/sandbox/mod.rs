@@ -20,8 +20,8 @@ pub use self::env::{
     DetectError, DetectOptions, EnvWarning, SandboxEnv, PROXY_CA_B64_VAR, SANDBOX_CA_PATH,
 };
 pub use self::instance::{
-    instances_base, InstanceDir, InstanceDirError, CA_DIR_NAME, EMPTY_FILE_NAME,
-    TEMP_INSTANCES_DIR, WORKSPACE_INSTANCES_DIR,
+    install_instances_dir, instances_base, InstanceDir, InstanceDirError, CA_DIR_NAME,
+    EMPTY_FILE_NAME, TEMP_INSTANCES_DIR, WORKSPACE_INSTANCES_DIR,
 };
 pub use self::mode::{CaSource, Mode, ProxyCa};
 pub use self::no_proxy::LOOPBACK_NO_PROXY;

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use super::SandboxRuntime;
 use crate::runtime::ContainerRuntime;
 use crate::sandbox::{
-    instances_base, InstanceDir, InstanceDirError, Mode, PatchError, SandboxEnv, SandboxPatcher,
+    install_instances_dir, InstanceDir, InstanceDirError, Mode, PatchError, SandboxEnv,
+    SandboxPatcher,
 };
 use crate::trust::{SystemRoots, TrustError};
 
@@ -122,7 +123,7 @@ impl<R: ContainerRuntime> SandboxRuntimeBuilder<R, SandboxEnv> {
     pub fn build(self) -> Result<SandboxRuntime<R>, SandboxRuntimeError> {
         let identity = self.inner.identity();
         let instances_dir =
-            instances_base(self.workspace_root.as_deref()).join(identity.install.as_str());
+            install_instances_dir(self.workspace_root.as_deref(), identity.install.as_str());
         let instance_name = identity.instance.as_str().to_string();
         let mode = self.env.mode().clone();
         let instance = match mode.ca() {
