@@ -33,6 +33,8 @@ pub struct InboundMessage {
     pub sender: Option<String>,
     /// The text.
     pub text: String,
+    /// Posted in a group chat (Telegram `group`, `supergroup`, `channel`), not a private chat.
+    pub group: bool,
 }
 
 /// A text message to post.
@@ -71,6 +73,23 @@ pub enum ChannelError {
         /// The platform's explanation.
         description: String,
     },
+    /// The answer is not JSON at all: something between the host and the
+    /// platform (a proxy's or gateway's error page) answered instead.
+    #[error(
+        "{channel}: the answer to {method} is not JSON (HTTP {status}), it starts {body_start:?}: \
+         something in between (a proxy or gateway) answered instead of the API; check the API \
+         base URL and the proxy, then retry"
+    )]
+    NotJson {
+        /// The channel's name.
+        channel: &'static str,
+        /// The API method called.
+        method: &'static str,
+        /// The HTTP status.
+        status: u16,
+        /// The first 200 characters of the body (lossy UTF-8, secrets masked as `***`).
+        body_start: String,
+    },
     /// The platform's answer could not be read.
     #[error("{channel}: the answer to {method} is not what the API documents ({reason})")]
     Decode {
@@ -89,10 +108,24 @@ pub trait ChannelTransport: Send + Sync {
     /// The platform's name, for logs (`telegram`).
     fn name(&self) -> &'static str;
 
-    /// Waits for the next batch of inbound messages (long polling or a
-    /// socket); an empty batch means the wait timed out with nothing new.
+    /// The next batch. Until `acknowledge` is called, the same messages are
+    /// delivered again by the next `receive` (at-least-once: the host
+    /// journals them first). Waits for news (long polling or a socket); an
+    /// empty batch means the wait timed out with nothing new.
     async fn receive(&self) -> Result<Vec<InboundMessage>, ChannelError>;
 
-    /// Posts a message.
+    /// Everything the last `receive` returned is stored safely: the
+    /// transport may now tell the platform (Telegram: the next `getUpdates`
+    /// offset moves past it).
+    async fn acknowledge(&self) -> Result<(), ChannelError>;
+
+    /// Posts a message (a transport splits text over its platform's limit
+    /// into several posts, in order, and honours rate limits).
     async fn send(&self, message: &OutboundMessage) -> Result<(), ChannelError>;
+
+    /// Shows "typing…" in `chat` (best effort). The default does nothing.
+    async fn typing(&self, chat: &ChatId) -> Result<(), ChannelError> {
+        let _ = chat;
+        Ok(())
+    }
 }

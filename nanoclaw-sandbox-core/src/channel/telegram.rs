@@ -1,17 +1,19 @@
-//! Telegram Bot API over the proxy-aware client: `getUpdates` long polling in,
-//! `sendMessage` out.
+//! Telegram Bot API over the proxy-aware client: `getUpdates` long polling in
+//! (confirmed only once the host acknowledges), `sendMessage` out (split at
+//! 4096 characters), `429 Too Many Requests` retried after `retry_after`.
 //!
 //! The bot token is part of every request path (`/bot<token>/<method>`), so it
 //! never appears in `Debug` output, errors or logs: [`BotToken`] hides it and
 //! [`HttpError`](crate::http::HttpError) names hosts, never paths.
 
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::Mutex;
 
 use super::{ChannelError, ChannelTransport, ChatId, InboundMessage, OutboundMessage};
 use crate::http::HttpClient;
@@ -64,16 +66,57 @@ impl fmt::Debug for BotToken {
     }
 }
 
+/// The most characters one `sendMessage` may carry.
+pub const MAX_MESSAGE_CHARS: usize = 4096;
+
+/// How many times a call answered `429 Too Many Requests` is retried.
+const MAX_RETRIES: u32 = 3;
+
+/// The longest wait before a retry, whatever `retry_after` asks.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
+
+/// The wait when a 429 names no `retry_after`.
+const DEFAULT_RETRY_WAIT: Duration = Duration::from_secs(1);
+
+/// How much of a non-JSON body an error shows, in characters.
+const BODY_START_CHARS: usize = 200;
+
 /// A Telegram bot as a [`ChannelTransport`].
+///
+/// Delivery is at least once: [`receive`](ChannelTransport::receive) asks
+/// `getUpdates` from the *confirmed* offset, so a batch comes again until
+/// [`acknowledge`](ChannelTransport::acknowledge) confirms it (Telegram
+/// learns of that with the next `getUpdates`). A batch with no text message
+/// in it (stickers, joins) needs no storing and is confirmed at once.
 #[derive(Debug)]
 pub struct TelegramTransport {
     client: HttpClient,
     token: BotToken,
     api_base: String,
     poll_seconds: u32,
-    /// The next `getUpdates` offset: one past the last update seen, which
-    /// confirms everything before it to Telegram.
-    offset: Mutex<Option<i64>>,
+    offsets: Mutex<Offsets>,
+}
+
+/// The `getUpdates` offsets (one past the last update confirmed / seen).
+#[derive(Debug, Default)]
+struct Offsets {
+    /// What the next `getUpdates` sends: confirms everything before it.
+    confirmed: Option<i64>,
+    /// One past the last batch `receive` returned, confirmed by `acknowledge`.
+    pending: Option<i64>,
+}
+
+impl Offsets {
+    fn confirm(&mut self, offset: i64) {
+        self.confirmed = Some(self.confirmed.map_or(offset, |c| c.max(offset)));
+    }
+}
+
+/// One call's outcome when it failed: throttled (retry after the wait) or
+/// failed for good.
+enum Failure {
+    Throttled { wait: Duration, error: ChannelError },
+    Final(ChannelError),
 }
 
 impl TelegramTransport {
@@ -84,7 +127,7 @@ impl TelegramTransport {
             token,
             api_base: DEFAULT_API_BASE.to_string(),
             poll_seconds: DEFAULT_POLL_SECONDS,
-            offset: Mutex::new(None),
+            offsets: Mutex::new(Offsets::default()),
         }
     }
 
@@ -100,43 +143,156 @@ impl TelegramTransport {
         self
     }
 
+    fn offsets(&self) -> std::sync::MutexGuard<'_, Offsets> {
+        // The guarded data is two integers, consistent after any panic.
+        self.offsets.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Calls `method`, retrying `429 Too Many Requests` after the wait the
+    /// API names (at most [`MAX_RETRY_WAIT`], [`MAX_RETRIES`] times).
     async fn call<T: DeserializeOwned>(
         &self,
         method: &'static str,
-        body: serde_json::Value,
+        body: &serde_json::Value,
     ) -> Result<T, ChannelError> {
+        let mut retries = 0;
+        loop {
+            match self.call_once(method, body).await {
+                Ok(result) => return Ok(result),
+                Err(Failure::Throttled { wait, .. }) if retries < MAX_RETRIES => {
+                    retries += 1;
+                    tracing::debug!(
+                        channel = CHANNEL,
+                        method,
+                        wait_seconds = wait.as_secs(),
+                        retry = retries,
+                        "rate limited; retrying"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                Err(Failure::Throttled { error, .. } | Failure::Final(error)) => return Err(error),
+            }
+        }
+    }
+
+    async fn call_once<T: DeserializeOwned>(
+        &self,
+        method: &'static str,
+        body: &serde_json::Value,
+    ) -> Result<T, Failure> {
         let url = format!("{}/bot{}/{method}", self.api_base, self.token.0);
         let response = self
             .client
             .post(&url, "application/json", body.to_string())
             .await
-            .map_err(|source| ChannelError::Http {
-                channel: CHANNEL,
-                source,
+            .map_err(|source| {
+                Failure::Final(ChannelError::Http {
+                    channel: CHANNEL,
+                    source,
+                })
             })?;
         let status = response.status().as_u16();
-        let decode = |reason: String| ChannelError::Decode {
-            channel: CHANNEL,
-            method,
-            reason,
+        let decode = |reason: String| {
+            Failure::Final(ChannelError::Decode {
+                channel: CHANNEL,
+                method,
+                reason: self.mask(&reason),
+            })
         };
-        let reply: ApiReply<T> =
-            serde_json::from_slice(response.body()).map_err(|e| decode(e.to_string()))?;
-        match reply {
-            ApiReply {
-                ok: true,
-                result: Some(result),
-                ..
-            } => Ok(result),
-            ApiReply { ok: true, .. } => Err(decode("`ok` without a `result`".into())),
-            ApiReply { description, .. } => Err(ChannelError::Api {
+        let Ok(json) = serde_json::from_slice::<serde_json::Value>(response.body()) else {
+            return Err(Failure::Final(ChannelError::NotJson {
                 channel: CHANNEL,
                 method,
                 status,
-                description: description.unwrap_or_else(|| "no description given".into()),
-            }),
+                body_start: self.body_start(response.body()),
+            }));
+        };
+        let reply: ApiReply = serde_json::from_value(json).map_err(|e| decode(e.to_string()))?;
+        if reply.ok {
+            let result = reply
+                .result
+                .ok_or_else(|| decode("`ok` without a `result`".into()))?;
+            return serde_json::from_value(result).map_err(|e| decode(e.to_string()));
         }
+        let error = ChannelError::Api {
+            channel: CHANNEL,
+            method,
+            status,
+            description: self.mask(
+                reply
+                    .description
+                    .as_deref()
+                    .unwrap_or("no description given"),
+            ),
+        };
+        if status == 429 || reply.error_code == Some(429) {
+            let wait = reply
+                .parameters
+                .and_then(|p| p.retry_after)
+                .map_or(DEFAULT_RETRY_WAIT, Duration::from_secs)
+                .min(MAX_RETRY_WAIT);
+            return Err(Failure::Throttled { wait, error });
+        }
+        Err(Failure::Final(error))
     }
+
+    /// `text` with the token (and its secret half) replaced by `***`: a
+    /// body may echo the request path.
+    fn mask(&self, text: &str) -> String {
+        let mut masked = text.replace(&self.token.0, "***");
+        if let Some((_, secret)) = self.token.0.split_once(':') {
+            // A short secret would mask ordinary words; real ones are 35 characters.
+            if secret.len() >= 8 {
+                masked = masked.replace(secret, "***");
+            }
+        }
+        masked
+    }
+
+    /// The first [`BODY_START_CHARS`] characters of a body, lossy UTF-8,
+    /// masked before it is cut so no part of the token survives the cut.
+    fn body_start(&self, body: &[u8]) -> String {
+        let head = &body[..body.len().min(16 * 1024)];
+        self.mask(&String::from_utf8_lossy(head))
+            .chars()
+            .take(BODY_START_CHARS)
+            .collect()
+    }
+}
+
+/// Telegram takes a numeric chat id or an `@channelusername`.
+fn chat_id(chat: &ChatId) -> serde_json::Value {
+    match chat.0.parse::<i64>() {
+        Ok(id) => json!(id),
+        Err(_) => json!(chat.0),
+    }
+}
+
+/// Splits `text` into pieces of at most `limit` characters (`char`s, never
+/// inside one). A piece ends at the last newline within the limit, else at
+/// the last space, else exactly at the limit. The newline or space split at
+/// is dropped (it would only be trimmed by the platform); a cut at the limit
+/// drops nothing. So the pieces joined with the separators they were cut at
+/// give back `text`. Text within the limit is one piece, unchanged.
+pub(crate) fn split_text(text: &str, limit: usize) -> Vec<&str> {
+    let limit = limit.max(1);
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    // `cut`: the byte where character number `limit` starts, if there is one.
+    while let Some((cut, _)) = rest.char_indices().nth(limit) {
+        let window = &rest[..cut];
+        // A separator at 0 would leave an empty piece: look further.
+        let at = |separator: char| window.rfind(separator).filter(|&i| i > 0);
+        let (end, next) = match at('\n').or_else(|| at(' ')) {
+            // Both separators are one byte long.
+            Some(i) => (i, i + 1),
+            None => (cut, cut),
+        };
+        pieces.push(&rest[..end]);
+        rest = &rest[next..];
+    }
+    pieces.push(rest);
+    pieces
 }
 
 #[async_trait]
@@ -146,51 +302,84 @@ impl ChannelTransport for TelegramTransport {
     }
 
     async fn receive(&self) -> Result<Vec<InboundMessage>, ChannelError> {
-        let mut offset = self.offset.lock().await;
-        let updates: Vec<Update> = self
-            .call(
-                "getUpdates",
-                json!({
-                    "offset": *offset,
-                    "timeout": self.poll_seconds,
-                    "allowed_updates": ["message"],
-                }),
-            )
-            .await?;
-        if let Some(last) = updates.iter().map(|u| u.update_id).max() {
-            *offset = Some(last + 1);
+        let confirmed = self.offsets().confirmed;
+        let mut request = json!({
+            "timeout": self.poll_seconds,
+            "allowed_updates": ["message"],
+        });
+        if let Some(offset) = confirmed {
+            request["offset"] = json!(offset);
         }
-        Ok(updates
+        let updates: Vec<Update> = self.call("getUpdates", &request).await?;
+        let next = updates
+            .iter()
+            .map(|u| u.update_id)
+            .max()
+            .map(|last| last + 1);
+        let inbound: Vec<InboundMessage> = updates
             .into_iter()
             .filter_map(Update::into_inbound)
-            .collect())
+            .collect();
+        if let Some(next) = next {
+            let mut offsets = self.offsets();
+            if inbound.is_empty() {
+                // Only updates without text: nothing for the host to store.
+                offsets.confirm(next);
+            } else {
+                offsets.pending = Some(next);
+            }
+        }
+        Ok(inbound)
+    }
+
+    async fn acknowledge(&self) -> Result<(), ChannelError> {
+        let mut offsets = self.offsets();
+        if let Some(pending) = offsets.pending.take() {
+            offsets.confirm(pending);
+        }
+        Ok(())
     }
 
     async fn send(&self, message: &OutboundMessage) -> Result<(), ChannelError> {
-        // Telegram takes a numeric chat id or an `@channelusername`.
-        let chat_id = match message.chat.0.parse::<i64>() {
-            Ok(id) => json!(id),
-            Err(_) => json!(message.chat.0),
-        };
-        let mut body = json!({ "chat_id": chat_id, "text": message.text });
-        if let Some(reply_to) = message
+        let reply_to = message
             .reply_to
             .as_ref()
-            .and_then(|m| m.parse::<i64>().ok())
+            .and_then(|m| m.parse::<i64>().ok());
+        for (index, piece) in split_text(&message.text, MAX_MESSAGE_CHARS)
+            .into_iter()
+            .enumerate()
         {
-            body["reply_parameters"] = json!({ "message_id": reply_to });
+            let mut body = json!({ "chat_id": chat_id(&message.chat), "text": piece });
+            if let (0, Some(reply_to)) = (index, reply_to) {
+                body["reply_parameters"] = json!({ "message_id": reply_to });
+            }
+            let _sent: serde_json::Value = self.call("sendMessage", &body).await?;
         }
-        let _sent: serde_json::Value = self.call("sendMessage", body).await?;
+        Ok(())
+    }
+
+    async fn typing(&self, chat: &ChatId) -> Result<(), ChannelError> {
+        let body = json!({ "chat_id": chat_id(chat), "action": "typing" });
+        let _done: serde_json::Value = self.call("sendChatAction", &body).await?;
         Ok(())
     }
 }
 
-/// The Bot API's envelope: `{ok, result}` or `{ok: false, description}`.
+/// The Bot API's envelope: `{ok, result}` or `{ok: false, error_code,
+/// description, parameters}`.
 #[derive(Deserialize)]
-struct ApiReply<T> {
+struct ApiReply {
     ok: bool,
-    result: Option<T>,
+    result: Option<serde_json::Value>,
     description: Option<String>,
+    error_code: Option<i64>,
+    parameters: Option<ResponseParameters>,
+}
+
+/// Why a request failed, machine-readably (`retry_after` on 429).
+#[derive(Deserialize)]
+struct ResponseParameters {
+    retry_after: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -210,6 +399,8 @@ struct Message {
 #[derive(Deserialize)]
 struct Chat {
     id: i64,
+    #[serde(rename = "type")]
+    kind: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -227,6 +418,10 @@ impl Update {
             message_id: message.message_id.to_string(),
             sender: message.from.map(|u| u.username.unwrap_or(u.first_name)),
             text: message.text?,
+            group: matches!(
+                message.chat.kind.as_deref(),
+                Some("group" | "supergroup" | "channel")
+            ),
         })
     }
 }
@@ -274,7 +469,72 @@ mod tests {
                 message_id: "3".into(),
                 sender: Some("ada".into()),
                 text: "hi".into(),
+                group: true,
             }]
         );
+    }
+
+    #[test]
+    fn private_and_group_chats_are_told_apart() {
+        for (kind, group) in [
+            ("private", false),
+            ("group", true),
+            ("supergroup", true),
+            ("channel", true),
+        ] {
+            let update: Update = serde_json::from_value(json!({"update_id": 1, "message": {
+                "message_id": 1, "date": 0, "chat": {"id": 5, "type": kind}, "text": "x"}}))
+            .unwrap();
+            assert_eq!(update.into_inbound().unwrap().group, group, "{kind}");
+        }
+    }
+
+    #[test]
+    fn short_text_is_one_piece_unchanged() {
+        assert_eq!(split_text("", 4096), [""]);
+        assert_eq!(split_text("hello\nworld", 4096), ["hello\nworld"]);
+        let exact = "a".repeat(4096);
+        assert_eq!(split_text(&exact, 4096), [exact.as_str()]);
+    }
+
+    #[test]
+    fn long_text_splits_at_the_last_newline_then_space_then_hard() {
+        // Newline preferred over a later space; the newline is dropped.
+        assert_eq!(split_text("ab\ncd ef", 6), ["ab", "cd ef"]);
+        // No newline in the window: the last space.
+        assert_eq!(split_text("abc def ghi", 8), ["abc def", "ghi"]);
+        // Neither: a hard cut at the limit, nothing dropped.
+        assert_eq!(split_text("abcdefghij", 4), ["abcd", "efgh", "ij"]);
+        // A separator at the very start would leave an empty piece: ignored.
+        assert_eq!(split_text("\nabcdef", 4), ["\nabc", "def"]);
+        // A newline beyond the window does not count.
+        assert_eq!(split_text("abcdef\ng", 4), ["abcd", "ef\ng"]);
+    }
+
+    #[test]
+    fn splitting_counts_chars_and_never_cuts_inside_one() {
+        let text = "é".repeat(10) + "😀😀😀";
+        let pieces = split_text(&text, 4);
+        assert!(pieces.iter().all(|p| p.chars().count() <= 4), "{pieces:?}");
+        assert_eq!(pieces.concat(), text);
+        assert_eq!(pieces[0], "éééé");
+        assert_eq!(pieces.last(), Some(&"😀"));
+    }
+
+    #[test]
+    fn a_long_text_over_lines_rejoins_with_newlines() {
+        let line = "x".repeat(99);
+        let text = vec![line.as_str(); 90].join("\n");
+        let pieces = split_text(&text, MAX_MESSAGE_CHARS);
+        assert_eq!(pieces.len(), 3);
+        assert!(pieces
+            .iter()
+            .all(|p| p.chars().count() <= MAX_MESSAGE_CHARS));
+        assert_eq!(pieces.join("\n"), text);
+    }
+
+    #[test]
+    fn limit_zero_does_not_loop_forever() {
+        assert_eq!(split_text("ab", 0), ["a", "b"]);
     }
 }
