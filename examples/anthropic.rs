@@ -2,7 +2,7 @@
 //! inside a Docker Sandbox makes it.
 //!
 //! ```sh
-//! ANTHROPIC_API_KEY=... cargo run -p nanoclaw-sandbox-core --features client \
+//! ANTHROPIC_API_KEY=... cargo run -p nanoclaw-sandbox-core --features agent \
 //!     --example anthropic -- "Say hello in five words"
 //! ```
 //!
@@ -18,11 +18,11 @@ use std::process::ExitCode;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::Request;
 use http_body_util::Full;
+use nanoclaw_sandbox_core::agent::anthropic::DEFAULT_MODEL;
 use nanoclaw_sandbox_core::http::HttpClient;
 use nanoclaw_sandbox_core::sandbox::SandboxEnv;
 
 const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
-const DEFAULT_MODEL: &str = "claude-haiku-4-5";
 const API_VERSION: &str = "2023-06-01";
 
 #[tokio::main]

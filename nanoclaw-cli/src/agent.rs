@@ -7,12 +7,17 @@
 //! SIGTERM (the kernel drops signals PID 1 has no handler for), so `docker
 //! stop` has to kill it after the grace period, unless `--term-exit` installs
 //! a handler.
+//!
+//! `--serve` turns it into the project's own agent instead: the agent
+//! protocol on stdin/stdout, answered through the Anthropic Messages API
+//! (`nanoclaw_sandbox_core::agent::serve`), or echoed with `--echo`.
 
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use nanoclaw_sandbox_core::agent::serve::{serve, ServeError, ServeOptions};
 use nanoclaw_sandbox_core::http::{HttpClient, HttpError};
 use nanoclaw_sandbox_core::sandbox::SandboxEnv;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -27,6 +32,13 @@ pub const GET_HTTP_ERROR: u8 = 22;
 /// `--get` exit code for every other failure (proxy unreachable, policy
 /// denial, timeout, ...).
 pub const GET_FAILED: u8 = 1;
+
+/// `--serve --exit-on` exit code: the agent "crashed" mid-message.
+pub const SERVE_EXIT_ON: u8 = 3;
+
+/// `--serve` exit code on SIGTERM unless `--term-exit` names another
+/// (128 + SIGTERM, as a shell reports it).
+pub const SERVE_TERMINATED: u8 = 143;
 
 /// The test agent's behaviours.
 #[derive(Debug, clap::Args)]
@@ -61,10 +73,28 @@ pub struct Args {
     /// Exit with CODE.
     #[arg(long, value_name = "CODE", default_value_t = 0)]
     exit: u8,
+    /// Be the project's own agent: read protocol `message` lines on stdin,
+    /// answer with `typing`/`reply`/`done` lines on stdout through the
+    /// Anthropic Messages API (ANTHROPIC_BASE_URL, ANTHROPIC_MODEL,
+    /// NANOCLAW_SESSION_DIR, NANOCLAW_SYSTEM_PROMPT; the key comes in each
+    /// message's credentials). Exit 0 at end of input, 1 on error, 143 on
+    /// SIGTERM (or --term-exit's code). The other behaviours are ignored.
+    #[arg(long)]
+    serve: bool,
+    /// With --serve: answer `echo: TEXT` without calling any API.
+    #[arg(long, requires = "serve")]
+    echo: bool,
+    /// With --serve, a test hook: when a message's text contains TEXT, exit
+    /// with code 3 right after its `typing` line, as a crashing agent would.
+    #[arg(long, value_name = "TEXT", requires = "serve", hide = true)]
+    exit_on: Option<String>,
 }
 
 /// Runs the agent.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    if args.serve {
+        return run_serve(args);
+    }
     let sleep = match args.sleep {
         Some(secs) => Some(
             Duration::try_from_secs_f64(secs)
@@ -129,6 +159,39 @@ async fn behave(args: &Args, sleep: Option<Duration>) -> anyhow::Result<ExitCode
         hold_memory(mib);
     }
     Ok(ExitCode::from(args.exit))
+}
+
+/// The serve loop on the real stdin/stdout, until end of input, an error,
+/// `--exit-on`, or SIGTERM.
+fn run_serve(args: &Args) -> anyhow::Result<ExitCode> {
+    crate::logging::init(crate::logging::WARNINGS);
+    let mut options = ServeOptions::from_env().with_echo(args.echo);
+    if let Some(text) = &args.exit_on {
+        options = options.with_abort_on(text.as_str());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the agent's async runtime")?;
+    let outcome = runtime.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot install a SIGTERM handler")?;
+        tokio::select! {
+            served = serve(options, tokio::io::stdin(), tokio::io::stdout()) => match served {
+                Ok(_) => Ok(ExitCode::SUCCESS),
+                Err(ServeError::Aborted { id }) => {
+                    eprintln!("--exit-on matched message {id}: exiting with {SERVE_EXIT_ON}");
+                    Ok(ExitCode::from(SERVE_EXIT_ON))
+                }
+                Err(error) => Err(anyhow::Error::new(error)),
+            },
+            _ = term.recv() => Ok(ExitCode::from(args.term_exit.unwrap_or(SERVE_TERMINATED))),
+        }
+    });
+    // A read of stdin may still be blocked in the runtime's thread pool
+    // (a host keeps the pipe open): do not wait for it.
+    runtime.shutdown_background();
+    outcome
 }
 
 /// Copies stdin to stdout, flushing every chunk so the reader sees it at once.
