@@ -8,6 +8,7 @@
 //!
 //! | module | owns |
 //! |---|---|
+//! | [`agent`] | the agent protocol (JSON lines); the project's own agent (feature `agent`) |
 //! | [`spec`] | [`ContainerSpec`](spec::ContainerSpec), its builder and validation |
 //! | [`runtime`] | [`ContainerRuntime`](runtime::ContainerRuntime), [`ImageBuilder`](runtime::ImageBuilder) |
 //! | [`sandbox`] | sandbox detection, the pure spec patcher, the runtime decorator |
@@ -26,6 +27,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod agent;
 pub mod crypto;
 pub mod dockerfile;
 pub mod doctor;
@@ -38,12 +40,20 @@ pub mod trust;
 
 #[cfg(feature = "client")]
 pub mod channel;
+#[cfg(feature = "host")]
+pub mod host;
 #[cfg(feature = "client")]
 pub mod http;
 #[cfg(feature = "standin")]
 pub mod standin;
 
 /// The README's Rust example, compiled as a doctest so it cannot drift from the API.
-#[cfg(all(doctest, feature = "docker", feature = "client"))]
+#[cfg(all(
+    doctest,
+    feature = "docker",
+    feature = "client",
+    feature = "host",
+    feature = "telegram"
+))]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctest;

@@ -130,9 +130,12 @@ pub struct AgentOutput {
 pub struct AgentHandle {
     runtime: Arc<dyn ContainerRuntime>,
     guard: ContainerGuard,
-    stdout: Option<OutputStream>,
-    stderr: Option<OutputStream>,
-    stdin: Option<Stdin>,
+    // Behind mutexes only so that the handle is `Sync` (a `&AgentHandle`
+    // may be held across an await in a spawned task): they are taken
+    // through `&mut self`, never locked.
+    stdout: Mutex<Option<OutputStream>>,
+    stderr: Mutex<Option<OutputStream>>,
+    stdin: Mutex<Option<Stdin>>,
     timings: SpawnTimings,
     remove_after_exit: bool,
     exit: Mutex<Option<ExitStatus>>,
@@ -195,9 +198,9 @@ impl AgentHandle {
             },
             runtime,
             guard,
-            stdout: Some(stdout),
-            stderr: Some(stderr),
-            stdin,
+            stdout: Mutex::new(Some(stdout)),
+            stderr: Mutex::new(Some(stderr)),
+            stdin: Mutex::new(stdin),
             remove_after_exit,
             exit: Mutex::new(None),
         })
@@ -215,17 +218,17 @@ impl AgentHandle {
 
     /// The stdout stream (once; later calls get `None`).
     pub fn take_stdout(&mut self) -> Option<OutputStream> {
-        self.stdout.take()
+        taken(&mut self.stdout)
     }
 
     /// The stderr stream (once; later calls get `None`).
     pub fn take_stderr(&mut self) -> Option<OutputStream> {
-        self.stderr.take()
+        taken(&mut self.stderr)
     }
 
     /// Stdin, when the spec attached it (once).
     pub fn take_stdin(&mut self) -> Option<Stdin> {
-        self.stdin.take()
+        taken(&mut self.stdin)
     }
 
     /// Waits for the container to exit. A non-zero code is a value, not an
@@ -287,6 +290,12 @@ impl AgentHandle {
         self.guard.disarm();
         Ok(())
     }
+}
+
+fn taken<T>(slot: &mut Mutex<Option<T>>) -> Option<T> {
+    slot.get_mut()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
 }
 
 type Collected = Result<Vec<u8>, RuntimeError>;

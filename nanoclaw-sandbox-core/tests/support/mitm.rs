@@ -124,10 +124,16 @@ impl Mitmproxy {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let log = self.log();
+            // `listening at 127.0.0.1:PORT`, or `*:PORT` on every address.
+            let listen_ip = self.addr.ip();
             if let Some(addr) = log
                 .lines()
                 .find_map(|l| l.split("listening at ").nth(1))
-                .and_then(|a| a.trim().trim_end_matches('.').parse().ok())
+                .map(|a| a.trim().trim_end_matches('.'))
+                .and_then(|a| match a.strip_prefix("*:") {
+                    Some(port) => port.parse().ok().map(|p| SocketAddr::new(listen_ip, p)),
+                    None => a.parse().ok(),
+                })
             {
                 if self.ca_cert_pem_path().exists() {
                     return addr;

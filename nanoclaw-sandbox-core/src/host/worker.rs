@@ -1,0 +1,251 @@
+//! One chat's worker: its queue, its agent, its slot.
+//!
+//! Messages of a chat are handled one at a time, in arrival order; those
+//! that arrive meanwhile wait in the worker's queue. The worker spawns its
+//! agent when it needs one (after getting a slot), keeps it for the next
+//! message, and stops it when it has been idle for the idle timeout, when a
+//! waiting chat needs its slot, or at shutdown. While chats wait for a slot,
+//! a busy chat gives its slot up after each message, so every chat gets a
+//! turn.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use crate::agent::protocol::{AgentMessage, PROTOCOL_VERSION};
+
+use super::chat::ChatKey;
+use super::journal::JournalEntry;
+use super::reply::Replier;
+use super::session::{AgentSession, SessionFailure};
+use super::slots::SlotPermit;
+use super::{stopped, Shared};
+
+/// The reply a chat gets when its message failed twice.
+pub const FAILURE_REPLY: &str = "Sorry, the agent stopped while working on your message (it was \
+     tried twice). Please send it again; if this keeps happening, the host's log says why.";
+
+/// A message waiting for its chat's agent.
+pub(crate) struct Job {
+    pub(crate) entry: JournalEntry,
+    pub(crate) queued_at: Instant,
+}
+
+type Agent = Option<(AgentSession, SlotPermit)>;
+
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    chat: ChatKey,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+) {
+    let mut agent: Agent = None;
+    let mut stopping = shared.stopping.clone();
+    let mut killing = shared.killing.clone();
+    loop {
+        if *stopping.borrow_and_update() {
+            break;
+        }
+        let job = match agent.take() {
+            Some((session, permit)) => {
+                let mut ticket = shared.slots.idle();
+                tokio::select! {
+                    biased;
+                    () = stopped(&mut stopping) => {
+                        drop(ticket);
+                        session.stop().await;
+                        drop(permit);
+                        break;
+                    }
+                    _ = ticket.evicted() => {
+                        drop(ticket);
+                        tracing::debug!(chat = %chat, container = %session.id(), "idle agent stopped: a waiting chat needs its slot");
+                        session.stop().await;
+                        drop(permit);
+                        continue;
+                    }
+                    _ = tokio::time::sleep(shared.idle_timeout) => {
+                        drop(ticket);
+                        tracing::debug!(chat = %chat, container = %session.id(), "idle agent stopped after the idle timeout");
+                        session.stop().await;
+                        drop(permit);
+                        continue;
+                    }
+                    job = jobs.recv() => {
+                        drop(ticket);
+                        agent = Some((session, permit));
+                        match job {
+                            Some(job) => job,
+                            None => break,
+                        }
+                    }
+                }
+            }
+            None => tokio::select! {
+                biased;
+                () = stopped(&mut stopping) => break,
+                job = jobs.recv() => match job {
+                    Some(job) => job,
+                    None => break,
+                },
+            },
+        };
+        let finished = tokio::select! {
+            () = handle(&shared, &chat, &mut agent, &job) => true,
+            () = stopped(&mut killing) => false,
+        };
+        if !finished {
+            // The grace period is over: the message stays in the journal.
+            if let Some((session, permit)) = agent.take() {
+                session.kill().await;
+                drop(permit);
+            }
+            break;
+        }
+        if agent.is_some() && shared.slots.contended() {
+            if let Some((session, permit)) = agent.take() {
+                session.stop().await;
+                drop(permit);
+            }
+        }
+    }
+    if let Some((session, permit)) = agent.take() {
+        session.stop().await;
+        drop(permit);
+    }
+}
+
+/// Handles one message: at most two attempts (the second in a fresh
+/// container), then the failure reply. Marks it done in the journal.
+async fn handle(shared: &Shared, chat: &ChatKey, agent: &mut Agent, job: &Job) {
+    let entry = &job.entry;
+    let queue_wait = job.queued_at.elapsed();
+    let Some(channel) = shared.channels.get(entry.channel.as_str()).cloned() else {
+        tracing::warn!(chat = %chat, channel = %entry.channel, "no transport for this channel is configured; the message stays in the journal");
+        return;
+    };
+    let replier = Replier {
+        channel,
+        chat: entry.message.chat.clone(),
+        reply_to: Some(entry.message.message_id.clone()),
+    };
+    let message = AgentMessage {
+        v: PROTOCOL_VERSION,
+        id: entry.seq.to_string(),
+        chat: chat.to_string(),
+        message_id: entry.message.message_id.clone(),
+        sender: entry.message.sender.clone(),
+        text: entry.message.text.clone(),
+        credentials: shared.credentials.clone(),
+    };
+    let started = Instant::now();
+    let mut spawn_time = None;
+    let mut failure = None;
+    for attempt in 1..=2u32 {
+        if agent.is_none() {
+            match spawn(shared, chat).await {
+                Ok(spawned) => {
+                    spawn_time = Some(spawned.0.spawn_time);
+                    *agent = Some(spawned);
+                }
+                Err(f) => {
+                    tracing::warn!(chat = %chat, attempt, error = %f, "message attempt failed");
+                    failure = Some(f);
+                    continue;
+                }
+            }
+        }
+        let Some((session, _)) = agent.as_mut() else {
+            continue;
+        };
+        let container = session.id().clone();
+        match session
+            .handle(&message, shared.profile.answer_limit(), &replier)
+            .await
+        {
+            Ok(replies) => {
+                shared.stats.handled.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(
+                    chat = %chat,
+                    container = %container,
+                    queue_wait_ms = queue_wait.as_millis() as u64,
+                    spawn_ms = spawn_time.map(|d| d.as_millis() as u64),
+                    answer_ms = started.elapsed().as_millis() as u64,
+                    replies,
+                    attempt,
+                    "message handled"
+                );
+                done(shared, entry.seq).await;
+                return;
+            }
+            Err(f) => {
+                tracing::warn!(chat = %chat, container = %container, attempt, error = %f, "message attempt failed");
+                if let Some((session, permit)) = agent.take() {
+                    session.kill().await;
+                    drop(permit);
+                }
+                failure = Some(f);
+            }
+        }
+    }
+    shared.stats.failed.fetch_add(1, Ordering::Relaxed);
+    tracing::error!(
+        chat = %chat,
+        error = %failure.map(|f| f.to_string()).unwrap_or_default(),
+        answer_ms = started.elapsed().as_millis() as u64,
+        "message failed twice; the chat gets the failure reply"
+    );
+    replier.reply(FAILURE_REPLY).await;
+    done(shared, entry.seq).await;
+}
+
+async fn done(shared: &Shared, seq: u64) {
+    if let Err(e) = shared.journal.mark_done(seq).await {
+        tracing::error!(seq, error = %e, "marking a message done failed; it will be handled again at the next start");
+    }
+}
+
+/// A slot, the chat's folders, and a started agent.
+async fn spawn(
+    shared: &Shared,
+    chat: &ChatKey,
+) -> Result<(AgentSession, SlotPermit), SessionFailure> {
+    let permit = shared.slots.acquire(chat).await;
+    let (chat_dir, session_dir) = shared.dirs.prepare(chat).map_err(|e| {
+        SessionFailure::Ended(format!("the chat's folders could not be prepared: {e}"))
+    })?;
+    let spec = shared
+        .profile
+        .spec_for(chat, &chat_dir, &session_dir)
+        .map_err(|e| SessionFailure::Ended(format!("the agent profile is invalid: {e}")))?;
+    let session = AgentSession::spawn(shared.runtime.clone(), &spec, chat)
+        .await
+        .map_err(SessionFailure::Spawn)?;
+    Ok((session, permit))
+}
+
+/// Where chats keep their files: `<workspace>/chats/<folder>` (mounted at
+/// `/workspace/chat`) and `<workspace>/sessions/<folder>` (at
+/// `/workspace/session`).
+pub(crate) struct ChatDirs {
+    pub(crate) chats: PathBuf,
+    pub(crate) sessions: PathBuf,
+    /// Handed to this uid:gid when the host runs as root.
+    pub(crate) owner: Option<(u32, Option<u32>)>,
+}
+
+impl ChatDirs {
+    pub(crate) fn prepare(&self, chat: &ChatKey) -> std::io::Result<(PathBuf, PathBuf)> {
+        let name = chat.folder_name();
+        let dirs = (self.chats.join(&name), self.sessions.join(&name));
+        for dir in [&dirs.0, &dirs.1] {
+            std::fs::create_dir_all(dir)?;
+            if let Some((uid, gid)) = self.owner {
+                std::os::unix::fs::chown(dir, Some(uid), gid)?;
+            }
+        }
+        Ok(dirs)
+    }
+}
