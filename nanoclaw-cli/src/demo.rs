@@ -1,168 +1,252 @@
-//! `demo`: Docker Sandboxes' conditions on this machine, and the library
-//! making an unchanged agent work in them.
+//! `demo`: the whole architecture on this machine, in one command.
 //!
-//! An HTTPS upstream on loopback (its certificate from a CA made in memory,
-//! the demo's "public" CA) sits behind the proxy stand-in, which intercepts
-//! TLS with its own CA as the sandbox proxy does. The test agent GETs the
-//! upstream twice from a container on Docker's bridge: once through the
-//! sandbox layer (proxy variables and the proxy CA mounted: it succeeds with
-//! verification on), once with the proxy variables only (it fails on the
-//! certificate, as agents in a sandbox do without this library). Nothing
-//! leaves the machine: the upstream's name is mapped by the stand-in, its
-//! policy allows that name only, and the containers get DNS 127.0.0.1.
+//! A message posted to a local Telegram Bot API double is received by the
+//! agent host, which starts that chat's agent container through the sandbox
+//! layer; the agent calls a local Anthropic Messages API double through the
+//! proxy stand-in (TLS intercepted with the stand-in's CA, verification on)
+//! and its answer goes back to the Telegram double. Then the control: the
+//! same host with agents that get the proxy variables but not the CA — the
+//! agent's call fails on the proxy's certificate, as agents in a Docker
+//! Sandbox do without this library, and its reply says so.
+//!
+//! Both doubles serve HTTPS on loopback with certificates from a CA made in
+//! memory (the demo's "public" CA), which the stand-in trusts as it would
+//! trust public roots. Nothing leaves the machine: the stand-in maps the two
+//! API names to the doubles and denies every other host, and the containers
+//! get DNS 127.0.0.1.
 
-use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use nanoclaw_sandbox_core::runtime::docker::DockerRuntime;
-use nanoclaw_sandbox_core::runtime::{AgentHandle, ContainerRuntime, ExitStatus};
-use nanoclaw_sandbox_core::sandbox::{
-    DetectOptions, Mode, PatchReport, SandboxEnv, SandboxRuntime,
-};
-use nanoclaw_sandbox_core::spec::ContainerSpec;
+use nanoclaw_cli::doubles::anthropic::ModelDouble;
+use nanoclaw_cli::doubles::telegram::TelegramDouble;
+use nanoclaw_cli::upstream::LocalCa;
+use nanoclaw_sandbox_core::channel::telegram::BotToken;
+use nanoclaw_sandbox_core::host::ChatAllowlist;
+use nanoclaw_sandbox_core::http::HttpClient;
+use nanoclaw_sandbox_core::sandbox::{DetectOptions, Mode, SandboxEnv};
 use nanoclaw_sandbox_core::standin::{
     self, DefaultPolicy, HostMapping, HostPattern, Standin, StandinConfig,
 };
+use tokio::sync::oneshot;
 
-use crate::agent::GET_CERTIFICATE_UNTRUSTED;
 use crate::engine;
+use crate::host::{compose, HostOptions};
 use crate::logging;
-use crate::upstream::{HttpsUpstream, LocalCa};
 
-/// The upstream's name: mapped by the stand-in, never resolved.
-const UPSTREAM_HOST: &str = "upstream.demo.test";
+/// The Bot API double's name: mapped by the stand-in, never resolved.
+const TELEGRAM_HOST: &str = "api.telegram.test";
+/// The Messages API double's name.
+const MODEL_HOST: &str = "api.anthropic.test";
+/// The demo bot's token (the double accepts only it).
+const TOKEN: &str = "4242:nanoclaw-demo-token";
+/// The demo's model API key (the double accepts only it).
+const API_KEY: &str = "sk-nanoclaw-demo-key";
+/// The chat the demo writes in, and the one the control writes in.
+const CHAT: i64 = 4242;
+const CONTROL_CHAT: i64 = 4343;
+/// How long a message may take to be answered (a first agent-image build
+/// happens before this clock starts).
+const ANSWER_WAIT: Duration = Duration::from_secs(90);
 
 /// Options of `demo`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What the upstream answers, to see the data arrive.
-    #[arg(
-        long,
-        default_value = "hello from upstream.demo.test, over TLS the agent verified"
-    )]
+    /// The message posted to the Telegram double.
+    #[arg(long, default_value = "hello from the demo chat")]
     message: String,
-    /// Show the image build's output when the agent image is (re)built.
-    #[arg(long)]
-    verbose: bool,
 }
 
-/// How one agent run went.
-struct Outcome {
-    status: ExitStatus,
-    stdout: String,
-}
+/// Runs the demo: exit 0 when the sandboxed agent's answer came back and
+/// the unpatched control failed on the certificate.
+pub async fn run(args: &Args, workspace: Option<&Path>) -> anyhow::Result<ExitCode> {
+    logging::init("warn,nanoclaw_sandbox_core::host=info");
+    let scratch = tempfile::tempdir().context("cannot make a temporary directory")?;
+    let workspace = match workspace {
+        Some(dir) => dir.to_path_buf(),
+        None => scratch.path().join("workspace"),
+    };
+    std::fs::create_dir_all(&workspace)
+        .with_context(|| format!("cannot create the workspace {}", workspace.display()))?;
+    let workspace = workspace
+        .canonicalize()
+        .context("cannot resolve the workspace")?;
 
-/// Runs the demo: exit 0 when the patched agent succeeded and the unpatched
-/// one failed on the certificate.
-pub async fn run(args: &Args, workspace: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
-    logging::init(logging::WARNINGS);
-    let docker = engine::connect(workspace).await?;
+    let docker = engine::connect(Some(&workspace)).await?;
     say!(
         "connected to {} (API {})",
         docker.endpoint(),
         docker.api_version()
     );
-    let image = agent_image(&docker, args.verbose).await?;
+    let started = Instant::now();
+    let image = engine::own_agent_image(&docker, &mut |_| {}).await?;
+    say!(
+        "agent image {} ({} in {:.1} s): this executable, whose `agent --serve` speaks the agent protocol",
+        image.tag,
+        if image.built { "built" } else { "reused" },
+        started.elapsed().as_secs_f64()
+    );
 
     let public = LocalCa::generate("nanoclaw demo public CA")?;
-    let body = format!("{}\n", args.message);
-    let upstream =
-        HttpsUpstream::start(&public, &[UPSTREAM_HOST], Arc::new(move |_| body.clone())).await?;
-    let scratch = tempfile::tempdir().context("cannot make a temporary directory")?;
-    let standin = start_standin(&public, &upstream, scratch.path()).await?;
+    let telegram = TelegramDouble::start(&public, TELEGRAM_HOST, TOKEN).await?;
+    let model = ModelDouble::start(&public, MODEL_HOST, Some(API_KEY)).await?;
+    let standin = start_standin(&public, &telegram, &model, scratch.path()).await?;
     say!(
-        "HTTPS upstream https://{UPSTREAM_HOST} on {} (certificate from the demo's in-memory \"public\" CA)",
-        upstream.addr()
+        "Telegram Bot API double  https://{TELEGRAM_HOST} on {}",
+        telegram.addr()
     );
     say!(
-        "sandbox proxy stand-in on {}: intercepts TLS with its own CA, maps {UPSTREAM_HOST}, denies every other host",
+        "Messages API double      https://{MODEL_HOST} on {}",
+        model.addr()
+    );
+    say!(
+        "sandbox proxy stand-in   {}: intercepts TLS with its own CA, maps both names, denies every other host",
         standin.addr()
     );
 
     // What an agent host in the sandbox detects: the stand-in's variables.
-    let vars: BTreeMap<String, String> = standin.env_vars().iter().cloned().collect();
+    let vars: std::collections::BTreeMap<String, String> =
+        standin.env_vars().iter().cloned().collect();
     let env = SandboxEnv::detect_from(|name| vars.get(name).cloned(), &DetectOptions::default())
         .context("the stand-in's variables do not describe a sandbox")?;
-    let unpatched_env = SandboxEnv::new(Mode::Proxied {
+    let unpatched = SandboxEnv::new(Mode::Proxied {
         proxy: env.proxy().cloned().unwrap_or_default(),
         ca: None,
     });
-    let patched = Arc::new(engine::sandboxed(docker.clone(), env, workspace)?);
-    let removed = patched.cleanup_orphans().await?;
-    if !removed.is_empty() {
-        say!(
-            "removed {} container(s) left by an earlier run",
-            removed.len()
-        );
-    }
-    let unpatched = Arc::new(engine::sandboxed(docker, unpatched_env, workspace)?);
-
-    let url = format!("https://{UPSTREAM_HOST}/hello");
-    let spec = ContainerSpec::builder(image.as_str())
-        .command(["--get", url.as_str()])
-        // Name lookups inside the container go nowhere: only the proxy
-        // (an /etc/hosts entry) is reachable by name.
-        .dns("127.0.0.1")
-        .build()
-        .context("the demo's container spec is invalid")?;
 
     say!("");
-    say!("1) the agent through the sandbox layer (proxy variables, proxy CA mounted and trusted):");
-    let first = spawn_and_show(patched, &spec).await?;
+    say!("1) the agent host, agents through the sandbox layer (proxy variables, proxy CA mounted and trusted):");
+    let answer = converse(
+        &docker,
+        env.clone(),
+        env.clone(),
+        &workspace.join("sandboxed"),
+        &telegram,
+        CHAT,
+        &args.message,
+    )
+    .await?;
     say!("");
-    say!("2) the same agent unpatched (proxy variables only, as without this library):");
-    let second = spawn_and_show(unpatched, &spec).await?;
+    say!("2) the same host, agents unpatched (proxy variables only, as without this library):");
+    let control = converse(
+        &docker,
+        env.clone(),
+        unpatched,
+        &workspace.join("unpatched"),
+        &telegram,
+        CONTROL_CHAT,
+        &args.message,
+    )
+    .await?;
     standin.shutdown().await;
 
+    let expected = ModelDouble::answer_for(&args.message);
+    let model_calls = model
+        .requests()
+        .into_iter()
+        .filter(|r| r.status == 200)
+        .count();
     say!("");
-    let reached = first.status.success() && first.stdout.contains(args.message.as_str());
-    let refused = second.status.code == i64::from(GET_CERTIFICATE_UNTRUSTED);
-    if reached && refused {
-        say!("result: through the sandbox layer the agent reached the upstream with TLS verification on;");
-        say!("        unpatched, it was refused on the proxy's certificate (exit {GET_CERTIFICATE_UNTRUSTED}), as in a Docker Sandbox");
+    let answered = answer.as_deref() == Some(expected.as_str()) && model_calls == 1;
+    let refused = control
+        .as_deref()
+        .is_some_and(|reply| reply.contains("CA is not trusted") && !reply.contains(&expected));
+    if answered && refused {
+        say!("result: a Telegram message was answered by a sandboxed agent container that called the model API");
+        say!("        through the proxy with TLS verification on; unpatched, the agent's call failed on the proxy's certificate");
         Ok(ExitCode::SUCCESS)
     } else {
         say!(
-            "result: UNEXPECTED: patched agent {} (wanted exit 0 and the upstream's body), unpatched agent {} (wanted exit {GET_CERTIFICATE_UNTRUSTED})",
-            first.status,
-            second.status
+            "result: UNEXPECTED: sandboxed answer {answer:?} (wanted {expected:?}, {model_calls} model call(s)); control reply {control:?} (wanted a certificate error)"
         );
         Ok(ExitCode::FAILURE)
     }
 }
 
-/// The agent image (this executable), built on first use.
-async fn agent_image(docker: &DockerRuntime, verbose: bool) -> anyhow::Result<String> {
-    let started = Instant::now();
-    let mut show_build = |line: &str| {
-        if verbose {
-            // A callback cannot fail; a closed stdout shows up at the next `say!`.
-            let _ = writeln!(std::io::stdout(), "  build | {line}");
-        }
+/// Runs a host whose own calls use `host_env` and whose agents are patched
+/// for `agent_env`, posts `text` in `chat`, and returns the reply.
+async fn converse(
+    docker: &nanoclaw_sandbox_core::runtime::docker::DockerRuntime,
+    host_env: SandboxEnv,
+    agent_env: SandboxEnv,
+    workspace: &Path,
+    telegram: &TelegramDouble,
+    chat: i64,
+    text: &str,
+) -> anyhow::Result<Option<String>> {
+    std::fs::create_dir_all(workspace)
+        .with_context(|| format!("cannot create {}", workspace.display()))?;
+    let client = HttpClient::from_sandbox(&host_env).context("cannot build the host's client")?;
+    let options = HostOptions {
+        workspace: workspace.to_path_buf(),
+        allow: ChatAllowlist::parse(&format!("telegram:{chat}"))?,
+        telegram_api_base: format!("https://{TELEGRAM_HOST}"),
+        poll_seconds: 1,
+        anthropic_key: Some(API_KEY.to_string()),
+        agent_env: vec![("ANTHROPIC_BASE_URL".into(), format!("https://{MODEL_HOST}"))],
+        image: None,
+        agent_command: Vec::new(),
+        max_agents: 2,
+        idle_timeout: Duration::from_secs(60),
+        grace: Duration::from_secs(10),
+        trigger: None,
+        user: None,
+        network: None,
+        // Name lookups inside the containers go nowhere: only the proxy
+        // (an /etc/hosts entry) is reachable by name.
+        dns: vec!["127.0.0.1".into()],
+        memory_bytes: None,
     };
-    let image = engine::own_agent_image(docker, &mut show_build).await?;
+    let token = BotToken::new(TOKEN)?;
+    let host = compose(docker.clone(), agent_env, client, token, &options).await?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let running = tokio::spawn(host.run(async move {
+        let _ = stopped.await;
+    }));
+
+    let before = telegram.sent().len();
+    let posted = Instant::now();
+    telegram.post(chat, "demo-user", text);
+    say!("  telegram  | demo-user in chat {chat}: {text:?}");
+    let sent = telegram.wait_sent(before + 1, ANSWER_WAIT).await;
+    let reply = sent
+        .iter()
+        .skip(before)
+        .find(|m| m.chat_id == chat)
+        .map(|m| m.text.clone());
+    match &reply {
+        Some(reply) => say!(
+            "  telegram  | bot in chat {chat} after {:.0} ms: {reply:?}",
+            posted.elapsed().as_secs_f64() * 1000.0
+        ),
+        None => say!("  telegram  | no answer within {} s", ANSWER_WAIT.as_secs()),
+    }
+    let _ = stop.send(());
+    let report = running
+        .await
+        .context("the agent host task failed")?
+        .context("the agent host failed")?;
     say!(
-        "agent image {} ({} in {})",
-        image.tag,
-        if image.built { "built" } else { "reused" },
-        millis(started.elapsed())
+        "  host      | stopped: {} answered, {} failed, {} left; agent containers removed",
+        report.handled,
+        report.failed,
+        report.pending
     );
-    Ok(image.tag)
+    Ok(reply)
 }
 
 /// The stand-in, listening where containers on the bridge reach it: on
-/// every address (the patcher points containers at `host.docker.internal`,
-/// the bridge's gateway). Its policy denies everything but the upstream,
-/// so listening widely opens nothing else.
+/// every address (the patcher points containers at the bridge's gateway).
+/// Its policy denies everything but the two doubles, so listening widely
+/// opens nothing else.
 async fn start_standin(
     public: &LocalCa,
-    upstream: &HttpsUpstream,
-    scratch: &std::path::Path,
+    telegram: &TelegramDouble,
+    model: &ModelDouble,
+    scratch: &Path,
 ) -> anyhow::Result<Standin> {
     let public_file = scratch.join("public-ca.pem");
     std::fs::write(&public_file, public.pem())
@@ -170,84 +254,18 @@ async fn start_standin(
     let config = StandinConfig::builder()
         .listen(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))
         .ca_dir(scratch.join("proxy-ca"))
-        .maps([HostMapping::parse(&format!(
-            "{UPSTREAM_HOST}={}",
-            upstream.addr()
-        ))?])
+        .maps([
+            HostMapping::parse(&format!("{TELEGRAM_HOST}={}", telegram.addr()))?,
+            HostMapping::parse(&format!("{MODEL_HOST}={}", model.addr()))?,
+        ])
         .upstream_ca_files([public_file])
         .default_policy(DefaultPolicy::Deny)
-        .allow([HostPattern::parse(UPSTREAM_HOST)?])
+        .allow([
+            HostPattern::parse(TELEGRAM_HOST)?,
+            HostPattern::parse(MODEL_HOST)?,
+        ])
         .build();
     standin::start(config)
         .await
         .context("the sandbox proxy stand-in could not start")
-}
-
-/// Spawns the agent, shows what the sandbox layer changed, what the agent
-/// printed and how long each phase took, and removes it.
-async fn spawn_and_show(
-    runtime: Arc<SandboxRuntime<DockerRuntime>>,
-    spec: &ContainerSpec,
-) -> anyhow::Result<Outcome> {
-    let started = Instant::now();
-    let mut agent = AgentHandle::spawn(runtime.clone(), spec).await?;
-    if let Some(report) = runtime.last_report() {
-        show_report(&report)?;
-    }
-    let mut stdout = agent
-        .take_stdout()
-        .context("the agent's stdout was already taken")?;
-    let stderr = agent
-        .take_stderr()
-        .context("the agent's stderr was already taken")?;
-    let mut first_output: Option<Duration> = None;
-    let mut printed = String::new();
-    while let Some(chunk) = stdout.next_chunk().await {
-        first_output.get_or_insert_with(|| started.elapsed());
-        printed.push_str(&String::from_utf8_lossy(&chunk?));
-    }
-    let errors = String::from_utf8_lossy(&stderr.read_to_end().await?).into_owned();
-    let status = agent.wait().await?;
-    let exited = started.elapsed();
-    let timings = agent.timings();
-    agent.remove().await?;
-    for line in printed.lines() {
-        say!("  agent stdout | {line}");
-    }
-    for line in errors.lines() {
-        say!("  agent stderr | {line}");
-    }
-    say!("  agent {status}; container removed");
-    say!(
-        "  timings: create {}, attach {}, start {}, first output {}, exit {}",
-        millis(timings.create),
-        millis(timings.attach),
-        millis(timings.start),
-        first_output.map_or_else(|| "none".to_string(), millis),
-        millis(exited),
-    );
-    Ok(Outcome {
-        status,
-        stdout: printed,
-    })
-}
-
-/// The sandbox layer's changes, one line per kind.
-fn show_report(report: &PatchReport) -> anyhow::Result<()> {
-    let mut kinds: Vec<(String, Vec<&str>)> = Vec::new();
-    for entry in report.entries() {
-        let kind = entry.kind.to_string();
-        match kinds.iter_mut().find(|(k, _)| *k == kind) {
-            Some((_, subjects)) => subjects.push(&entry.subject),
-            None => kinds.push((kind, vec![&entry.subject])),
-        }
-    }
-    for (kind, subjects) in kinds {
-        say!("  sandbox layer | {kind}: {}", subjects.join(" "));
-    }
-    Ok(())
-}
-
-fn millis(duration: Duration) -> String {
-    format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
 }

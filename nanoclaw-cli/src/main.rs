@@ -23,6 +23,7 @@ mod dockerignore;
 mod doctor;
 mod engine;
 mod exit;
+mod host;
 mod inspect;
 mod logging;
 mod patch_dockerfile;
@@ -32,7 +33,6 @@ mod run;
 mod run_spec;
 mod settings;
 mod signals;
-mod upstream;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -89,6 +89,15 @@ enum Command {
     /// injection: sandbox conditions without Docker Desktop. Prints
     /// `listening on ADDR` once it listens; the env file exists from then on.
     Proxy(proxy::Args),
+    /// The agent host: Telegram messages answered by one sandboxed agent container per chat.
+    ///
+    /// Each allowed chat gets its own agent container (through the sandbox
+    /// layer when the environment is a sandbox), which answers through the
+    /// Anthropic Messages API. Configured by TELEGRAM_BOT_TOKEN,
+    /// NANOCLAW_ALLOWED_CHATS, ANTHROPIC_API_KEY (handed to agents in the
+    /// protocol, never as container environment), TELEGRAM_API_BASE,
+    /// ANTHROPIC_BASE_URL and ANTHROPIC_MODEL. Runs until Ctrl-C or SIGTERM.
+    Host(host::Args),
     /// The test agent itself: what runs inside the agent image.
     #[command(hide = true)]
     Agent(agent::Args),
@@ -113,6 +122,7 @@ fn main() -> ExitCode {
         Command::PatchDockerfile(args) => patch_dockerfile::run(&args),
         Command::Run(args) => exit::block_on(run::run(args, cli.workspace.as_deref())),
         Command::Proxy(args) => exit::block_on(proxy::run(args)),
+        Command::Host(args) => exit::block_on(host::run(args, cli.workspace.as_deref())),
         Command::Demo(args) => exit::block_on(demo::run(&args, cli.workspace.as_deref())),
         Command::Doctor(args) => exit::block_on(doctor::run(&args, cli.workspace.as_deref())),
         Command::Inspect(args) => exit::block_on(inspect::run(&args, cli.workspace.as_deref())),

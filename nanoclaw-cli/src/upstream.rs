@@ -5,9 +5,9 @@
 //! machine.
 //!
 //! It speaks just enough HTTP/1.1 for one GET per connection: read the
-//! request head, answer with the body the responder makes, close.
-//!
-//! Self-contained (no `crate::` paths): the CLI's tests include this file too.
+//! request head, answer with the body the responder makes, close. The API
+//! doubles ([`crate::doubles`]) take their certificates from the same
+//! [`LocalCa`] ([`LocalCa::server_config`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -59,6 +59,22 @@ impl LocalCa {
         &self.pem
     }
 
+    /// A rustls server configuration presenting one certificate from this
+    /// CA naming all of `hosts`, offering `alpn` (in order of preference;
+    /// e.g. `[b"h2", b"http/1.1"]`).
+    pub fn server_config(&self, hosts: &[&str], alpn: &[&[u8]]) -> anyhow::Result<ServerConfig> {
+        let (certs, key) = self.issue(hosts)?;
+        let provider = nanoclaw_sandbox_core::crypto::crypto_provider();
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .context("configuring TLS")?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .context("loading the server certificate")?;
+        config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
+        Ok(config)
+    }
+
     /// A server certificate chain and key for `hosts`.
     fn issue(
         &self,
@@ -104,15 +120,7 @@ impl HttpsUpstream {
     /// Serves HTTPS as `hosts` (one certificate from `ca` naming them all)
     /// on a free loopback port.
     pub async fn start(ca: &LocalCa, hosts: &[&str], respond: Responder) -> anyhow::Result<Self> {
-        let (certs, key) = ca.issue(hosts)?;
-        let provider = nanoclaw_sandbox_core::crypto::crypto_provider();
-        let mut config = ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .context("configuring TLS")?
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .context("loading the server certificate")?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let config = ca.server_config(hosts, &[b"http/1.1"])?;
         let acceptor = TlsAcceptor::from(Arc::new(config));
         let listener = TcpListener::bind("127.0.0.1:0")
             .await

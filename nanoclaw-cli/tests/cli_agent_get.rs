@@ -2,14 +2,12 @@
 //! from its environment, through the proxy stand-in (no Docker needed).
 
 mod cli_support;
-#[path = "../src/upstream.rs"]
-mod upstream;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use cli_support::{agent_get, agent_with_env, plain_http_server, text, ProxyProcess};
-use upstream::{HttpsUpstream, LocalCa, Responder};
+use nanoclaw_cli::upstream::{HttpsUpstream, LocalCa, Responder};
 
 #[test]
 fn prints_the_status_and_body_and_fails_on_an_error_status() {

@@ -25,7 +25,7 @@ fn containers_of(workspace: &std::path::Path) -> String {
 }
 
 #[test]
-fn demo_patched_agent_succeeds_and_unpatched_shows_the_certificate_error() {
+fn demo_answers_a_chat_message_through_a_sandboxed_agent_and_the_unpatched_control_fails() {
     if !daemon_reachable() {
         prereq::missing("Docker daemon", "nothing listens on the Docker socket");
         return;
@@ -36,34 +36,37 @@ fn demo_patched_agent_succeeds_and_unpatched_shows_the_certificate_error() {
         .assert()
         .success();
     let stdout = text(&assert.get_output().stdout);
+    let stderr = text(&assert.get_output().stderr);
     let (patched, unpatched) = stdout
-        .split_once("2) the same agent unpatched")
+        .split_once("2) the same host, agents unpatched")
         .expect("two runs");
-    assert!(patched.contains(" 200 OK"), "{stdout}");
+    // The model double's answer, quoted as the Telegram double received it.
     assert!(
-        patched.contains("agent stdout | demo test line"),
+        patched.contains(r#"bot in chat 4242 after"#)
+            && patched.contains(r#"model double: you said \"demo test line\""#),
         "{stdout}"
     );
+    assert!(patched.contains("1 answered, 0 failed, 0 left"), "{stdout}");
+    // The control: the agent's own reply names the untrusted CA, and no
+    // model answer came back.
     assert!(
-        patched.contains("sandbox layer | CA mount: /etc/nanoclaw/ca"),
+        unpatched.contains("bot in chat 4343") && unpatched.contains("CA is not trusted"),
         "{stdout}"
     );
-    assert!(patched.contains("agent exit code 0"), "{stdout}");
-    assert!(!unpatched.contains("CA mount"), "{stdout}");
+    assert!(!unpatched.contains("model double: you said"), "{stdout}");
     assert!(
-        unpatched.contains("agent stderr | error: the certificate for upstream.demo.test:443"),
+        stdout.contains("result: a Telegram message was answered"),
         "{stdout}"
     );
+    // One log line per message handled, with its timings.
+    assert_eq!(stderr.matches("message handled").count(), 2, "{stderr}");
     assert!(
-        unpatched.contains("the sandbox CA is not trusted"),
-        "{stdout}"
+        stderr.contains("spawn_ms=") && stderr.contains("queue_wait_ms="),
+        "{stderr}"
     );
-    assert!(unpatched.contains("agent exit code 60"), "{stdout}");
-    assert!(!unpatched.contains("demo test line"), "{stdout}");
-    assert_eq!(stdout.matches("timings: create ").count(), 2, "{stdout}");
     assert!(
-        stdout.contains("result: through the sandbox layer"),
-        "{stdout}"
+        !stderr.contains("sk-nanoclaw-demo-key"),
+        "the API key never shows: {stderr}"
     );
     assert_eq!(
         containers_of(workspace.path()),

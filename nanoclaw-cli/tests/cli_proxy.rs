@@ -2,8 +2,6 @@
 //! is tested on its own; these prove the flags reach it.
 
 mod cli_support;
-#[path = "../src/upstream.rs"]
-mod upstream;
 
 use std::io::Read;
 use std::sync::Arc;
@@ -14,7 +12,7 @@ use cli_support::{
     agent_get, agent_with_env, banner_server, cli, plain_http_server, proxy_connect,
     proxy_plain_get, text, ProxyProcess,
 };
-use upstream::{HttpsUpstream, LocalCa, Responder};
+use nanoclaw_cli::upstream::{HttpsUpstream, LocalCa, Responder};
 
 #[test]
 fn prints_the_address_and_writes_the_env_file_once_listening_then_removes_it() {
