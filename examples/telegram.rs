@@ -1,73 +1,139 @@
-//! A Telegram echo bot whose every call goes through the sandbox proxy: what
-//! an agent host's Telegram channel needs inside a Docker Sandbox, with no
-//! per-library proxy patch and TLS verification on.
+//! A Telegram agent host in one file: each allowed chat's messages are
+//! answered by that chat's own agent container, started through the sandbox
+//! layer, which calls the Anthropic Messages API through the sandbox proxy
+//! with TLS verification on. Unchanged in plain Docker and in a Docker Sandbox.
 //!
 //! ```sh
-//! TELEGRAM_BOT_TOKEN=123456:ABC... cargo run --example telegram
+//! TELEGRAM_BOT_TOKEN=123456:ABC... ANTHROPIC_API_KEY=sk-... \
+//! NANOCLAW_ALLOWED_CHATS=telegram:123456789 cargo run --example telegram
 //! ```
 //!
-//! Environment: `TELEGRAM_BOT_TOKEN` (required, from @BotFather),
-//! `TELEGRAM_API_BASE` (default `https://api.telegram.org`), and the sandbox's
-//! own `HTTPS_PROXY` / `NO_PROXY` / `PROXY_CA_CERT_B64`. It answers each text
-//! message with `echo: <text>` until Ctrl-C. Exit codes: 2 for missing or bad
-//! configuration, 1 when the API cannot be reached.
+//! The agent is this very executable: run as `telegram agent-serve`, it
+//! speaks the agent protocol (docs/agent-protocol.md) on its stdin and
+//! stdout. On first use it is packed into a `FROM scratch` image (nothing is
+//! pulled), so nothing needs building beforehand.
+//!
+//! Environment: `TELEGRAM_BOT_TOKEN` (required), `NANOCLAW_ALLOWED_CHATS`
+//! (chat ids, e.g. `telegram:123`; a chat not on it is told its id),
+//! `ANTHROPIC_API_KEY` (handed to agents in the protocol, never as container
+//! environment; leave it unset when the sandbox proxy injects it),
+//! `TELEGRAM_API_BASE`, `ANTHROPIC_BASE_URL`, `ANTHROPIC_MODEL`, and the
+//! sandbox's own `HTTPS_PROXY` / `NO_PROXY` / `PROXY_CA_CERT_B64`. Chat files
+//! live in `./nanoclaw-workspace`. Ctrl-C stops it gracefully. Exit codes: 2
+//! for missing or bad configuration, 1 for other failures.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use nanoclaw_sandbox_core::agent::serve::{serve, ServeOptions};
 use nanoclaw_sandbox_core::channel::telegram::{BotToken, TelegramTransport, DEFAULT_API_BASE};
-use nanoclaw_sandbox_core::channel::{ChannelTransport, OutboundMessage};
+use nanoclaw_sandbox_core::host::{AgentHost, AgentProfile, ChatAllowlist, ALLOWED_CHATS_VAR};
 use nanoclaw_sandbox_core::http::HttpClient;
-use nanoclaw_sandbox_core::sandbox::SandboxEnv;
+use nanoclaw_sandbox_core::runtime::agent_image::{ensure_agent_image, AgentImageRequest};
+use nanoclaw_sandbox_core::runtime::docker::{DockerOptions, DockerRuntime};
+use nanoclaw_sandbox_core::runtime::InstallId;
+use nanoclaw_sandbox_core::sandbox::{SandboxEnv, SandboxRuntime};
+use nanoclaw_sandbox_core::spec::ContainerSpec;
+
+/// The first argument that makes this executable the agent.
+const AGENT_MODE: &str = "agent-serve";
+
+type Failure = (u8, String);
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let token =
-        match std::env::var("TELEGRAM_BOT_TOKEN").map(BotToken::new) {
-            Ok(Ok(token)) => token,
-            Ok(Err(e)) => return fail(2, e),
-            Err(_) => return fail(
-                2,
-                "TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather and export its token",
-            ),
-        };
-    let env = match SandboxEnv::detect() {
-        Ok(env) => env,
-        Err(e) => return fail(2, e),
+    let outcome = if std::env::args().nth(1).as_deref() == Some(AGENT_MODE) {
+        agent().await
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .with_writer(std::io::stderr)
+            .init();
+        host().await
     };
-    let client = match HttpClient::from_sandbox(&env) {
-        Ok(client) => client,
-        Err(e) => return fail(2, e),
-    };
-    let api_base =
-        std::env::var("TELEGRAM_API_BASE").unwrap_or_else(|_| DEFAULT_API_BASE.to_string());
-    if let Ok(decision) = client.decide(&api_base) {
-        eprintln!("route to {api_base}: {decision}");
-    }
-    let bot = TelegramTransport::new(client, token).with_api_base(api_base);
-    eprintln!("polling for messages; Ctrl-C to stop");
-    loop {
-        let batch = tokio::select! {
-            batch = bot.receive() => batch,
-            _ = tokio::signal::ctrl_c() => return ExitCode::SUCCESS,
-        };
-        let messages = match batch {
-            Ok(messages) => messages,
-            Err(e) => return fail(1, e),
-        };
-        for message in messages {
-            let reply = OutboundMessage {
-                chat: message.chat.clone(),
-                text: format!("echo: {}", message.text),
-                reply_to: Some(message.message_id.clone()),
-            };
-            if let Err(e) = bot.send(&reply).await {
-                eprintln!("could not answer in chat {}: {e}", message.chat);
-            }
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((code, message)) => {
+            eprintln!("{message}");
+            ExitCode::from(code)
         }
     }
 }
 
-fn fail(code: u8, error: impl std::fmt::Display) -> ExitCode {
-    eprintln!("{error}");
-    ExitCode::from(code)
+/// Inside the container: answer each message through the Messages API.
+async fn agent() -> Result<(), Failure> {
+    let options = ServeOptions::from_env();
+    serve(options, tokio::io::stdin(), tokio::io::stdout())
+        .await
+        .map(|_| ())
+        .map_err(|e| (1, e.to_string()))
+}
+
+/// On the host: Telegram in, one agent container per chat, replies out.
+async fn host() -> Result<(), Failure> {
+    let config = |e: &dyn std::fmt::Display| (2, e.to_string());
+    let failed = |e: &dyn std::fmt::Display| (1, e.to_string());
+    let token = std::env::var("TELEGRAM_BOT_TOKEN").map_err(|_| {
+        (
+            2,
+            "TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather and export its token"
+                .to_string(),
+        )
+    })?;
+    let token = BotToken::new(token).map_err(|e| config(&e))?;
+    let allow = ChatAllowlist::parse(&std::env::var(ALLOWED_CHATS_VAR).unwrap_or_default())
+        .map_err(|e| config(&e))?;
+    let workspace = std::env::current_dir()
+        .map_err(|e| failed(&e))?
+        .join("nanoclaw-workspace");
+    std::fs::create_dir_all(&workspace).map_err(|e| failed(&e))?;
+
+    // One reading of the sandbox settings feeds both the agents' containers
+    // (through the sandbox layer) and the host's own calls (the client).
+    let env = SandboxEnv::detect().map_err(|e| config(&e))?;
+    let client = HttpClient::from_sandbox(&env).map_err(|e| config(&e))?;
+    let docker = DockerRuntime::connect(DockerOptions::new(InstallId::from_workspace(&workspace)))
+        .await
+        .map_err(|e| failed(&e))?;
+
+    // The agent image: this executable, built on first use and reused after.
+    let exe = std::env::current_exe().map_err(|e| failed(&e))?;
+    let request = AgentImageRequest::new(exe).entrypoint_args([AGENT_MODE]);
+    let image = ensure_agent_image(&docker, &request, &mut |_| {})
+        .await
+        .map_err(|e| failed(&e))?;
+    let mut agent = ContainerSpec::builder(image.tag.as_str());
+    for name in ["ANTHROPIC_BASE_URL", "ANTHROPIC_MODEL"] {
+        if let Ok(value) = std::env::var(name) {
+            agent = agent.env(name, value);
+        }
+    }
+    let profile = AgentProfile::new(agent.build().map_err(|e| config(&e))?);
+
+    let runtime = SandboxRuntime::builder(docker)
+        .env(env)
+        .workspace_root(&workspace)
+        .build()
+        .map_err(|e| failed(&e))?;
+    let api_base = std::env::var("TELEGRAM_API_BASE").unwrap_or_else(|_| DEFAULT_API_BASE.into());
+    let telegram = TelegramTransport::new(client, token).with_api_base(api_base);
+    let mut host = AgentHost::builder(Arc::new(runtime), profile, &workspace)
+        .channel(Arc::new(telegram))
+        .allow(allow);
+    if let Ok(key) = std::env::var("ANTHROPIC_API_KEY") {
+        host = host.credential("ANTHROPIC_API_KEY", key);
+    }
+    let host = host.build().map_err(|e| config(&e))?;
+    eprintln!("agent host running; Ctrl-C to stop");
+    let report = host
+        .run(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| failed(&e))?;
+    eprintln!(
+        "stopped: {} answered, {} failed, {} left for the next start",
+        report.handled, report.failed, report.pending
+    );
+    Ok(())
 }
