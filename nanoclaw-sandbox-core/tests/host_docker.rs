@@ -69,6 +69,10 @@ struct MemoryChannel {
 
 impl MemoryChannel {
     fn post(&self, chat: &str, text: &str) {
+        self.post_in(chat, text, false);
+    }
+
+    fn post_in(&self, chat: &str, text: &str, group: bool) {
         let mut id = self.next_id.lock().unwrap();
         *id += 1;
         self.inbox.lock().unwrap().push_back(InboundMessage {
@@ -76,7 +80,7 @@ impl MemoryChannel {
             message_id: id.to_string(),
             sender: Some("tester".into()),
             text: text.into(),
-            group: false,
+            group,
         });
         self.arrived.notify_one();
     }
@@ -169,15 +173,27 @@ impl Setup {
         max_agents: usize,
         grace: Duration,
     ) -> (oneshot::Sender<()>, tokio::task::JoinHandle<HostReport>) {
+        self.start_with(channel, max_agents, grace, None)
+    }
+
+    fn start_with(
+        &self,
+        channel: Arc<MemoryChannel>,
+        max_agents: usize,
+        grace: Duration,
+        trigger: Option<&str>,
+    ) -> (oneshot::Sender<()>, tokio::task::JoinHandle<HostReport>) {
         let runtime: Arc<dyn ContainerRuntime> = Arc::new(self.docker.clone());
-        let host = AgentHost::builder(runtime, self.profile(), self.workspace.path())
+        let mut host = AgentHost::builder(runtime, self.profile(), self.workspace.path())
             .channel(channel)
             .allow(ChatAllowlist::parse("memory:a, memory:b, c").unwrap())
             .max_agents(max_agents)
             .idle_timeout(Duration::from_secs(30))
-            .shutdown_grace(grace)
-            .build()
-            .unwrap();
+            .shutdown_grace(grace);
+        if let Some(word) = trigger {
+            host = host.trigger(word);
+        }
+        let host = host.build().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             host.run(async move {
@@ -337,6 +353,30 @@ async fn a_shutdown_past_its_grace_leaves_the_message_for_the_next_start() {
     let _ = stop.send(());
     let report = host.await.unwrap();
     assert_eq!((report.replayed, report.handled, report.pending), (1, 1, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_group_chats_only_messages_with_the_trigger_word_are_answered() {
+    let Some(setup) = Setup::new().await else {
+        return;
+    };
+    let channel = Arc::new(MemoryChannel::default());
+    let (stop, host) = setup.start_with(channel.clone(), 5, Duration::from_secs(10), Some("@Andy"));
+    channel.post_in("a", "chatter between humans", true);
+    channel.post_in("a", "@andy what time is it?", true);
+    channel.post("b", "a private chat needs no trigger");
+    channel.wait_sent(2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        channel.sent_in("a"),
+        ["memory:a #1: @andy what time is it?"]
+    );
+    assert_eq!(
+        channel.sent_in("b"),
+        ["memory:b #1: a private chat needs no trigger"]
+    );
+    let _ = stop.send(());
+    assert_eq!(host.await.unwrap().handled, 2);
 }
 
 #[test]
