@@ -421,6 +421,48 @@ async fn builds_behind_an_intercepting_proxy_get_args_ca_steps_and_the_ca_in_con
 }
 
 #[tokio::test]
+async fn a_base_image_named_by_an_arg_gets_its_user_behind_the_ca() {
+    let workspace = tempfile::tempdir().unwrap();
+    let runtime = sandbox(
+        intercepting("http://gateway.docker.internal:3128", &ca_pem("Arg CA")),
+        workspace.path(),
+    );
+    let dockerfile = "ARG BASE=other-base:9\nFROM ${BASE}\nRUN true\n";
+    let request = BuildRequest::new(tar_context(&[("Dockerfile", dockerfile)]))
+        .build_arg("BASE", "agent-base:1");
+    build(&runtime, request).await;
+    let built = &runtime.inner().built()[0];
+    let rewritten = &context_files(built.context())["Dockerfile"];
+    // `agent-base:1` (the build arg's value) runs as `node`.
+    assert!(
+        rewritten.contains("USER root") && rewritten.contains("USER node"),
+        "{rewritten}"
+    );
+}
+
+#[tokio::test]
+async fn unbuildable_syntax_is_refused_with_the_callers_line_behind_the_ca() {
+    let workspace = tempfile::tempdir().unwrap();
+    let runtime = sandbox(
+        intercepting("http://gateway.docker.internal:3128", &ca_pem("Heredoc CA")),
+        workspace.path(),
+    );
+    let dockerfile = "FROM agent-base:1\nRUN true\nCOPY --link app.js /app.js\n";
+    let request = BuildRequest::new(tar_context(&[("Dockerfile", dockerfile)]));
+    let err = runtime.build(request, &mut |_| {}).await.unwrap_err();
+    // Line 3 of the caller's file, not of the rewrite (which adds lines).
+    assert!(
+        err.to_string()
+            .contains("line 3: `COPY --link app.js /app.js` uses `--link`"),
+        "{err}"
+    );
+    assert!(
+        !runtime.inner().calls().contains(&"build"),
+        "the engine was not asked to build"
+    );
+}
+
+#[tokio::test]
 async fn a_plain_proxy_build_gets_args_only_and_credentials_are_warned_about() {
     let workspace = tempfile::tempdir().unwrap();
     let runtime = sandbox(

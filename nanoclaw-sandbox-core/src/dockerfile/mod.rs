@@ -7,11 +7,16 @@
 //! (directives, comments, continuations, heredocs, CRLF) stays as it was.
 //! [`read_dockerfile`] and [`rewrite_context`] carry the rewrite into a tar
 //! build context.
+//!
+//! The same parser tells which images a build needs
+//! ([`crate::runtime::base_images`]) and whether the engine's builder can
+//! build the file at all ([`check_builder_support`]).
 
 mod args;
 mod ca_steps;
 mod context;
-mod parse;
+pub(crate) mod parse;
+mod support;
 
 pub use self::args::{
     needs_patch, patch_dockerfile, DockerfilePatch, ARGS_COMMENT, PROXY_BUILD_ARGS,
@@ -21,8 +26,11 @@ pub use self::ca_steps::{
     IMAGE_CA_PATH,
 };
 pub use self::context::{read_dockerfile, rewrite_context, BuildContextError};
+pub use self::support::{
+    check_builder_support, SyntaxFeature, UnsupportedFeature, DOCKER_20_10_UNSUPPORTED,
+};
 
-/// Why a Dockerfile could not be patched.
+/// Why a Dockerfile could not be read, patched or built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DockerfileError {
@@ -42,5 +50,19 @@ pub enum DockerfileError {
         line: usize,
         /// The delimiter expected.
         delimiter: String,
+    },
+    /// Syntax the builder cannot build (see [`check_builder_support`]).
+    #[error("line {line}: `{instruction}` {reason}; {fix}")]
+    Unsupported {
+        /// The 1-based line where the instruction (or directive) starts.
+        line: usize,
+        /// The start of the instruction, as parsed.
+        instruction: String,
+        /// What it uses.
+        feature: SyntaxFeature,
+        /// Why the builder cannot build it.
+        reason: &'static str,
+        /// What to write instead.
+        fix: &'static str,
     },
 }

@@ -11,6 +11,12 @@
 //! - `RUN`/`COPY`/`ADD` heredocs (`<<EOF`, `<<-EOF`, `<<"EOF"`): their bodies
 //!   are not instructions, even a line starting with `FROM`;
 //! - instruction keywords in any case.
+//!
+//! On top of that it names what each stage's `FROM` and `COPY --from=`
+//! refer to ([`Document::resolved_stages`]): `scratch`, an earlier stage (by
+//! alias, in any case, or by index) or an outside image, with `$VAR`,
+//! `${VAR}` and `${VAR:-default}` resolved from the build args and the
+//! global `ARG` defaults.
 
 use std::collections::BTreeMap;
 
@@ -37,6 +43,19 @@ pub(crate) struct Instruction {
     pub last_own_line: usize,
     /// Last physical line, heredoc bodies included.
     pub last_line: usize,
+    /// The delimiters of the heredocs it opens (`RUN`, `COPY`, `ADD` only).
+    pub heredocs: Vec<String>,
+}
+
+/// A parser directive at the top of the file (`# syntax=...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Directive {
+    /// The name, lowercased.
+    pub name: String,
+    /// The value as written.
+    pub value: String,
+    /// Its physical line (0-based).
+    pub line: usize,
 }
 
 /// A stage: its `FROM` and the instructions up to the next `FROM`.
@@ -51,6 +70,8 @@ pub(crate) struct Stage<'d> {
 pub(crate) struct Document<'a> {
     pub lines: Vec<Line<'a>>,
     pub instructions: Vec<Instruction>,
+    /// The parser directives in effect, in order.
+    pub directives: Vec<Directive>,
     /// The ending inserted lines get: the file's first line ending.
     pub newline: &'a str,
 }
@@ -72,7 +93,7 @@ impl<'a> Document<'a> {
             next: 0,
             escape: '\\',
         };
-        parser.read_directives()?;
+        let directives = parser.read_directives()?;
         let mut instructions = Vec::new();
         while let Some(instruction) = parser.next_instruction()? {
             instructions.push(instruction);
@@ -80,6 +101,7 @@ impl<'a> Document<'a> {
         Ok(Document {
             lines,
             instructions,
+            directives,
             newline,
         })
     }
@@ -168,6 +190,187 @@ impl Stage<'_> {
     }
 }
 
+impl Instruction {
+    /// The leading `--name[=value]` flags: `(name, value)`, the value `None`
+    /// for a bare `--name`.
+    pub fn flags(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        self.args
+            .split_whitespace()
+            .map_while(|word| word.strip_prefix("--"))
+            .map(|flag| match flag.split_once('=') {
+                Some((name, value)) => (name, Some(value)),
+                None => (flag, None),
+            })
+    }
+
+    /// The value of flag `--name=value`, when given.
+    pub fn flag(&self, name: &str) -> Option<&str> {
+        self.flags()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.unwrap_or_default())
+    }
+}
+
+/// What a `FROM` or `COPY --from=` refers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BaseRef {
+    /// `scratch`: no image at all.
+    Scratch,
+    /// A stage of the same Dockerfile: an earlier one's alias, or a stage
+    /// index (the engine refuses an index naming no earlier stage).
+    Stage(usize),
+    /// An image the engine must have, variables resolved.
+    Image(String),
+}
+
+/// A reference that cannot be resolved before the build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unresolved {
+    /// The reference as written.
+    pub reference: String,
+    /// Why it cannot be resolved.
+    pub reason: String,
+}
+
+/// A stage with what its `FROM` and its `COPY --from=` flags refer to.
+#[derive(Debug, Clone)]
+pub(crate) struct ResolvedStage<'d> {
+    pub stage: Stage<'d>,
+    pub base: Result<BaseRef, Unresolved>,
+    /// One per `COPY --from=`, in order.
+    pub copy_from: Vec<Result<BaseRef, Unresolved>>,
+}
+
+impl Document<'_> {
+    /// The global `ARG`s (those before the first `FROM`) with their values:
+    /// the build arg given for the name, else the declared default (`""`
+    /// when there is none). Build args for undeclared names are not used,
+    /// as in Docker.
+    pub fn global_args(&self, build_args: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        let mut args = BTreeMap::new();
+        let declarations = self
+            .instructions
+            .iter()
+            .take_while(|i| i.keyword != "FROM")
+            .filter(|i| i.keyword == "ARG")
+            .flat_map(|i| i.args.split_whitespace());
+        for declaration in declarations {
+            let (name, default) = declaration.split_once('=').unwrap_or((declaration, ""));
+            let value = build_args
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| unquote(default).to_string());
+            args.insert(name.to_string(), value);
+        }
+        args
+    }
+
+    /// Every stage with its references resolved against the global `ARG`s
+    /// ([`global_args`](Self::global_args)) and the aliases of the stages
+    /// before it (a stage's own alias does not count for its `FROM`:
+    /// `FROM node AS node` names the image).
+    pub fn resolved_stages(&self, build_args: &BTreeMap<String, String>) -> Vec<ResolvedStage<'_>> {
+        let args = self.global_args(build_args);
+        let mut aliases: Vec<Option<String>> = Vec::new();
+        let mut resolved = Vec::new();
+        for stage in self.stages() {
+            let base = resolve_reference(stage.base(), &args, &aliases);
+            // `COPY --from=` its own stage is a cycle the engine reports;
+            // it names no image either.
+            aliases.push(stage.alias().map(str::to_ascii_lowercase));
+            let copy_from = stage
+                .body
+                .iter()
+                .filter(|i| i.keyword == "COPY")
+                .filter_map(|i| i.flag("from"))
+                .map(|written| resolve_reference(written, &args, &aliases))
+                .collect();
+            resolved.push(ResolvedStage {
+                stage,
+                base,
+                copy_from,
+            });
+        }
+        resolved
+    }
+}
+
+fn resolve_reference(
+    written: &str,
+    args: &BTreeMap<String, String>,
+    earlier_aliases: &[Option<String>],
+) -> Result<BaseRef, Unresolved> {
+    let unresolved = |reason: String| Unresolved {
+        reference: written.to_string(),
+        reason,
+    };
+    let reference = substitute(written, args).map_err(unresolved)?;
+    if reference.is_empty() {
+        return Err(unresolved("it names no image".to_string()));
+    }
+    if reference.eq_ignore_ascii_case("scratch") {
+        return Ok(BaseRef::Scratch);
+    }
+    let lowercase = reference.to_ascii_lowercase();
+    if let Some(index) = earlier_aliases
+        .iter()
+        .position(|alias| alias.as_deref() == Some(lowercase.as_str()))
+    {
+        return Ok(BaseRef::Stage(index));
+    }
+    if reference.chars().all(|c| c.is_ascii_digit()) {
+        if let Ok(index) = reference.parse() {
+            return Ok(BaseRef::Stage(index));
+        }
+    }
+    Ok(BaseRef::Image(reference))
+}
+
+fn unquote(value: &str) -> &str {
+    ['"', '\'']
+        .iter()
+        .find_map(|q| value.strip_prefix(*q).and_then(|v| v.strip_suffix(*q)))
+        .unwrap_or(value)
+}
+
+/// Resolves `$NAME`, `${NAME}` and `${NAME:-default}` in `text`; the error
+/// says why it cannot.
+fn substitute(text: &str, args: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(dollar) = rest.find('$') {
+        out.push_str(&rest[..dollar]);
+        let after = &rest[dollar + 1..];
+        let (expression, remainder) = match after.strip_prefix('{') {
+            Some(braced) => {
+                let end = braced
+                    .find('}')
+                    .ok_or_else(|| "an unclosed `${`".to_string())?;
+                (&braced[..end], &braced[end + 1..])
+            }
+            None => {
+                let end = after
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(after.len());
+                (&after[..end], &after[end..])
+            }
+        };
+        let (name, default) = match expression.split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (expression, None),
+        };
+        let value = match (args.get(name).filter(|v| !v.is_empty()), default) {
+            (Some(value), _) => value.as_str(),
+            (None, Some(default)) => default,
+            (None, None) => return Err(format!("`{name}` has no value")),
+        };
+        out.push_str(value);
+        rest = remainder;
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 fn split_lines(text: &str) -> Vec<Line<'_>> {
     text.split_inclusive('\n')
         .map(|piece| {
@@ -202,13 +405,13 @@ impl<'a> Parser<'_, 'a> {
 
     /// Reads `# name=value` lines at the top; the first other line (even a
     /// blank one or an unknown directive) ends them, as in BuildKit.
-    fn read_directives(&mut self) -> Result<(), DockerfileError> {
-        let mut seen: Vec<String> = Vec::new();
+    fn read_directives(&mut self) -> Result<Vec<Directive>, DockerfileError> {
+        let mut seen: Vec<Directive> = Vec::new();
         while self.next < self.lines.len() {
             let Some((name, value)) = directive(self.text(self.next)) else {
                 break;
             };
-            if !DIRECTIVES.contains(&name.as_str()) || seen.contains(&name) {
+            if !DIRECTIVES.contains(&name.as_str()) || seen.iter().any(|d| d.name == name) {
                 break;
             }
             if name == "escape" {
@@ -218,10 +421,14 @@ impl<'a> Parser<'_, 'a> {
                     _ => return Err(DockerfileError::InvalidEscape { value }),
                 };
             }
-            seen.push(name);
+            seen.push(Directive {
+                name,
+                value,
+                line: self.next,
+            });
             self.next += 1;
         }
-        Ok(())
+        Ok(seen)
     }
 
     fn is_skippable(&self, index: usize) -> bool {
@@ -259,9 +466,11 @@ impl<'a> Parser<'_, 'a> {
             .unwrap_or((logical, ""));
         let keyword = keyword.to_ascii_uppercase();
         let args = args.trim().to_string();
+        let mut delimiters = Vec::new();
         if HEREDOC_INSTRUCTIONS.contains(&keyword.as_str()) {
             for heredoc in heredocs(&args) {
                 self.skip_heredoc_body(&heredoc, first_line)?;
+                delimiters.push(heredoc.delimiter);
             }
         }
         Ok(Some(Instruction {
@@ -270,6 +479,7 @@ impl<'a> Parser<'_, 'a> {
             first_line,
             last_own_line,
             last_line: self.next - 1,
+            heredocs: delimiters,
         }))
     }
 
@@ -461,6 +671,112 @@ mod tests {
         let stages = doc.stages();
         assert_eq!(stages[0].base(), "golang:1.22");
         assert_eq!(stages[0].alias(), Some("Build"));
+    }
+
+    fn bases(text: &str, build_args: &[(&str, &str)]) -> Vec<Result<BaseRef, Unresolved>> {
+        let args = build_args
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let doc = Document::parse(text).unwrap();
+        let resolved = doc.resolved_stages(&args);
+        resolved
+            .into_iter()
+            .flat_map(|s| std::iter::once(s.base).chain(s.copy_from))
+            .collect()
+    }
+
+    fn image(name: &str) -> Result<BaseRef, Unresolved> {
+        Ok(BaseRef::Image(name.to_string()))
+    }
+
+    #[test]
+    fn heredoc_bodies_hold_no_stages() {
+        let text = "FROM a\nRUN <<EOF\nFROM b\nEOF\nRUN <<-X cat\n\tFROM c\n\tX\n";
+        let doc = Document::parse(text).unwrap();
+        assert_eq!(doc.stages().len(), 1);
+        assert_eq!(doc.instructions[1].heredocs, ["EOF"]);
+        assert_eq!(doc.instructions[2].heredocs, ["X"]);
+        assert_eq!(bases(text, &[]), [image("a")]);
+    }
+
+    #[test]
+    fn stages_resolve_to_scratch_earlier_stages_or_images() {
+        let text = "# escape=`\nARG BASE=debian:bookworm\nFROM --platform=$BUILDPLATFORM ${BASE} AS Builder\n\
+                    RUN make `\n  all\nFROM scratch\nCOPY --from=builder /a /a\nCOPY --from=0 /b /b\n\
+                    COPY --link --from=nanoclaw-other:1 /c /c\nFROM BUILDER\n";
+        assert_eq!(
+            bases(text, &[]),
+            [
+                image("debian:bookworm"),
+                Ok(BaseRef::Scratch),
+                Ok(BaseRef::Stage(0)),
+                Ok(BaseRef::Stage(0)),
+                image("nanoclaw-other:1"),
+                Ok(BaseRef::Stage(0)),
+            ]
+        );
+        let given = bases(text, &[("BASE", "nanoclaw-base:1")]);
+        assert_eq!(given[0], image("nanoclaw-base:1"));
+    }
+
+    #[test]
+    fn unresolvable_references_say_why() {
+        let unresolved = |reference: &str, reason: &str| {
+            Err(Unresolved {
+                reference: reference.to_string(),
+                reason: reason.to_string(),
+            })
+        };
+        assert_eq!(
+            bases("FROM ${NOPE}\n", &[]),
+            [unresolved("${NOPE}", "`NOPE` has no value")]
+        );
+        assert_eq!(
+            bases("FROM ${OPEN\n", &[]),
+            [unresolved("${OPEN", "an unclosed `${`")]
+        );
+        assert_eq!(
+            bases("FROM --platform=linux/amd64\n", &[]),
+            [unresolved("", "it names no image")]
+        );
+        assert_eq!(bases("ARG T\nFROM d:${T:-12}\n", &[]), [image("d:12")]);
+        assert_eq!(
+            bases("ARG T\nFROM d:${T:-12}\n", &[("T", "13")]),
+            [image("d:13")]
+        );
+    }
+
+    #[test]
+    fn flags_are_the_leading_double_dash_words() {
+        let doc = Document::parse("COPY --link --from=x --chown=1 --a b /--from=y\n").unwrap();
+        let copy = &doc.instructions[0];
+        assert_eq!(
+            copy.flags().collect::<Vec<_>>(),
+            [
+                ("link", None),
+                ("from", Some("x")),
+                ("chown", Some("1")),
+                ("a", None)
+            ]
+        );
+        assert_eq!(copy.flag("from"), Some("x"));
+        assert_eq!(copy.flag("LINK"), Some(""));
+        assert_eq!(copy.flag("chmod"), None);
+    }
+
+    #[test]
+    fn directives_are_kept_with_their_lines() {
+        let doc = Document::parse("# syntax=docker/dockerfile:1\n#escape=`\nFROM a\n").unwrap();
+        let found: Vec<(&str, &str, usize)> = doc
+            .directives
+            .iter()
+            .map(|d| (d.name.as_str(), d.value.as_str(), d.line))
+            .collect();
+        assert_eq!(
+            found,
+            [("syntax", "docker/dockerfile:1", 0), ("escape", "`", 1)]
+        );
     }
 
     #[test]

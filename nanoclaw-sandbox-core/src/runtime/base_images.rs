@@ -4,159 +4,41 @@
 //! never pulls, so builders check these images exist first and fail with
 //! [`RuntimeError::ImageNotFound`] instead of letting the engine reach a registry.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use super::RuntimeError;
+use crate::dockerfile::parse::{BaseRef, Document, Unresolved};
 
 /// The external images `dockerfile` refers to (`FROM` and `COPY --from=`),
 /// in order of appearance, without `scratch` and without references to its
-/// own earlier stages. Variables are resolved from global `ARG` defaults and
-/// `build_args`; a reference that still holds a variable is refused, since its
-/// existence cannot be checked.
+/// own earlier stages. The file is read by the same parser as the build
+/// rewrite ([`crate::dockerfile`]), so heredoc bodies, comments, the
+/// `# escape=` directive and continuations are understood. Variables are
+/// resolved from global `ARG` defaults and `build_args`; a reference that
+/// still holds a variable is refused, since its existence cannot be checked.
 pub fn required_base_images(
     dockerfile: &str,
     build_args: &BTreeMap<String, String>,
 ) -> Result<Vec<String>, RuntimeError> {
-    let mut global_args: BTreeMap<String, String> = BTreeMap::new();
-    let mut stages: HashSet<String> = HashSet::new();
-    let mut seen_from = false;
+    let doc = Document::parse(dockerfile).map_err(|source| RuntimeError::Dockerfile { source })?;
     let mut images: Vec<String> = Vec::new();
-
-    for instruction in logical_lines(dockerfile) {
-        let mut words = instruction.split_whitespace();
-        let Some(keyword) = words.next() else {
-            continue;
-        };
-        match keyword.to_ascii_uppercase().as_str() {
-            "ARG" if !seen_from => {
-                for declaration in words {
-                    let (name, default) = declaration.split_once('=').unwrap_or((declaration, ""));
-                    let value = build_args
-                        .get(name)
-                        .cloned()
-                        .unwrap_or_else(|| unquote(default).to_string());
-                    global_args.insert(name.to_string(), value);
+    for stage in doc.resolved_stages(build_args) {
+        for reference in std::iter::once(stage.base).chain(stage.copy_from) {
+            if let BaseRef::Image(image) = reference.map_err(unverifiable)? {
+                if !images.contains(&image) {
+                    images.push(image);
                 }
             }
-            "FROM" => {
-                seen_from = true;
-                let rest: Vec<&str> = words.filter(|w| !w.starts_with("--")).collect();
-                let Some(written) = rest.first() else {
-                    continue;
-                };
-                let reference = substitute(written, &global_args)?;
-                if let [_, as_word, name, ..] = rest.as_slice() {
-                    if as_word.eq_ignore_ascii_case("as") {
-                        stages.insert(name.to_ascii_lowercase());
-                    }
-                }
-                if !is_internal(&reference, &stages) {
-                    push_unique(&mut images, reference);
-                }
-            }
-            "COPY" => {
-                for word in words {
-                    let Some(from) = word.strip_prefix("--from=") else {
-                        continue;
-                    };
-                    let reference = substitute(from, &global_args)?;
-                    let is_stage_index = reference.chars().all(|c| c.is_ascii_digit());
-                    if !is_stage_index && !is_internal(&reference, &stages) {
-                        push_unique(&mut images, reference);
-                    }
-                }
-            }
-            _ => {}
         }
     }
     Ok(images)
 }
 
-fn push_unique(images: &mut Vec<String>, reference: String) {
-    if !images.contains(&reference) {
-        images.push(reference);
+fn unverifiable(unresolved: Unresolved) -> RuntimeError {
+    RuntimeError::UnverifiableBaseImage {
+        reference: unresolved.reference,
+        reason: unresolved.reason,
     }
-}
-
-/// `scratch`, or an earlier stage's name.
-fn is_internal(reference: &str, stages: &HashSet<String>) -> bool {
-    reference.eq_ignore_ascii_case("scratch") || stages.contains(&reference.to_ascii_lowercase())
-}
-
-/// Instructions with comments dropped and `\` continuations joined.
-fn logical_lines(dockerfile: &str) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut current = String::new();
-    for raw in dockerfile.lines() {
-        let line = raw.trim();
-        if line.starts_with('#') {
-            continue;
-        }
-        match line.strip_suffix('\\') {
-            Some(continued) => {
-                current.push_str(continued);
-                current.push(' ');
-            }
-            None => {
-                current.push_str(line);
-                lines.push(std::mem::take(&mut current));
-            }
-        }
-    }
-    if !current.trim().is_empty() {
-        lines.push(current);
-    }
-    lines
-}
-
-fn unquote(value: &str) -> &str {
-    value
-        .strip_prefix('"')
-        .and_then(|v| v.strip_suffix('"'))
-        .unwrap_or(value)
-}
-
-/// Resolves `$NAME`, `${NAME}` and `${NAME:-default}`.
-fn substitute(text: &str, args: &BTreeMap<String, String>) -> Result<String, RuntimeError> {
-    let unverifiable = |reason: String| RuntimeError::UnverifiableBaseImage {
-        reference: text.to_string(),
-        reason,
-    };
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(dollar) = rest.find('$') {
-        out.push_str(&rest[..dollar]);
-        let after = &rest[dollar + 1..];
-        let (expression, remainder) = match after.strip_prefix('{') {
-            Some(braced) => {
-                let end = braced
-                    .find('}')
-                    .ok_or_else(|| unverifiable("an unclosed `${`".to_string()))?;
-                (&braced[..end], &braced[end + 1..])
-            }
-            None => {
-                let end = after
-                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                    .unwrap_or(after.len());
-                (&after[..end], &after[end..])
-            }
-        };
-        let (name, default) = match expression.split_once(":-") {
-            Some((name, default)) => (name, Some(default)),
-            None => (expression, None),
-        };
-        let value = match (args.get(name).filter(|v| !v.is_empty()), default) {
-            (Some(value), _) => value.as_str(),
-            (None, Some(default)) => default,
-            (None, None) => {
-                return Err(unverifiable(format!("`{name}` has no value")));
-            }
-        };
-        out.push_str(value);
-        rest = remainder;
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -191,6 +73,78 @@ mod tests {
         assert_eq!(
             required_base_images(dockerfile, &args).unwrap(),
             ["debian:12", "debian"]
+        );
+    }
+
+    #[test]
+    fn a_heredoc_body_line_starting_with_from_is_no_base_image() {
+        let dockerfile = "FROM nanoclaw-base:1\nRUN <<EOF\nFROM nanoclaw-not-an-image:9\nEOF\n\
+                          COPY <<-EOT /notes\n\tFROM other:1 AS x\n\tEOT\n";
+        assert_eq!(images(dockerfile), ["nanoclaw-base:1"]);
+    }
+
+    #[test]
+    fn a_backtick_escape_keeps_aliases_internal() {
+        // `\` is no escape here: the LABEL line does not swallow the next FROM.
+        let dockerfile = "# escape=`\nFROM nanoclaw-base:1 AS base\nLABEL path=C:\\\n\
+                          FROM base AS builder\nRUN echo a `\n  b\n\
+                          FROM builder AS second\nCOPY --from=BUILDER C:\\a C:\\b\n\
+                          FROM second\n";
+        assert_eq!(images(dockerfile), ["nanoclaw-base:1"]);
+        // With the default escape, the backtick line does not continue.
+        let doc = "FROM a AS builder\nRUN echo `\nFROM builder\n";
+        assert_eq!(images(doc), ["a"]);
+    }
+
+    #[test]
+    fn continuation_lines_join_the_from() {
+        let dockerfile = "FROM \\\n  # a comment inside\n  --platform=linux/amd64 \\\n\n  nanoclaw-base:2 \\\n  AS b\nFROM b\n";
+        assert_eq!(images(dockerfile), ["nanoclaw-base:2"]);
+    }
+
+    #[test]
+    fn an_arg_default_or_a_given_build_arg_names_the_base() {
+        let dockerfile = "ARG BASE=debian:bookworm\nFROM ${BASE}\nRUN true\n";
+        assert_eq!(images(dockerfile), ["debian:bookworm"]);
+        let args = BTreeMap::from([("BASE".to_string(), "nanoclaw-base:3".to_string())]);
+        assert_eq!(
+            required_base_images(dockerfile, &args).unwrap(),
+            ["nanoclaw-base:3"]
+        );
+        // An ARG inside a stage does not reach a later FROM; undeclared build
+        // args are not used either, as in Docker.
+        let late = "FROM a\nARG LATE=x\nFROM ${LATE}\n";
+        assert!(required_base_images(late, &args).is_err());
+        let quoted = "ARG BASE='debian:12'\nFROM $BASE\n";
+        assert_eq!(images(quoted), ["debian:12"]);
+    }
+
+    #[test]
+    fn platform_flags_and_own_alias() {
+        let dockerfile = "FROM --platform=$BUILDPLATFORM nanoclaw-x:1 AS y\nFROM y\n";
+        assert_eq!(images(dockerfile), ["nanoclaw-x:1"]);
+        // A stage's own alias is not an earlier stage: this is the image.
+        assert_eq!(images("FROM node AS node\nFROM node\n"), ["node"]);
+    }
+
+    #[test]
+    fn copy_from_an_outside_image_is_needed() {
+        let dockerfile = "FROM scratch AS s\nCOPY --chown=1 --from=nanoclaw-other:1 /a /a\n\
+                          FROM scratch\nCOPY --from=S /a /b\nCOPY --from=0 /a /c\n";
+        assert_eq!(images(dockerfile), ["nanoclaw-other:1"]);
+    }
+
+    #[test]
+    fn a_dockerfile_that_does_not_parse_is_refused() {
+        let err = required_base_images("FROM a\nRUN <<EOF\n", &BTreeMap::new()).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                RuntimeError::Dockerfile {
+                    source: crate::dockerfile::DockerfileError::UnterminatedHeredoc { line: 2, .. }
+                }
+            ),
+            "{err}"
         );
     }
 

@@ -36,6 +36,15 @@ pub enum RuntimeError {
         /// Why it could not be resolved.
         reason: String,
     },
+    /// The Dockerfile cannot be read, or uses syntax the engine's builder
+    /// cannot build; nothing was sent to the engine.
+    // Transparent: the cause's message is the whole story (line, reason,
+    // fix), and an error chain must not print it twice.
+    #[error(transparent)]
+    Dockerfile {
+        /// What is wrong, with the line and the fix.
+        source: crate::dockerfile::DockerfileError,
+    },
     /// The daemon cannot be reached at all.
     #[error("cannot reach the Docker daemon at `{endpoint}` ({reason}): {fix}", fix = START_DAEMON_FIX)]
     DaemonUnreachable {

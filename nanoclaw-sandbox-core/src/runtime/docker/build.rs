@@ -12,6 +12,7 @@ use futures_util::StreamExt;
 use super::errors::{map_error, Ctx};
 use super::streams::{Idle, IdleTimeout};
 use super::{convert, create, label_filters, DockerRuntime};
+use crate::dockerfile::{check_builder_support, DOCKER_20_10_UNSUPPORTED};
 use crate::runtime::base_images::required_base_images;
 use crate::runtime::{
     BuildRequest, ContainerRuntime, ImageBuilder, ImageId, ImageSummary, RuntimeError,
@@ -29,6 +30,10 @@ impl ImageBuilder for DockerRuntime {
     ) -> Result<ImageId, RuntimeError> {
         let name = request.display_name().to_string();
         let dockerfile = read_dockerfile(request.context(), request.dockerfile_path())?;
+        // Syntax the engine's builder lacks would fail mid-build (or pull a
+        // frontend image): refuse it before anything reaches the engine.
+        check_builder_support(&dockerfile, DOCKER_20_10_UNSUPPORTED)
+            .map_err(|source| RuntimeError::Dockerfile { source })?;
         // The builder would pull a missing base image by itself: refuse first.
         for image in required_base_images(&dockerfile, request.build_args())? {
             if !self.image_exists(&image).await? {

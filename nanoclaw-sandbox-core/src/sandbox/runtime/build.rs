@@ -5,8 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::dockerfile::{read_dockerfile, rewrite_context, ContextFile};
-use crate::runtime::base_images::required_base_images;
+use crate::dockerfile::parse::{BaseRef, Document};
+use crate::dockerfile::{
+    check_builder_support, read_dockerfile, rewrite_context, ContextFile, DOCKER_20_10_UNSUPPORTED,
+};
 use crate::runtime::{BuildRequest, ImageBuilder, RuntimeError};
 use crate::sandbox::build::{build_args, patch_build, BuildOptions};
 use crate::sandbox::{Mode, PatchError, PatchKind, PatchReport, Severity};
@@ -51,6 +53,10 @@ pub(super) async fn prepare<B: ImageBuilder + ?Sized>(
         }
         Some(_) => {
             let dockerfile = read_dockerfile(request.context(), request.dockerfile_path())?;
+            // The engine's builder checks this too, but on the rewritten
+            // file: checked here first, its lines are the caller's.
+            check_builder_support(&dockerfile, DOCKER_20_10_UNSUPPORTED)
+                .map_err(|source| RuntimeError::Dockerfile { source })?;
             let mut options = options;
             options.base_image_users =
                 base_image_users(builder, &dockerfile, request.build_args()).await;
@@ -106,22 +112,32 @@ fn apply(
     Ok((request, report))
 }
 
-/// Each base image's configured user, as far as the builder can tell, so
-/// the CA steps switch to root and back. Images it cannot inspect are left
-/// out (taken to run as root); the build itself then reports a missing image.
+/// Each outside base image's configured user, as far as the builder can
+/// tell, keyed by the reference as written after `FROM` (what the CA rewrite
+/// looks up), so the CA steps switch to root and back. Stages are read by
+/// the Dockerfile parser, their `${VAR}`s resolved from `build_args`. Images
+/// it cannot inspect are left out (taken to run as root); the build itself
+/// then reports a missing image.
 async fn base_image_users<B: ImageBuilder + ?Sized>(
     builder: &B,
     dockerfile: &str,
     build_args: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
     let mut users = BTreeMap::new();
-    let Ok(images) = required_base_images(dockerfile, build_args) else {
+    let Ok(doc) = Document::parse(dockerfile) else {
         return users;
     };
-    for image in images {
-        match builder.image_user(&image).await {
+    for resolved in doc.resolved_stages(build_args) {
+        let Ok(BaseRef::Image(image)) = &resolved.base else {
+            continue;
+        };
+        let written = resolved.stage.base();
+        if users.contains_key(written) {
+            continue;
+        }
+        match builder.image_user(image).await {
             Ok(Some(user)) => {
-                users.insert(image, user);
+                users.insert(written.to_string(), user);
             }
             Ok(None) => {}
             Err(e) => tracing::debug!(%image, error = %e, "cannot read the base image's user"),
