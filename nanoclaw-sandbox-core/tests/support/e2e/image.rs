@@ -1,5 +1,7 @@
-//! The Debian agent image (node, curl, python3, git, ca-certificates), built
-//! by `.ci/debian-agent-image.sh` once per machine and reused after.
+//! The Debian agent image (node, curl, python3, git, ca-certificates, plus
+//! Node 24 at `/opt/node24/bin/node` and Deno at `/usr/local/bin/deno` from
+//! their PyPI wheels), built by `.ci/debian-agent-image.sh` once per machine
+//! and reused after.
 
 use std::process::Command;
 use std::sync::OnceLock;

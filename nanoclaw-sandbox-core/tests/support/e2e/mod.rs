@@ -1,5 +1,6 @@
-//! End-to-end fixtures: agent containers (node, curl, python3, git in the
-//! Debian image) behind mitmproxy, which plays the Docker Sandboxes proxy.
+//! End-to-end fixtures: agent containers (node 18 and 24, Deno, curl,
+//! python3, git in the Debian image) behind mitmproxy, which plays the
+//! Docker Sandboxes proxy.
 //!
 //! The topology mirrors a sandbox: the agent container's only way to the
 //! upstream is the proxy.
