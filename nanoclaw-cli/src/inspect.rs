@@ -38,6 +38,9 @@ struct Report<'a> {
 
 /// Runs `inspect`.
 pub async fn run(args: &Args, workspace: Option<&Path>) -> anyhow::Result<ExitCode> {
+    // Detection's warnings (e.g. `HTTPS_PROXY` and `https_proxy` differing)
+    // go to stderr as for `run` and `build`.
+    crate::logging::init(crate::logging::WARNINGS);
     let env = VarSource::from_args(&args.settings)?
         .detect()
         .map_err(|e| usage(format!("{e:#}")))?;

@@ -39,10 +39,13 @@ pub struct Args {
     #[arg(long, value_name = "PATTERN")]
     bypass: Vec<HostPattern>,
     /// Allow hosts matching PATTERN: `example.com`, `*.example.com` (one
-    /// label), `**.example.com` (any depth), `**` (every host).
+    /// label), `**.example.com` (any depth), `**` (every host), an IP address,
+    /// or a CIDR range (`10.0.0.0/8`, `[fd00::/8]`: IP-literal targets only,
+    /// never a name); any of them with `:PORT`.
     #[arg(long, value_name = "PATTERN")]
     allow: Vec<HostPattern>,
-    /// Deny hosts matching PATTERN (deny wins over allow): they get 403
+    /// Deny hosts matching PATTERN, written as for --allow (CIDR ranges
+    /// too, e.g. `127.0.0.0/8`); deny wins over allow: they get 403
     /// `Blocked by network policy: domain HOST:PORT`.
     #[arg(long, value_name = "PATTERN")]
     deny: Vec<HostPattern>,

@@ -19,6 +19,9 @@ pub struct Args {
 
 /// Prints `direct` or `proxy <url>` (credentials redacted) and the rule that decided.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    // Detection's warnings (e.g. `HTTPS_PROXY` and `https_proxy` differing)
+    // go to stderr as for `run` and `build`: stdout stays the route alone.
+    crate::logging::init(crate::logging::WARNINGS);
     let target = Target::parse(&args.url).map_err(crate::exit::usage)?;
     let env = VarSource::from_args(&args.settings)?.detect()?;
     let settings = env.proxy().cloned().unwrap_or_default();

@@ -15,7 +15,7 @@ use doctor_support::{closed_port, docker, unique_name, Agents, Fixture, ProxyOpt
 const PATCHED_DOCKERFILE: &str = "FROM scratch\n\
 # nanoclaw-sandbox: proxy and proxy-CA build args (see docs/sandbox.md)\n\
 ARG http_proxy\nARG https_proxy\nARG no_proxy\nARG HTTP_PROXY\nARG HTTPS_PROXY\nARG NO_PROXY\n\
-ARG NODE_EXTRA_CA_CERTS\nCOPY a /a\n";
+ARG NODE_USE_ENV_PROXY\nARG NODE_EXTRA_CA_CERTS\nCOPY a /a\n";
 
 /// The workspace, with the project inside it.
 fn workspace(fixture: &Fixture) -> (PathBuf, PathBuf) {

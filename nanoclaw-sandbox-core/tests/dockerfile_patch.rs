@@ -45,7 +45,11 @@ fn cases() -> Vec<Case> {
             input: "FROM a\nRUN x\nARG http_proxy\nARG NO_PROXY=localhost\nARG HTTPS_PROXY https_proxy\n".into(),
             expected: format!(
                 "FROM a\n{}RUN x\nARG http_proxy\nARG NO_PROXY=localhost\nARG HTTPS_PROXY https_proxy\n",
-                block("", "\n", &["no_proxy", "HTTP_PROXY", "NODE_EXTRA_CA_CERTS"])
+                block(
+                    "",
+                    "\n",
+                    &["no_proxy", "HTTP_PROXY", "NODE_USE_ENV_PROXY", "NODE_EXTRA_CA_CERTS"]
+                )
             ),
             stages: 1,
         },

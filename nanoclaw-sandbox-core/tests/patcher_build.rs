@@ -71,6 +71,7 @@ fn a_plain_proxy_gets_args_in_both_spellings_and_no_dockerfile_change() {
         Some("http://proxy.corp:3128")
     );
     assert_eq!(arg(&patch.build_args, "NODE_EXTRA_CA_CERTS"), None);
+    assert_eq!(arg(&patch.build_args, "NODE_USE_ENV_PROXY"), Some("1"));
     assert_eq!(patch.dockerfile, DOCKERFILE);
     assert!(patch.context_files.is_empty());
 }
@@ -97,6 +98,8 @@ fn an_intercepting_proxy_adds_the_ca_to_context_and_stages() {
         .dockerfile
         .contains(&format!("COPY {CONTEXT_CA_FILE} {IMAGE_CA_PATH}")));
     assert!(patch.dockerfile.contains("ARG NODE_EXTRA_CA_CERTS"));
+    assert_eq!(arg(&patch.build_args, "NODE_USE_ENV_PROXY"), Some("1"));
+    assert!(patch.dockerfile.contains("ARG NODE_USE_ENV_PROXY"));
     assert!(patch
         .report
         .entries()

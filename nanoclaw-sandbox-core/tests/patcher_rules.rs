@@ -8,7 +8,7 @@ mod test_ca;
 use std::path::PathBuf;
 
 use nanoclaw_sandbox_core::proxy::{ProxySettings, ProxyUrl};
-use nanoclaw_sandbox_core::sandbox::patch::NODE_TLS_REJECT_UNAUTHORIZED;
+use nanoclaw_sandbox_core::sandbox::patch::{NODE_TLS_REJECT_UNAUTHORIZED, NODE_USE_ENV_PROXY};
 use nanoclaw_sandbox_core::sandbox::{
     CaSource, InstancePaths, Mode, PatchError, PatchKind, PatchReport, ProxyCa, SandboxPatcher,
     Severity,
@@ -123,6 +123,7 @@ fn sample_specs() -> Vec<ContainerSpec> {
             .env(NODE_TLS_REJECT_UNAUTHORIZED, "0")
             .build()
             .unwrap(),
+        agent().env(NODE_USE_ENV_PROXY, "0").build().unwrap(),
     ]
 }
 
@@ -238,6 +239,90 @@ fn proxy_variables_go_in_both_spellings_with_one_value() {
     let (patched, _) = with_all.patch(&sample_specs()[0]).unwrap();
     assert_eq!(patched.env_value("ALL_PROXY"), Some("http://all.test:1"));
     assert_eq!(patched.env_value("all_proxy"), Some("http://all.test:1"));
+}
+
+#[test]
+fn node_is_told_to_use_the_proxy_variables() {
+    let loopback = "http://127.0.0.1:3128";
+    for (name, patcher) in [
+        ("intercepting", intercepting(sandbox_proxy())),
+        ("plain", plain(sandbox_proxy())),
+        (
+            "loopback",
+            intercepting(settings(loopback, loopback, None, None)),
+        ),
+    ] {
+        let (patched, report) = patcher.patch(&sample_specs()[0]).unwrap();
+        assert_eq!(patched.env_value(NODE_USE_ENV_PROXY), Some("1"), "{name}");
+        assert_eq!(
+            entries(&report, PatchKind::ProxyVariable)
+                .iter()
+                .filter(|e| e.contains("NODE_USE_ENV_PROXY=1"))
+                .count(),
+            1,
+            "{name}: {report}"
+        );
+        // Also where the caller set the proxy variables themselves.
+        let (patched, _) = patcher.patch(&sample_specs()[2]).unwrap();
+        assert_eq!(patched.env_value(NODE_USE_ENV_PROXY), Some("1"), "{name}");
+    }
+}
+
+#[test]
+fn a_callers_node_use_env_proxy_is_kept_with_a_warning() {
+    let spec = sample_specs().pop().unwrap();
+    assert_eq!(spec.env_value(NODE_USE_ENV_PROXY), Some("0"));
+    let (patched, report) = intercepting(sandbox_proxy()).patch(&spec).unwrap();
+    assert_eq!(patched.env_value(NODE_USE_ENV_PROXY), Some("0"));
+    assert!(
+        warns(&report, PatchKind::ProxyVariable, "NODE_USE_ENV_PROXY=0")
+            && warns(&report, PatchKind::ProxyVariable, "NODE_USE_ENV_PROXY=1"),
+        "{report}"
+    );
+    // The caller's own "1" is simply left alone: nothing to report.
+    let ones = agent().env(NODE_USE_ENV_PROXY, "1").build().unwrap();
+    let (patched, report) = plain(sandbox_proxy()).patch(&ones).unwrap();
+    assert_eq!(patched.env_value(NODE_USE_ENV_PROXY), Some("1"));
+    assert!(
+        !report
+            .entries()
+            .iter()
+            .any(|e| e.subject == NODE_USE_ENV_PROXY),
+        "{report}"
+    );
+}
+
+#[test]
+fn standard_docker_mode_sets_no_node_switch() {
+    let (patched, report) = SandboxPatcher::standard_docker()
+        .patch(&sample_specs()[0])
+        .unwrap();
+    assert_eq!(patched.env_value(NODE_USE_ENV_PROXY), None);
+    assert!(report.is_empty(), "{report}");
+    let spec = sample_specs().pop().unwrap();
+    let (patched, _) = SandboxPatcher::standard_docker().patch(&spec).unwrap();
+    assert_eq!(patched.env_value(NODE_USE_ENV_PROXY), Some("0"));
+}
+
+#[test]
+fn the_node_switch_is_set_once_however_often_patched() {
+    let patcher = intercepting(sandbox_proxy());
+    let (once, _) = patcher.patch(&sample_specs()[0]).unwrap();
+    let (twice, report) = patcher.patch(&once).unwrap();
+    assert_eq!(once, twice);
+    let count = twice
+        .env()
+        .iter()
+        .filter(|v| v.name() == NODE_USE_ENV_PROXY)
+        .count();
+    assert_eq!(count, 1, "{twice:?}");
+    assert!(
+        !report
+            .entries()
+            .iter()
+            .any(|e| e.subject == NODE_USE_ENV_PROXY),
+        "{report}"
+    );
 }
 
 #[test]

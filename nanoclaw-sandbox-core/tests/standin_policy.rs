@@ -1,6 +1,6 @@
 //! The stand-in's network policy end to end: deny (the 403 page inside TLS,
 //! as Docker Sandboxes answer, or on the CONNECT reply), allow-lists with a
-//! default deny, `*.`/`**.` patterns, and bypass tunnels.
+//! default deny, `*.`/`**.` patterns, CIDR ranges, and bypass tunnels.
 #![cfg(feature = "standin")]
 
 mod support;
@@ -199,4 +199,27 @@ async fn bypass_never_opens_a_denied_host() {
     })
     .await;
     assert_blocked(&h, "blocked.test", H1).await;
+}
+
+#[tokio::test]
+async fn a_cidr_deny_blocks_ip_literals_and_leaves_names_alone() {
+    let public = TestCa::new("public");
+    let upstream = https_echo(&public, &["api.test"]).await;
+    let h = Harness::start(public, |b| {
+        b.maps([map_entry("api.test", upstream.addr)])
+            .deny(patterns(&["127.0.0.0/8"]))
+            .deny_style(DenyStyle::ConnectReply)
+    })
+    .await;
+    // An IP literal in the range: the policy page on the CONNECT itself,
+    // though a server listens there.
+    let authority = format!("127.0.0.1:{}", upstream.addr.port());
+    let mut reply = connect(h.proxy(), &authority).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.head);
+    assert_eq!(
+        reply.read_body().await,
+        format!("Blocked by network policy: domain {authority}")
+    );
+    // A name is never matched by a range, even one mapped into it.
+    assert_eq!(status_of(&h, "api.test", H1).await.0, StatusCode::OK);
 }

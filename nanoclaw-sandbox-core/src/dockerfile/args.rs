@@ -3,8 +3,9 @@
 //! Docker passes `--build-arg` values only to stages that declare them with
 //! `ARG`, and `ARG` is per stage: a declaration before the first `FROM` or in
 //! another stage does not count. (Docker's predefined proxy args reach `RUN`
-//! undeclared, but `NODE_EXTRA_CA_CERTS` does not; declaring the proxy ones
-//! too makes every stage explicit about what it receives.)
+//! undeclared, but `NODE_USE_ENV_PROXY` and `NODE_EXTRA_CA_CERTS` do not;
+//! declaring the proxy ones too makes every stage explicit about what it
+//! receives.)
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,7 @@ pub const PROXY_BUILD_ARGS: &[&str] = &[
     "HTTP_PROXY",
     "HTTPS_PROXY",
     "NO_PROXY",
+    "NODE_USE_ENV_PROXY",
     "NODE_EXTRA_CA_CERTS",
 ];
 

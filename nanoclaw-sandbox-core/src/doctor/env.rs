@@ -95,7 +95,8 @@ pub(crate) fn proxy_env(detected: &Detected) -> Check {
             id,
             error,
             "set the variable to the proxy as http://HOST:PORT (in Docker Sandboxes \
-             http://host.docker.internal:3128 or http://gateway.docker.internal:3128), or unset it",
+             http://gateway.docker.internal:3128; older Docker Desktop sandboxes: \
+             http://host.docker.internal:3128), or unset it",
         );
     };
     let Some(proxy) = env.proxy() else {

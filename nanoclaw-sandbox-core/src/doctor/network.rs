@@ -32,8 +32,9 @@ const INTERCEPTION_EXPLAINED: &str = "the proxy intercepts TLS; agents need the 
 
 /// Where the proxy is in Docker Sandboxes, for fixes.
 const PROXY_FIX: &str = "check that the proxy runs and that HTTPS_PROXY names it: in Docker \
-     Sandboxes http://host.docker.internal:3128 (older) or http://gateway.docker.internal:3128; \
-     with the stand-in, the address `nanoclaw-sandbox proxy` printed";
+     Sandboxes http://gateway.docker.internal:3128 (older Docker Desktop sandboxes: \
+     http://host.docker.internal:3128); with the stand-in, the address `nanoclaw-sandbox proxy` \
+     printed";
 
 /// A client with the doctor's timeouts and public roots.
 fn build(
@@ -76,9 +77,9 @@ fn explain(error: &HttpError) -> (String, String) {
                  network policy\""
             ),
             format!(
-                "allow the host: `sbx policy allow network {host}` (Docker Sandboxes) or \
-                 `docker sandbox network proxy <sandbox> --allow-host {host}`; with the \
-                 stand-in, `nanoclaw-sandbox proxy --allow {host}`"
+                "allow the host: `sbx policy allow network {host}` (Docker Sandboxes; older \
+                 Docker Desktop sandboxes: `docker sandbox network proxy <sandbox> --allow-host \
+                 {host}`); with the stand-in, `nanoclaw-sandbox proxy --allow {host}`"
             ),
         ),
         other => (
@@ -230,9 +231,9 @@ fn bypass_fix() -> String {
         .map(|p| format!("--bypass '{p}'"))
         .collect();
     format!(
-        "configure a bypass for these hosts in the proxy, so it tunnels them untouched: \
-         `docker sandbox network proxy <sandbox> {}`; with the stand-in, \
-         `nanoclaw-sandbox proxy {}`",
+        "configure a bypass for these hosts in the sandbox's proxy, so it tunnels them \
+         untouched (older Docker Desktop sandboxes: `docker sandbox network proxy <sandbox> {}`); \
+         with the stand-in, `nanoclaw-sandbox proxy {}`",
         sandbox.join(" "),
         standin.join(" ")
     )

@@ -115,8 +115,8 @@ pub enum HttpError {
     #[error(
         "the network policy blocks {host} (proxy {proxy} answered \"Blocked by network \
              policy\"): allow the host, e.g. `sbx policy allow network {host}` (Docker \
-             Sandboxes) or `docker sandbox network proxy <sandbox> --allow-host {host}`, \
-             then retry"
+             Sandboxes; older Docker Desktop sandboxes: `docker sandbox network proxy <sandbox> \
+             --allow-host {host}`), then retry"
     )]
     PolicyDenied {
         /// The blocked host name (what policies name).
@@ -172,8 +172,10 @@ pub enum HttpError {
     /// going through a proxy: the proxy intercepts a host it must not.
     #[error(
         "host {host} is being intercepted by proxy {proxy} (its certificate does not chain \
-             to a public root); configure a bypass for it in the proxy, e.g. \
-             `docker sandbox network proxy <sandbox> --bypass-host {host}`"
+             to a public root); configure a bypass (no TLS interception) for it in the \
+             sandbox's proxy (older Docker Desktop sandboxes: \
+             `docker sandbox network proxy <sandbox> --bypass-host {host}`; the stand-in: \
+             `nanoclaw-sandbox proxy --bypass {host}`)"
     )]
     Intercepted {
         /// The intercepted host name (what bypass rules name).
@@ -342,6 +344,10 @@ mod tests {
         let text = denied.to_string();
         assert!(
             text.contains("`sbx policy allow network evil.test`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("older Docker Desktop sandboxes: `docker sandbox network proxy"),
             "{text}"
         );
 

@@ -16,6 +16,7 @@ use super::mode::Mode;
 use super::no_proxy::extend_no_proxy;
 use super::patch::{
     proxy_values, translation_message, PatchError, PatchKind, PatchReport, Severity,
+    NODE_USE_ENV_PROXY, NODE_USE_ENV_PROXY_ON,
 };
 use super::translate::{DOCKER_HOST_NAME, HOST_GATEWAY};
 
@@ -76,7 +77,8 @@ pub struct BuildPatch {
 
 /// The build args and extra hosts alone (no Dockerfile change): proxy
 /// variables in both spellings (translated for a bridge build network),
-/// `no_proxy` extended like a container's, and `NODE_EXTRA_CA_CERTS` when the
+/// `no_proxy` extended like a container's, `NODE_USE_ENV_PROXY=1` (so Node's
+/// built-in clients in `RUN` steps use them), and `NODE_EXTRA_CA_CERTS` when the
 /// proxy intercepts TLS. Warns when a proxy URL carries credentials: declared
 /// `ARG` values show in `docker history`.
 pub fn build_args(
@@ -109,6 +111,7 @@ pub fn build_args(
         credentials |= value.original.has_credentials();
         pairs.push((pair, value.effective().expose()));
     }
+    let any_proxy = !pairs.is_empty();
     let no_proxy = extend_no_proxy(
         proxy.no_proxy.as_deref().unwrap_or_default(),
         &options.host_names,
@@ -118,6 +121,14 @@ pub fn build_args(
         for name in [pair.lower, pair.upper] {
             push_arg(&mut args, &mut report, name, &value)?;
         }
+    }
+    if any_proxy {
+        push_arg(
+            &mut args,
+            &mut report,
+            NODE_USE_ENV_PROXY,
+            NODE_USE_ENV_PROXY_ON,
+        )?;
     }
     if mode.ca().is_some() {
         push_arg(&mut args, &mut report, "NODE_EXTRA_CA_CERTS", IMAGE_CA_PATH)?;

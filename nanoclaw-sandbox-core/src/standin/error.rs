@@ -17,7 +17,8 @@ pub enum StandinInputError {
     /// A host pattern (`--allow`, `--deny`, `--bypass`, the host of `--inject`).
     #[error(
         "host pattern `{input}` is invalid ({reason}): write `example.com`, `*.example.com` \
-         (one label), `**.example.com` (any depth) or `**` (every host), optionally with `:PORT`"
+         (one label), `**.example.com` (any depth), `**` (every host), an IP address or a CIDR \
+         range (`10.0.0.0/8`, `[fd00::/8]`), optionally with `:PORT`"
     )]
     Pattern {
         /// The pattern as given.

@@ -7,9 +7,12 @@
 //! | `**.example.com` | any depth below: `api.example.com`, `a.b.example.com`, not `example.com` |
 //! | `**` | every host |
 //! | `10.0.0.1`, `[::1]` | that address |
+//! | `10.0.0.0/8`, `::1/128`, `[fd00::/8]` | IP-literal targets in that range (CIDR) |
 //! | any of these + `:PORT` | the same, on that port only |
 //!
-//! Matching ignores case and a trailing dot; wildcards never match IP literals.
+//! Matching ignores case and a trailing dot; wildcards never match IP literals
+//! and a CIDR range never matches a name (nothing is resolved: a policy sees
+//! the target as the client wrote it).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -20,8 +23,9 @@ use super::target::{check_domain, normalize_host, parse_port, split_host_port, T
 
 /// A parsed host pattern: `example.com` (itself), `*.example.com` (one more
 /// label), `**.example.com` (any depth below), `**` (every host), an IP
-/// literal, each optionally with `:PORT`. Case and a trailing dot are
-/// ignored; wildcards never match IP literals.
+/// literal, a CIDR range (`10.0.0.0/8`, `::1/128`), each optionally with
+/// `:PORT`. Case and a trailing dot are ignored; wildcards never match IP
+/// literals and ranges never match names.
 #[derive(Clone, PartialEq, Eq)]
 pub struct HostPattern {
     hosts: HostMatch,
@@ -34,6 +38,7 @@ enum HostMatch {
     Every,
     Name(String),
     Address(IpAddr),
+    Range(Cidr),
     OneLabelBelow(String),
     AnyDepthBelow(String),
 }
@@ -65,6 +70,8 @@ impl HostPattern {
             return Err(invalid(
                 "`*` and `**` may only stand as the whole first label",
             ));
+        } else if let Some((address, prefix)) = host.split_once('/') {
+            HostMatch::Range(Cidr::parse(address, prefix).map_err(|r| invalid(&r))?)
         } else if let Ok(ip) = host.parse::<IpAddr>() {
             HostMatch::Address(ip)
         } else {
@@ -91,7 +98,8 @@ impl HostPattern {
         match (&self.hosts, target.ip()) {
             (HostMatch::Every, _) => true,
             (HostMatch::Address(want), Some(ip)) => *want == ip,
-            (_, Some(_)) | (HostMatch::Address(_), None) => false,
+            (HostMatch::Range(range), Some(ip)) => range.contains(ip),
+            (_, Some(_)) | (HostMatch::Address(_) | HostMatch::Range(_), None) => false,
             (HostMatch::Name(name), None) => host == name,
             (HostMatch::OneLabelBelow(suffix), None) => {
                 label_prefix(host, suffix).is_some_and(|prefix| !prefix.contains('.'))
@@ -103,6 +111,63 @@ impl HostPattern {
     /// The pattern as written.
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+}
+
+/// An address range: the network address and the prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// `ADDRESS/PREFIX`, already split at the `/`. Host bits set in the
+    /// address are ignored, as in `ip route`.
+    fn parse(address: &str, prefix: &str) -> Result<Self, String> {
+        let network: IpAddr = address.parse().map_err(|_| {
+            format!("`{address}` before the `/` of a CIDR range is not an IP address")
+        })?;
+        let max: u8 = if network.is_ipv4() { 32 } else { 128 };
+        let family = if network.is_ipv4() { "IPv4" } else { "IPv6" };
+        let prefix = prefix
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| prefix.parse::<u8>().ok())
+            .flatten()
+            .filter(|p| *p <= max)
+            .ok_or_else(|| {
+                format!(
+                    "the prefix length after `/` must be a number from 0 to {max} for an \
+                     {family} range, not `{prefix}`"
+                )
+            })?;
+        Ok(Cidr { network, prefix })
+    }
+
+    /// Whether `ip` lies in the range. An IPv4-mapped IPv6 address
+    /// (`::ffff:10.0.0.1`) also counts as its IPv4 address, so it cannot slip
+    /// past an IPv4 range.
+    fn contains(&self, ip: IpAddr) -> bool {
+        self.contains_exactly(ip) || self.contains_exactly(ip.to_canonical())
+    }
+
+    fn contains_exactly(&self, ip: IpAddr) -> bool {
+        match (self.network, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
     }
 }
 
@@ -200,6 +265,72 @@ mod tests {
                 "{bad}: {err:?}"
             );
             assert!(err.to_string().contains("`**.example.com`"), "{err}");
+        }
+    }
+
+    #[test]
+    fn cidr_ranges_table() {
+        let table: &[(&str, &str, bool)] = &[
+            ("10.0.0.0/8", "10.0.0.1", true),
+            ("10.0.0.0/8", "10.255.255.255", true),
+            ("10.0.0.0/8", "11.0.0.1", false),
+            ("10.0.0.0/8", "9.255.255.255", false),
+            ("192.168.1.0/24", "192.168.1.77", true),
+            ("192.168.1.0/24", "192.168.2.1", false),
+            ("192.168.1.5/24", "192.168.1.200", true),
+            ("127.0.0.1/32", "127.0.0.1", true),
+            ("127.0.0.1/32", "127.0.0.2", false),
+            ("0.0.0.0/0", "203.0.113.9", true),
+            ("0.0.0.0/0", "::1", false),
+            ("10.0.0.0/8", "::ffff:10.1.2.3", true),
+            ("::1/128", "::1", true),
+            ("::1/128", "[::1]", true),
+            ("::1/128", "::2", false),
+            ("[fd00::/8]", "fd12:3456::1", true),
+            ("fd00::/8", "fe80::1", false),
+            ("::/0", "2001:db8::1", true),
+            ("::/0", "10.0.0.1", false),
+            ("::ffff:0:0/96", "::ffff:10.0.0.1", true),
+            // A name never matches a range, whatever it would resolve to.
+            ("127.0.0.0/8", "localhost", false),
+            ("0.0.0.0/0", "example.com", false),
+            ("::/0", "example.com", false),
+        ];
+        for (pattern, host, want) in table {
+            assert_eq!(matches(pattern, host, 443), *want, "{pattern} vs {host}");
+        }
+        assert!(matches("10.0.0.0/8:443", "10.1.1.1", 443));
+        assert!(!matches("10.0.0.0/8:443", "10.1.1.1", 80));
+        assert!(matches("[fd00::/8]:443", "fd00::1", 443));
+        assert!(!matches("[fd00::/8]:443", "fd00::1", 8443));
+    }
+
+    #[test]
+    fn bad_cidr_ranges_are_named() {
+        for (bad, reason) in [
+            ("10.0.0.0/33", "from 0 to 32"),
+            ("10.0.0.0/", "from 0 to 32"),
+            ("10.0.0.0/-1", "from 0 to 32"),
+            ("10.0.0.0/+8", "from 0 to 32"),
+            ("10.0.0.0/8/8", "from 0 to 32"),
+            ("::1/129", "from 0 to 128"),
+            ("::1/x", "from 0 to 128"),
+            ("10.0.0/8", "not an IP address"),
+            ("300.0.0.0/8", "not an IP address"),
+            ("example.com/8", "not an IP address"),
+            ("/8", "not an IP address"),
+        ] {
+            let err = HostPattern::parse(bad).unwrap_err();
+            assert!(
+                matches!(&err, StandinInputError::Pattern { input, .. } if input == bad),
+                "{bad}: {err:?}"
+            );
+            let text = err.to_string();
+            assert!(text.contains(reason), "{bad}: {text}");
+            assert!(
+                text.contains("10.0.0.0/8"),
+                "{bad}: the fix names CIDR: {text}"
+            );
         }
     }
 

@@ -84,7 +84,9 @@ pub const TRUST_VARS: &[TrustVar] = &[
     TrustVar {
         name: "NODE_EXTRA_CA_CERTS",
         kind: TrustVarKind::Additive,
-        read_by: "Node.js",
+        // Bun honours it too, additively (oven-sh/bun#13150), and has no
+        // trust variable of its own.
+        read_by: "Node.js, Bun",
     },
     TrustVar {
         name: "DENO_CERT",

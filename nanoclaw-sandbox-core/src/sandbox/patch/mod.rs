@@ -8,7 +8,8 @@
 //! 1. `/dev/null` bind mounts become read-only binds of an empty file (with a CA);
 //! 2. proxy variables in both spellings with one value, a loopback proxy
 //!    translated to `host.docker.internal` (+ extra host) except on the host
-//!    network, `NO_PROXY` extended with loopback and the host's own names;
+//!    network, `NO_PROXY` extended with loopback and the host's own names,
+//!    `NODE_USE_ENV_PROXY=1` so Node's built-in clients use them;
 //! 3. the CA directory mounted read-only at `/etc/nanoclaw/ca` and the trust
 //!    variables set (with a CA);
 //! 4. TLS verification: never turned off, except by insecure dev mode.
@@ -31,7 +32,8 @@ use crate::spec::{ContainerSpec, SpecError};
 use crate::trust::CONTAINER_CA_FILE;
 
 use self::draft::Draft;
-pub(crate) use self::proxy::{proxy_values, translation_message};
+pub use self::proxy::NODE_USE_ENV_PROXY;
+pub(crate) use self::proxy::{proxy_values, translation_message, NODE_USE_ENV_PROXY_ON};
 pub use self::report::{PatchEntry, PatchKind, PatchReport, Severity};
 pub use self::trust::NODE_TLS_REJECT_UNAUTHORIZED;
 use super::mode::Mode;

@@ -1,5 +1,6 @@
 //! Proxy rules: forward the proxy variables in both spellings, translate a
-//! loopback proxy address, extend `NO_PROXY`.
+//! loopback proxy address, extend `NO_PROXY`, and switch on Node's own use of
+//! the proxy variables (`NODE_USE_ENV_PROXY=1`).
 
 use crate::proxy::{ProxySettings, ProxyUrl};
 use crate::sandbox::case::{self, CasePair};
@@ -10,6 +11,15 @@ use crate::spec::NetworkMode;
 use super::draft::Draft;
 use super::report::{PatchKind, Severity};
 use super::PatchError;
+
+/// Node's switch for honouring `HTTP(S)_PROXY`/`NO_PROXY` in its built-in
+/// clients: `http`/`https` from Node 22.21 and 24.5, `fetch` from 24.0. Older
+/// Node ignores it (and the proxy variables): those agents need an explicit
+/// proxy agent, which no patch can add.
+pub const NODE_USE_ENV_PROXY: &str = "NODE_USE_ENV_PROXY";
+
+/// The value [`NODE_USE_ENV_PROXY`] gets.
+pub(crate) const NODE_USE_ENV_PROXY_ON: &str = "1";
 
 /// The proxy variables a container gets, each with its value as the
 /// container on `network` must see it.
@@ -84,6 +94,14 @@ pub(super) fn apply(
         }
         let exposed = value.effective().expose();
         draft.set_pair(PatchKind::ProxyVariable, *pair, &exposed, str::to_string);
+    }
+    if !values.is_empty() {
+        // Without it Node's built-in clients ignore the variables set above.
+        draft.set_var(
+            PatchKind::ProxyVariable,
+            NODE_USE_ENV_PROXY,
+            NODE_USE_ENV_PROXY_ON,
+        );
     }
     let no_proxy = extend_no_proxy(proxy.no_proxy.as_deref().unwrap_or_default(), host_names);
     draft.set_pair(PatchKind::NoProxy, case::NO_PROXY, &no_proxy, |caller| {
