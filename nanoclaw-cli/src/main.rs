@@ -18,6 +18,7 @@ macro_rules! say {
 mod agent;
 mod build_context;
 mod build_image;
+mod daemon_config;
 mod demo;
 mod dockerignore;
 mod doctor;
@@ -98,6 +99,13 @@ enum Command {
     /// protocol, never as container environment), TELEGRAM_API_BASE,
     /// ANTHROPIC_BASE_URL and ANTHROPIC_MODEL. Runs until Ctrl-C or SIGTERM.
     Host(host::Args),
+    /// Print (or `--write`) what the Docker daemon inside the sandbox needs:
+    /// the proxy, in the form its Engine version accepts, and the proxy CA.
+    ///
+    /// Engine 23+: daemon.json "proxies"; before: a systemd drop-in. The CA
+    /// goes to the system store dockerd and containerd read. Proxy
+    /// credentials are printed as ***.
+    DaemonConfig(daemon_config::Args),
     /// The test agent itself: what runs inside the agent image.
     #[command(hide = true)]
     Agent(agent::Args),
@@ -126,6 +134,9 @@ fn main() -> ExitCode {
         Command::Demo(args) => exit::block_on(demo::run(&args, cli.workspace.as_deref())),
         Command::Doctor(args) => exit::block_on(doctor::run(&args, cli.workspace.as_deref())),
         Command::Inspect(args) => exit::block_on(inspect::run(&args, cli.workspace.as_deref())),
+        Command::DaemonConfig(args) => {
+            exit::block_on(daemon_config::run(&args, cli.workspace.as_deref()))
+        }
     };
     exit::report(outcome)
 }

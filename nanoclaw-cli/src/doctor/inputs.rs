@@ -63,16 +63,25 @@ pub fn with_public_roots(doctor: Doctor, files: &[PathBuf]) -> anyhow::Result<Do
     Ok(doctor.public_roots(roots))
 }
 
-/// The engine as found: connected, or why not.
-pub async fn engine(workspace: Option<&Path>) -> Engine {
+/// `doctor` with the engine as found (connected, or why not) and, when
+/// connected, the daemon's own proxy settings (`GET /info`).
+pub async fn with_engine(doctor: Doctor, workspace: Option<&Path>) -> Doctor {
     match crate::engine::connect(workspace).await {
-        Ok(runtime) => Engine::Connected {
-            endpoint: runtime.endpoint().to_string(),
-            api_version: runtime.api_version(),
-            runtime: Arc::new(runtime),
-        },
-        Err(error) => Engine::Unreachable {
+        Ok(runtime) => {
+            let proxy = runtime
+                .daemon_proxy()
+                .await
+                .map_err(|error| error.to_string());
+            doctor
+                .engine(Engine::Connected {
+                    endpoint: runtime.endpoint().to_string(),
+                    api_version: runtime.api_version(),
+                    runtime: Arc::new(runtime),
+                })
+                .daemon_proxy(proxy)
+        }
+        Err(error) => doctor.engine(Engine::Unreachable {
             reason: format!("{error:#}"),
-        },
+        }),
     }
 }

@@ -55,7 +55,7 @@ pub struct Args {
 
 /// Runs the doctor.
 pub async fn run(args: &Args, workspace: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let doctor = configure(args, workspace)?.engine(inputs::engine(workspace).await);
+    let doctor = inputs::with_engine(configure(args, workspace)?, workspace).await;
     let checks = doctor.run().await;
     if args.json {
         let text = serde_json::to_string_pretty(&checks)?;

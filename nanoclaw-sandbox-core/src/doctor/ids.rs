@@ -29,6 +29,11 @@ pub const WORKSPACE_FS: &str = "workspace-fs";
 pub const DOCKERFILE_ARGS: &str = "dockerfile-args";
 /// The Docker daemon answers, with an API that supports `host-gateway`.
 pub const DOCKER_DAEMON: &str = "docker-daemon";
+/// In a sandbox, the Docker daemon has the sandbox proxy configured (`GET /info`).
+pub const DAEMON_PROXY: &str = "daemon-proxy";
+/// In a sandbox whose proxy intercepts TLS, the proxy CA is in the system
+/// store the daemon reads.
+pub const DAEMON_CA: &str = "daemon-ca";
 /// An agent container has the proxy variables the patcher sets.
 pub const CONTAINER_PROXY_ENV: &str = "container-proxy-env";
 /// An agent container has the trust variables and the current CA mounted.
@@ -50,6 +55,8 @@ pub const ALL: &[&str] = &[
     WORKSPACE_FS,
     DOCKERFILE_ARGS,
     DOCKER_DAEMON,
+    DAEMON_PROXY,
+    DAEMON_CA,
     CONTAINER_PROXY_ENV,
     CONTAINER_CA,
 ];

@@ -19,6 +19,8 @@
 //! | `workspace-fs` | a virtiofs workspace (`git clone`'s "inflate" error) |
 //! | `dockerfile-args` | build stages without the proxy build args |
 //! | `docker-daemon` | no daemon, an API too old for `host-gateway` |
+//! | `daemon-proxy` | in a sandbox, a daemon without the proxy (its pulls and `FROM` fail) |
+//! | `daemon-ca` | in a sandbox, the proxy CA missing from the system store the daemon reads |
 //! | `container-proxy-env` | an agent container without the proxy variables |
 //! | `container-ca` | an agent container without the trust variables, the CA mount, or with a stale CA |
 //!
@@ -38,6 +40,7 @@
 mod check;
 mod container;
 mod daemon;
+mod daemon_proxy;
 mod dockerfile;
 mod env;
 mod listen;

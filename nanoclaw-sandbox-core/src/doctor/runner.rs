@@ -8,11 +8,14 @@ use std::time::SystemTime;
 use super::check::Check;
 use super::container::{audit_container, container_ca, container_proxy_env};
 use super::daemon::{docker_daemon, Engine};
+use super::daemon_proxy::{daemon_ca, daemon_proxy, StoreFiles};
 use super::env::{self, Detected};
 use super::{dockerfile, ids, listen, paths, routes};
 use crate::runtime::{ContainerId, ContainerRuntime, ContainerState};
+use crate::sandbox::daemon::{DaemonProxy, SYSTEM_CA_PATH};
 use crate::sandbox::{DetectOptions, SandboxEnv};
 use crate::spec::ContainerSpec;
+use crate::trust::HOST_BUNDLE_PATHS;
 
 /// The URL whose TLS the doctor checks by default: the model API.
 pub const DEFAULT_PROBE_URL: &str = "https://api.anthropic.com/";
@@ -51,6 +54,7 @@ pub struct Doctor {
     route_urls: Vec<String>,
     dev: bool,
     engine: Engine,
+    daemon_proxy: Option<Result<DaemonProxy, String>>,
     now: SystemTime,
     #[cfg(feature = "client")]
     net: super::network::NetSettings,
@@ -80,6 +84,7 @@ impl Doctor {
                 .collect(),
             dev: false,
             engine: Engine::NotChecked,
+            daemon_proxy: None,
             now: SystemTime::now(),
             #[cfg(feature = "client")]
             net: super::network::NetSettings {
@@ -162,6 +167,13 @@ impl Doctor {
         self
     }
 
+    /// The daemon's own proxy settings as read from it (`GET /info`), or why
+    /// they could not be read (default: not read, `daemon-proxy` skipped).
+    pub fn daemon_proxy(mut self, read: Result<DaemonProxy, String>) -> Self {
+        self.daemon_proxy = Some(read);
+        self
+    }
+
     /// The time CA expiry is measured from (default: now).
     pub fn now(mut self, now: SystemTime) -> Self {
         self.now = now;
@@ -217,6 +229,25 @@ impl Doctor {
                 .map(|(path, text)| (path.as_path(), text.as_str())),
         ));
         checks.push(docker_daemon(&self.engine));
+        let endpoint = match &self.engine {
+            Engine::Connected { endpoint, .. } => Some(endpoint.as_str()),
+            _ => None,
+        };
+        checks.push(daemon_proxy(sandbox, endpoint, self.daemon_proxy.as_ref()));
+        let bundle = HOST_BUNDLE_PATHS.iter().find_map(|path| {
+            std::fs::read_to_string(path)
+                .ok()
+                .map(|text| (std::path::Path::new(*path), text))
+        });
+        let ca_file = std::fs::read_to_string(SYSTEM_CA_PATH).ok();
+        checks.push(daemon_ca(
+            sandbox,
+            endpoint,
+            &StoreFiles {
+                bundle: bundle.as_ref().map(|(path, text)| (*path, text.as_str())),
+                ca_file: ca_file.as_deref(),
+            },
+        ));
         checks.extend(self.container_checks(&detected).await);
         checks
     }

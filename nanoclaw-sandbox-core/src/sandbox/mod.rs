@@ -13,6 +13,7 @@ mod no_proxy;
 mod translate;
 
 pub mod build;
+pub mod daemon;
 pub mod patch;
 pub mod runtime;
 

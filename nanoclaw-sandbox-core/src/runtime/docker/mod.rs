@@ -38,6 +38,7 @@ use crate::runtime::{
     Attachment, BlockingRemover, ContainerId, ContainerInfo, ContainerRuntime, ContainerSummary,
     ExecOutput, ExitStatus, InstallId, InstanceId, RuntimeError, RuntimeIdentity, Stdin,
 };
+pub use crate::sandbox::daemon::DaemonProxy;
 use crate::spec::ContainerSpec;
 
 /// Idle timeouts, one per kind of stream. `None` waits forever, which suits
@@ -187,6 +188,25 @@ impl DockerRuntime {
     /// The negotiated API version, e.g. `1.41`.
     pub fn api_version(&self) -> String {
         self.connector.api_version()
+    }
+
+    /// The daemon's own proxy settings and version, from `GET /info`: what
+    /// *its* pulls and `FROM` resolution use, which is not the client's
+    /// environment. The daemon redacts proxy passwords in its answer.
+    pub async fn daemon_proxy(&self) -> Result<DaemonProxy, RuntimeError> {
+        let info = self.docker.info().await.map_err(|e| {
+            map_error(
+                e,
+                &Ctx::plain("read the daemon's settings (GET /info) of", &self.endpoint),
+            )
+        })?;
+        let set = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
+        Ok(DaemonProxy {
+            http: set(info.http_proxy),
+            https: set(info.https_proxy),
+            no_proxy: set(info.no_proxy),
+            engine_version: set(info.server_version),
+        })
     }
 
     fn ctx_container<'a>(&'a self, operation: &'static str, id: &'a ContainerId) -> Ctx<'a> {
