@@ -14,7 +14,10 @@
 //!
 //! Needs root, `dockerd`, `docker`, `unshare` and `/usr/bin/docker-registry`;
 //! skips (saying why) without them unless NANOCLAW_REQUIRE_DOCKER is set.
-//! The machine's main daemon is never touched.
+//! The machine's main daemon is never touched: every second dockerd runs in
+//! a network namespace of its own (`unshare --net`), since dockerd started
+//! with `--bridge=none` deletes a `docker0` bridge it finds; the stand-in on
+//! this machine's loopback reaches it through a unix-socket relay.
 
 mod cli_support;
 #[path = "../../nanoclaw-sandbox-core/tests/support/test_ca.rs"]
@@ -49,7 +52,7 @@ fn unavailable() -> Option<String> {
     if euid.as_deref() != Some("0") {
         return Some("not root: a second dockerd needs root".into());
     }
-    for tool in ["dockerd", "docker", "unshare", "sha256sum"] {
+    for tool in ["dockerd", "docker", "unshare", "sha256sum", "ip", "python3"] {
         let found = Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .output()
@@ -94,8 +97,14 @@ struct Dockerd {
 
 impl Dockerd {
     /// Starts dockerd with `env` (nothing else of this process's proxy or
-    /// trust variables), in a network namespace of its own when `isolated`.
-    fn start(env: &BTreeMap<String, String>, isolated: bool) -> Dockerd {
+    /// trust variables), always in a network namespace of its own: with
+    /// `--bridge=none` in this machine's namespace, dockerd deletes the main
+    /// daemon's `docker0` bridge at start. With `proxy_port`, a relay makes
+    /// the stand-in on this machine's 127.0.0.1:PORT reachable as the same
+    /// address inside the namespace (through a unix socket, which crosses
+    /// namespaces); without it the namespace has no way out at all, as the
+    /// sandbox's microVM has no direct route.
+    fn start(env: &BTreeMap<String, String>, proxy_port: Option<u16>) -> Dockerd {
         let dir = tempfile::Builder::new()
             .prefix("ncdc")
             .tempdir_in("/tmp")
@@ -105,13 +114,21 @@ impl Dockerd {
         let socket = root.join("docker.sock");
         let log = std::fs::File::create(root.join("dockerd.log")).unwrap();
         let namespace = format!("nanoclaw-test-{}", std::process::id());
-        let mut cmd = if isolated {
-            let mut cmd = Command::new("unshare");
-            cmd.args(["--net", "--", "dockerd"]);
-            cmd
-        } else {
-            Command::new("dockerd")
-        };
+        let mut script = String::from("ip link set lo up || exit 1\n");
+        if let Some(port) = proxy_port {
+            let relay_socket = root.join("proxy.sock");
+            relay_to_loopback(&relay_socket, port);
+            std::fs::write(root.join("relay.py"), RELAY_PY).unwrap();
+            script.push_str(&format!(
+                "python3 {} {port} {} & echo $! > {}\n",
+                root.join("relay.py").display(),
+                relay_socket.display(),
+                root.join("relay.pid").display()
+            ));
+        }
+        script.push_str("exec dockerd \"$@\"\n");
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--net", "--", "sh", "-c", &script, "sh"]);
         cmd.arg("--host")
             .arg(format!("unix://{}", socket.display()))
             .arg("--data-root")
@@ -229,6 +246,13 @@ impl Drop for Dockerd {
             let _ = child.wait();
         }
         if let Some(dir) = self.dir.take() {
+            // The relay inside the namespace, by its pid file.
+            if let Ok(pid) = std::fs::read_to_string(dir.path().join("relay.pid")) {
+                let pid = pid.trim();
+                if !pid.is_empty() && Path::new(&format!("/proc/{pid}")).exists() {
+                    let _ = Command::new("kill").args(["-s", "KILL", pid]).status();
+                }
+            }
             // A managed containerd left behind by a killed dockerd: ours, by its pid file.
             let pid_file = dir.path().join("exec/containerd/containerd.pid");
             if let Ok(pid) = std::fs::read_to_string(&pid_file) {
@@ -251,6 +275,61 @@ impl Drop for Dockerd {
             }
         }
     }
+}
+
+/// Inside the namespace: 127.0.0.1:PORT forwarded to a unix socket.
+const RELAY_PY: &str = r#"
+import socket, sys, threading
+port, path = int(sys.argv[1]), sys.argv[2]
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", port))
+server.listen(16)
+def pipe(a, b):
+    try:
+        while True:
+            data = a.recv(65536)
+            if not data:
+                break
+            b.sendall(data)
+    except OSError:
+        pass
+    finally:
+        try:
+            b.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+while True:
+    client, _ = server.accept()
+    upstream = socket.socket(socket.AF_UNIX)
+    upstream.connect(path)
+    threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+    threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+"#;
+
+/// On this machine: a unix socket at `path` forwarded to 127.0.0.1:`port`
+/// (threads that end with the test process).
+fn relay_to_loopback(path: &Path, port: u16) {
+    let listener = std::os::unix::net::UnixListener::bind(path).expect("binding the relay socket");
+    std::thread::spawn(move || {
+        for inbound in listener.incoming() {
+            let Ok(inbound) = inbound else { return };
+            let Ok(outbound) = TcpStream::connect(("127.0.0.1", port)) else {
+                continue;
+            };
+            let (mut in_read, mut out_write) =
+                (inbound.try_clone().unwrap(), outbound.try_clone().unwrap());
+            let (mut out_read, mut in_write) = (outbound, inbound);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut in_read, &mut out_write);
+                let _ = out_write.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut out_read, &mut in_write);
+                let _ = in_write.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
 }
 
 fn free_port() -> u16 {
@@ -487,6 +566,9 @@ fn a_second_dockerd_pulls_through_the_proxy_only_with_what_daemon_config_prints(
         prereq::missing("a second dockerd and a registry double", &why);
         return;
     }
+    // The main daemon's bridge must survive the second daemons.
+    let main_bridge = Path::new("/sys/class/net/docker0");
+    let had_bridge = main_bridge.exists();
     let work = tempfile::tempdir().unwrap();
     let registry_ca = TestCa::new("nanoclaw registry test CA");
     let (_registry, registry_addr) = start_registry(work.path(), &registry_ca);
@@ -508,10 +590,11 @@ fn a_second_dockerd_pulls_through_the_proxy_only_with_what_daemon_config_prints(
         ))
         .unwrap();
     let env_arg = env_file.to_string_lossy().to_string();
+    let proxy_port = standin.addr().port();
 
     // No proxy: the daemon in a network namespace with no route out, as in
     // the microVM. The Engine version `daemon-config` uses comes from it.
-    let isolated = Dockerd::start(&BTreeMap::new(), true);
+    let isolated = Dockerd::start(&BTreeMap::new(), None);
     let (pulled, text) = isolated.pull();
     assert!(!pulled, "pulled without a proxy:\n{text}");
     assert!(
@@ -576,7 +659,7 @@ fn a_second_dockerd_pulls_through_the_proxy_only_with_what_daemon_config_prints(
     std::fs::write(&ca_path, format!("{ca_pem}\n")).unwrap();
 
     // Proxy, no CA: through the stand-in, which the daemon does not trust.
-    let untrusting = Dockerd::start(&env, false);
+    let untrusting = Dockerd::start(&env, Some(proxy_port));
     let configured = doctor_daemon_proxy(&env_file, &untrusting.host());
     assert_eq!(configured["status"], "pass", "{configured}");
     let (pulled, text) = untrusting.pull();
@@ -596,7 +679,7 @@ fn a_second_dockerd_pulls_through_the_proxy_only_with_what_daemon_config_prints(
         "SSL_CERT_FILE".into(),
         ca_path.to_string_lossy().to_string(),
     );
-    let trusting = Dockerd::start(&trusted_env, false);
+    let trusting = Dockerd::start(&trusted_env, Some(proxy_port));
     let (pulled, text) = trusting.pull();
     assert!(pulled, "the pull failed with the proxy and its CA:\n{text}");
     let listed = trusting.docker(&["image", "inspect", "--format", "{{.Id}}", IMAGE]);
@@ -604,6 +687,11 @@ fn a_second_dockerd_pulls_through_the_proxy_only_with_what_daemon_config_prints(
     drop(trusting);
 
     runtime.block_on(standin.shutdown());
+    assert_eq!(
+        main_bridge.exists(),
+        had_bridge,
+        "the main daemon's docker0 bridge was disturbed"
+    );
     let _ = std::io::stderr().flush();
 }
 
