@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use nanoclaw_sandbox_core::dockerfile::{
-    add_ca_steps, needs_patch, patch_dockerfile, SkipReason, SkippedStage, CONTEXT_CA_FILE,
-    IMAGE_CA_PATH,
+    add_ca_steps, declare_build_time_args, declared_predefined_args, SkipReason, SkippedStage,
+    CONTEXT_CA_FILE, IMAGE_CA_PATH, PREDEFINED_PROXY_ARGS, PROXY_BUILD_ARGS,
 };
 
 const CA: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
@@ -170,16 +170,33 @@ fn steps_ignore_a_shell_instruction_and_keep_crlf() {
 }
 
 #[test]
-fn the_context_gets_the_ca_and_the_result_is_patched_on_disk_terms() {
+fn the_context_gets_the_ca_and_only_args_docker_does_not_predefine_are_declared() {
     let text = "FROM debian\nRUN true\n";
     let out = add_ca_steps(text, CA, &BTreeMap::new()).unwrap();
     assert_eq!(out.context_file.name, CONTEXT_CA_FILE);
     assert_eq!(out.context_file.bytes, CA.as_bytes());
     assert_eq!(out.context_file.mode, 0o644);
-    // The build args are declared, and the on-disk patch has nothing to add.
-    assert!(!needs_patch(&out.dockerfile).unwrap());
+    // What RUN steps need declared is declared (nothing more to add) ...
+    assert!(!declare_build_time_args(&out.dockerfile).unwrap().changed());
+    for name in PROXY_BUILD_ARGS
+        .iter()
+        .filter(|n| !PREDEFINED_PROXY_ARGS.contains(n))
+    {
+        assert!(
+            out.dockerfile.contains(&format!("ARG {name}\n")),
+            "{name}: {}",
+            out.dockerfile
+        );
+    }
+    // ... and no proxy arg Docker predefines: declared, its value (the
+    // proxy URL) would be recorded in `docker history`.
     assert_eq!(
-        patch_dockerfile(&out.dockerfile).unwrap().text,
+        declared_predefined_args(&out.dockerfile).unwrap(),
+        Vec::<String>::new()
+    );
+    assert!(
+        !out.dockerfile.contains("ARG http_proxy"),
+        "{}",
         out.dockerfile
     );
     // The user's own lines are all still there, in order.

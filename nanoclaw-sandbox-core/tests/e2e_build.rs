@@ -24,8 +24,8 @@ use nanoclaw_sandbox_core::runtime::{
 };
 use nanoclaw_sandbox_core::spec::NetworkMode;
 use support::e2e::{
-    self, hello_body, pass_line, run_cases_with, sandbox_env, unique_name, Case, Client, Context,
-    Expect, FixtureError, ImageGuard, Library, ProxyKind, Stage, BYPASS_HOST, RUN_TIMEOUT,
+    self, docker, hello_body, pass_line, run_cases_with, sandbox_env, unique_name, Case, Client,
+    Context, Expect, FixtureError, ImageGuard, Library, ProxyKind, Stage, BYPASS_HOST, RUN_TIMEOUT,
     TEST_LABEL, UPSTREAM_HOST,
 };
 use support::tar_context::tar_context;
@@ -133,6 +133,66 @@ fn builds(kind: ProxyKind) -> TestResult {
             &format!("{p}/build/patched"),
             started.elapsed().as_millis(),
             &hello_body(UPSTREAM_HOST)
+        )
+    );
+
+    // The history keeps neither the proxy's address nor the CA: Docker's
+    // predefined proxy args reach RUN undeclared, and the rewrite declares
+    // only the others. The control: a Dockerfile that declares HTTPS_PROXY
+    // itself puts the proxy's address in the history (and is warned about).
+    let authority = stage
+        .proxy
+        .proxy_url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let history = docker([
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}",
+        tag.as_str(),
+    ])?;
+    assert!(
+        !history.contains(&authority),
+        "{p}: the proxy in the history:\n{history}"
+    );
+    assert!(
+        !history.contains("BEGIN CERTIFICATE"),
+        "{p}: the CA in the history:\n{history}"
+    );
+    let declaring_tag = format!("{}:declaring", unique_name("build"));
+    images.tag(&declaring_tag);
+    let declaring = BuildRequest::new(tar_context(&[(
+        "Dockerfile",
+        &format!("FROM {}\nARG HTTPS_PROXY\nRUN true\n", stage.image),
+    )]))
+    .tag(declaring_tag.as_str())
+    .label(TEST_LABEL.0, TEST_LABEL.1)
+    .network(NetworkMode::Named(stage.topo.network().to_string()));
+    let (built, log) = build(&library, &*patched, declaring, &mut images);
+    if let Err(e) = built {
+        return Err(FixtureError::new(format!(
+            "{p}/build/declaring failed: {e}\n{log}"
+        )));
+    }
+    let declared_history = docker([
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}",
+        declaring_tag.as_str(),
+    ])?;
+    assert!(
+        declared_history.contains(&authority),
+        "{p}: the control should show the declared proxy arg:\n{declared_history}"
+    );
+    println!(
+        "{}",
+        pass_line(
+            &format!("{p}/build/history-holds-no-proxy-value"),
+            0,
+            &authority
         )
     );
 

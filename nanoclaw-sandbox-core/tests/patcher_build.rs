@@ -161,6 +161,29 @@ fn proxy_credentials_are_warned_about_and_never_shown() {
 }
 
 #[test]
+fn a_dockerfile_declaring_a_predefined_proxy_arg_is_warned_about() {
+    let mode = intercepting("http://gateway.docker.internal:3128");
+    let declaring = "FROM debian\nARG HTTPS_PROXY\nARG no_proxy=localhost\nRUN true\n";
+    let patch = patch_build(&mode, declaring, &BuildOptions::default()).unwrap();
+    let warned: Vec<_> = patch.report.at_least(Severity::Warn).collect();
+    let subjects: Vec<&str> = warned.iter().map(|e| e.subject.as_str()).collect();
+    assert_eq!(subjects, ["HTTPS_PROXY", "no_proxy"], "{}", patch.report);
+    assert!(
+        warned[0].message.contains("docker history"),
+        "{}",
+        warned[0]
+    );
+    // The control: the same file without the declarations gets no warning.
+    let plain = patch_build(&mode, "FROM debian\nRUN true\n", &BuildOptions::default()).unwrap();
+    assert_eq!(
+        plain.report.at_least(Severity::Warn).count(),
+        0,
+        "{}",
+        plain.report
+    );
+}
+
+#[test]
 fn base_image_users_reach_the_rewrite() {
     let mode = intercepting("http://gateway.docker.internal:3128");
     let options = BuildOptions::default().with_base_image_user("node:20", "node");

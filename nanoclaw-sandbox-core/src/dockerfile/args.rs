@@ -24,6 +24,23 @@ pub const PROXY_BUILD_ARGS: &[&str] = &[
     "NODE_EXTRA_CA_CERTS",
 ];
 
+/// The build args Docker predefines: they reach `RUN` steps without an
+/// `ARG` declaration, and are then kept out of `docker history`. Declaring
+/// one makes its value (a proxy URL, credentials included) part of the
+/// image's history.
+pub const PREDEFINED_PROXY_ARGS: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
 /// The comment put above inserted declarations.
 pub const ARGS_COMMENT: &str =
     "# nanoclaw-sandbox: proxy and proxy-CA build args (see docs/sandbox.md)";
@@ -51,6 +68,38 @@ impl DockerfilePatch {
 /// Everything else is kept byte for byte. Patching a patched file changes
 /// nothing. A file without `FROM` is refused.
 pub fn patch_dockerfile(text: &str) -> Result<DockerfilePatch, DockerfileError> {
+    declare_args(text, PROXY_BUILD_ARGS)
+}
+
+/// What a build itself needs declared (the in-memory rewrite): only the
+/// [`PROXY_BUILD_ARGS`] Docker does not predefine, so that no proxy value
+/// reaches `docker history` and each stage gets as few steps as possible.
+pub fn declare_build_time_args(text: &str) -> Result<DockerfilePatch, DockerfileError> {
+    let names: Vec<&str> = PROXY_BUILD_ARGS
+        .iter()
+        .copied()
+        .filter(|name| !PREDEFINED_PROXY_ARGS.contains(name))
+        .collect();
+    declare_args(text, &names)
+}
+
+/// The predefined proxy args (see [`PREDEFINED_PROXY_ARGS`]) that `text`
+/// declares itself, in order, once each: their values show in `docker
+/// history`.
+pub fn declared_predefined_args(text: &str) -> Result<Vec<String>, DockerfileError> {
+    let doc = Document::parse(text)?;
+    let mut found: Vec<String> = Vec::new();
+    for stage in doc.stages() {
+        for name in declared_args(&stage) {
+            if PREDEFINED_PROXY_ARGS.contains(&name) && !found.iter().any(|f| f == name) {
+                found.push(name.to_string());
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn declare_args(text: &str, names: &[&str]) -> Result<DockerfilePatch, DockerfileError> {
     let doc = Document::parse(text)?;
     let stages = doc.stages();
     if stages.is_empty() {
@@ -59,7 +108,7 @@ pub fn patch_dockerfile(text: &str) -> Result<DockerfilePatch, DockerfileError> 
     let mut insertions = BTreeMap::new();
     for stage in &stages {
         let declared = declared_args(stage);
-        let missing: Vec<&str> = PROXY_BUILD_ARGS
+        let missing: Vec<&str> = names
             .iter()
             .copied()
             .filter(|name| !declared.contains(name))

@@ -9,7 +9,7 @@
 //! Per stage that has a `RUN` step and a shell:
 //! ```text
 //! FROM base
-//! ARG ...                      (the on-disk patch, applied first if missing)
+//! ARG NODE_USE_ENV_PROXY ...  (only the args Docker does not predefine, if missing)
 //! USER root                    (only when the stage starts as another user)
 //! COPY nanoclaw-proxy-ca.crt /usr/local/share/ca-certificates/nanoclaw-proxy-ca.crt
 //! RUN ["/bin/sh", "-c", "<install: update-ca-certificates | update-ca-trust | append>"]
@@ -27,7 +27,7 @@
 
 use std::collections::BTreeMap;
 
-use super::args::patch_dockerfile;
+use super::args::declare_build_time_args;
 use super::parse::{Document, Stage};
 use super::DockerfileError;
 
@@ -125,7 +125,8 @@ struct StageFacts {
 }
 
 /// Rewrites `dockerfile` for one build behind the intercepting proxy: the
-/// on-disk patch ([`patch_dockerfile`]) first, then the CA steps in every
+/// build-time declarations ([`declare_build_time_args`]: the args Docker
+/// does not predefine) first, then the CA steps in every
 /// stage with a shell and a `RUN` step. `base_image_users` maps a base image
 /// reference (as written after `FROM`) to its configured user (`docker image
 /// inspect`'s `Config.User`); an image missing there is taken to run as root.
@@ -134,7 +135,7 @@ pub fn add_ca_steps(
     ca_pem: &str,
     base_image_users: &BTreeMap<String, String>,
 ) -> Result<CaBuildRewrite, DockerfileError> {
-    let with_args = patch_dockerfile(dockerfile)?.text;
+    let with_args = declare_build_time_args(dockerfile)?.text;
     let doc = Document::parse(&with_args)?;
     let mut insertions: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     let mut facts: Vec<StageFacts> = Vec::new();

@@ -19,7 +19,8 @@ pub(crate) mod parse;
 mod support;
 
 pub use self::args::{
-    needs_patch, patch_dockerfile, DockerfilePatch, ARGS_COMMENT, PROXY_BUILD_ARGS,
+    declare_build_time_args, declared_predefined_args, needs_patch, patch_dockerfile,
+    DockerfilePatch, ARGS_COMMENT, PREDEFINED_PROXY_ARGS, PROXY_BUILD_ARGS,
 };
 pub use self::ca_steps::{
     add_ca_steps, CaBuildRewrite, ContextFile, SkipReason, SkippedStage, CONTEXT_CA_FILE,

@@ -184,6 +184,21 @@ pub fn patch_build(
     options: &BuildOptions,
 ) -> Result<BuildPatch, PatchError> {
     let (build_args, extra_hosts, mut report) = build_args(mode, options)?;
+    if mode.proxy().is_some() {
+        for name in dockerfile::declared_predefined_args(dockerfile)? {
+            report.push(
+                Severity::Warn,
+                PatchKind::BuildArg,
+                name.as_str(),
+                format!(
+                    "the Dockerfile declares `ARG {name}`: Docker passes its proxy args to RUN \
+                     steps without a declaration and keeps them out of `docker history` only \
+                     while they are undeclared; remove the declaration so the proxy URL is not \
+                     recorded in the image"
+                ),
+            );
+        }
+    }
     let Some(ca) = mode.ca() else {
         return Ok(BuildPatch {
             build_args,
