@@ -491,8 +491,6 @@ pub(crate) fn container_ca(
 mod tests {
     use std::collections::BTreeMap;
 
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-
     use super::*;
     use crate::doctor::check::Status;
     use crate::proxy::ProxySettings;
@@ -502,13 +500,7 @@ mod tests {
     use crate::trust::{SystemRoots, TrustDir};
 
     fn store() -> TrustStore {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let pem = params
-            .self_signed(&KeyPair::generate().unwrap())
-            .unwrap()
-            .pem();
-        TrustStore::from_pem(pem.as_bytes(), "test CA").unwrap()
+        crate::trust::generated_ca_store()
     }
 
     fn env_with(proxy: &str, ca: Option<TrustStore>) -> SandboxEnv {

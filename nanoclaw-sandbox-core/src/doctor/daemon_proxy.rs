@@ -184,21 +184,13 @@ pub(crate) fn daemon_ca(
 
 #[cfg(test)]
 mod tests {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-
     use super::*;
     use crate::doctor::check::Status;
     use crate::proxy::ProxySettings;
     use crate::sandbox::{CaSource, Mode, ProxyCa};
 
     fn store() -> TrustStore {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let pem = params
-            .self_signed(&KeyPair::generate().unwrap())
-            .unwrap()
-            .pem();
-        TrustStore::from_pem(pem.as_bytes(), "test CA").unwrap()
+        crate::trust::generated_ca_store()
     }
 
     fn sandbox(ca: Option<TrustStore>) -> SandboxEnv {

@@ -329,18 +329,10 @@ fn systemd_escape(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-
     use super::*;
 
     fn store() -> TrustStore {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let pem = params
-            .self_signed(&KeyPair::generate().unwrap())
-            .unwrap()
-            .pem();
-        TrustStore::from_pem(pem.as_bytes(), "test CA").unwrap()
+        crate::trust::generated_ca_store()
     }
 
     fn proxy(url: &str, no_proxy: Option<&str>) -> ProxySettings {

@@ -19,6 +19,8 @@ pub(crate) use self::dir::{
 };
 pub use self::error::TrustError;
 pub use self::roots::{RootsOrigin, RootsPem, SystemRoots, HOST_BUNDLE_PATHS};
+#[cfg(test)]
+pub(crate) use self::store::generated_ca_store;
 pub use self::store::{CaInfo, TrustStore};
 pub use self::vars::{
     trust_var, TrustVar, TrustVarKind, BUNDLE_FILE_NAME, CA_FILE_NAME, CONTAINER_BUNDLE_FILE,

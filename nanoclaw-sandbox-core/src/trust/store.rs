@@ -204,6 +204,19 @@ fn format_unix(seconds: i64) -> String {
     }
 }
 
+/// A trust store holding a freshly generated CA: for the crate's unit tests.
+#[cfg(test)]
+pub(crate) fn generated_ca_store() -> TrustStore {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let pem = params
+        .self_signed(&KeyPair::generate().unwrap())
+        .unwrap()
+        .pem();
+    TrustStore::from_pem(pem.as_bytes(), "test CA").unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
