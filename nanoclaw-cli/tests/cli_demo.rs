@@ -1,27 +1,12 @@
 //! `nanoclaw-sandbox demo`, as a user types it.
 
 mod cli_support;
-
-use std::process::Command;
-
-use cli_support::{cli, daemon_reachable, prereq, text};
-use nanoclaw_sandbox_core::runtime::{InstallId, INSTALL};
+use cli_support::{cli, containers_of_workspace, daemon_reachable, prereq, text};
 
 fn demo(workspace: &std::path::Path) -> assert_cmd::Command {
     let mut cmd = cli();
     cmd.arg("demo").arg("--workspace").arg(workspace);
     cmd
-}
-
-/// Every container (running or not) of the install rooted at `workspace`.
-fn containers_of(workspace: &std::path::Path) -> String {
-    let install = InstallId::from_workspace(workspace);
-    let output = Command::new("docker")
-        .args(["ps", "-aq", "--filter"])
-        .arg(format!("label={INSTALL}={install}"))
-        .output()
-        .expect("running docker ps");
-    text(&output.stdout)
 }
 
 #[test]
@@ -69,8 +54,8 @@ fn demo_answers_a_chat_message_through_a_sandboxed_agent_and_the_unpatched_contr
         "the API key never shows: {stderr}"
     );
     assert_eq!(
-        containers_of(workspace.path()),
-        "",
+        containers_of_workspace(workspace.path()),
+        Vec::<String>::new(),
         "every container removed"
     );
 }

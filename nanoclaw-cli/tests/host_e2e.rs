@@ -26,7 +26,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use cli_support::{daemon_reachable, prereq, send_signal, wait_with_patience, BIN};
+use cli_support::{
+    containers_of_workspace, daemon_reachable, prereq, send_signal, wait_with_patience, BIN,
+};
 use mitm::{MitmOptions, Mitmproxy};
 use nanoclaw_cli::doubles::anthropic::ModelDouble;
 use nanoclaw_cli::doubles::telegram::{SentMessage, TelegramDouble};
@@ -147,23 +149,8 @@ impl Stack {
 
     /// The ids of this workspace's containers (running or not).
     fn containers(&self) -> Vec<String> {
-        containers_labelled(&format!(
-            "{INSTALL}={}",
-            InstallId::from_workspace(self.workspace())
-        ))
+        containers_of_workspace(self.workspace())
     }
-}
-
-fn containers_labelled(label: &str) -> Vec<String> {
-    let output = Command::new("docker")
-        .args(["ps", "-aq", "--filter"])
-        .arg(format!("label={label}"))
-        .output()
-        .expect("docker ps");
-    String::from_utf8_lossy(&output.stdout)
-        .split_whitespace()
-        .map(str::to_string)
-        .collect()
 }
 
 struct HostProcess {
@@ -514,11 +501,10 @@ async fn the_telegram_example_answers_a_message_through_the_proxy() {
     send_signal(child.id(), "INT");
     let status = wait_with_patience(&mut child);
     assert!(status.success(), "exit {status}\n{}", host.log());
-    let label = format!(
-        "{INSTALL}={}",
-        InstallId::from_workspace(&workspace.canonicalize().unwrap())
+    assert_eq!(
+        containers_of_workspace(&workspace.canonicalize().unwrap()),
+        Vec::<String>::new()
     );
-    assert_eq!(containers_labelled(&label), Vec::<String>::new());
 }
 
 /// Builds a root example with the features it requires, and returns its path.

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use nanoclaw_sandbox_core::runtime::agent_image::{ensure_agent_image, AgentImageRequest};
 use nanoclaw_sandbox_core::runtime::docker::{DockerOptions, DockerRuntime};
-use nanoclaw_sandbox_core::runtime::{InstallId, RuntimeError};
+use nanoclaw_sandbox_core::runtime::{InstallId, RuntimeError, INSTALL};
 
 /// The CLI binary Cargo built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_nanoclaw-sandbox");
@@ -344,4 +344,19 @@ pub async fn agent_get(env: BTreeMap<String, String>, url: &str) -> (Option<i32>
 /// Output as text.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The ids of every container (any state) of the install rooted at
+/// `workspace`, as the docker CLI lists them.
+pub fn containers_of_workspace(workspace: &Path) -> Vec<String> {
+    let install = InstallId::from_workspace(workspace);
+    let output = Command::new("docker")
+        .args(["ps", "-aq", "--filter"])
+        .arg(format!("label={INSTALL}={install}"))
+        .output()
+        .expect("running docker ps");
+    text(&output.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
 }
