@@ -25,7 +25,9 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use nanoclaw_sandbox_core::agent::serve::{serve, ServeOptions};
+use nanoclaw_sandbox_core::agent::serve::{
+    serve, ServeOptions, AGENT_ENV_VARS, API_KEY_CREDENTIAL,
+};
 use nanoclaw_sandbox_core::channel::telegram::{BotToken, TelegramTransport, DEFAULT_API_BASE};
 use nanoclaw_sandbox_core::host::{AgentHost, AgentProfile, ChatAllowlist, ALLOWED_CHATS_VAR};
 use nanoclaw_sandbox_core::http::HttpClient;
@@ -103,7 +105,7 @@ async fn host() -> Result<(), Failure> {
         .await
         .map_err(|e| failed(&e))?;
     let mut agent = ContainerSpec::builder(image.tag.as_str());
-    for name in ["ANTHROPIC_BASE_URL", "ANTHROPIC_MODEL"] {
+    for name in AGENT_ENV_VARS {
         if let Ok(value) = std::env::var(name) {
             agent = agent.env(name, value);
         }
@@ -120,8 +122,8 @@ async fn host() -> Result<(), Failure> {
     let mut host = AgentHost::builder(Arc::new(runtime), profile, &workspace)
         .channel(Arc::new(telegram))
         .allow(allow);
-    if let Ok(key) = std::env::var("ANTHROPIC_API_KEY") {
-        host = host.credential("ANTHROPIC_API_KEY", key);
+    if let Ok(key) = std::env::var(API_KEY_CREDENTIAL) {
+        host = host.credential(API_KEY_CREDENTIAL, key);
     }
     let host = host.build().map_err(|e| config(&e))?;
     eprintln!("agent host running; Ctrl-C to stop");

@@ -24,6 +24,7 @@ use anyhow::Context;
 use nanoclaw_cli::doubles::anthropic::ModelDouble;
 use nanoclaw_cli::doubles::telegram::TelegramDouble;
 use nanoclaw_cli::upstream::LocalCa;
+use nanoclaw_sandbox_core::agent::serve::BASE_URL_VAR;
 use nanoclaw_sandbox_core::channel::telegram::BotToken;
 use nanoclaw_sandbox_core::host::ChatAllowlist;
 use nanoclaw_sandbox_core::http::HttpClient;
@@ -186,7 +187,7 @@ async fn converse(
         telegram_api_base: format!("https://{TELEGRAM_HOST}"),
         poll_seconds: 1,
         anthropic_key: Some(API_KEY.to_string()),
-        agent_env: vec![("ANTHROPIC_BASE_URL".into(), format!("https://{MODEL_HOST}"))],
+        agent_env: vec![(BASE_URL_VAR.into(), format!("https://{MODEL_HOST}"))],
         image: None,
         agent_command: Vec::new(),
         max_agents: 2,

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use nanoclaw_sandbox_core::agent::serve::{AGENT_ENV_VARS, API_KEY_CREDENTIAL};
 use nanoclaw_sandbox_core::channel::telegram::{BotToken, TelegramTransport, DEFAULT_API_BASE};
 use nanoclaw_sandbox_core::host::{AgentHost, AgentProfile, ChatAllowlist, ALLOWED_CHATS_VAR};
 use nanoclaw_sandbox_core::http::HttpClient;
@@ -31,10 +32,9 @@ use crate::signals::Signals;
 
 /// The variable holding the Telegram bot token.
 pub const TELEGRAM_TOKEN_VAR: &str = "TELEGRAM_BOT_TOKEN";
-/// The variable holding the model API key agents get in the protocol.
-pub const ANTHROPIC_KEY_VAR: &str = "ANTHROPIC_API_KEY";
-/// Agent-side variables passed through to agent containers when set.
-pub const AGENT_VARS: [&str; 2] = ["ANTHROPIC_BASE_URL", "ANTHROPIC_MODEL"];
+/// The variable holding the model API key agents get in the protocol (the
+/// credential's own name).
+pub const ANTHROPIC_KEY_VAR: &str = API_KEY_CREDENTIAL;
 
 /// Options of `host`.
 #[derive(Debug, clap::Args)]
@@ -165,7 +165,7 @@ pub async fn run(args: Args, workspace: Option<&Path>) -> anyhow::Result<ExitCod
         anthropic_key: std::env::var(ANTHROPIC_KEY_VAR)
             .ok()
             .filter(|k| !k.trim().is_empty()),
-        agent_env: AGENT_VARS
+        agent_env: AGENT_ENV_VARS
             .iter()
             .filter_map(|name| std::env::var(name).ok().map(|v| (name.to_string(), v)))
             .collect(),

@@ -40,7 +40,15 @@ use crate::redact::REDACTED;
 use crate::sandbox::{DetectError, SandboxEnv};
 
 /// Where the host mounts the chat's session directory.
-pub const DEFAULT_SESSION_DIR: &str = "/workspace/session";
+pub const DEFAULT_SESSION_DIR: &str = super::protocol::SESSION_MOUNT;
+
+/// The variable naming the Messages API's base URL.
+pub const BASE_URL_VAR: &str = "ANTHROPIC_BASE_URL";
+/// The variable naming the model.
+pub const MODEL_VAR: &str = "ANTHROPIC_MODEL";
+/// The agent's settings a host passes through to its containers when set
+/// (the key travels as [`API_KEY_CREDENTIAL`] in the protocol instead).
+pub const AGENT_ENV_VARS: [&str; 2] = [BASE_URL_VAR, MODEL_VAR];
 
 /// The credential that carries the Messages API key.
 pub const API_KEY_CREDENTIAL: &str = "ANTHROPIC_API_KEY";
@@ -105,13 +113,13 @@ impl ServeOptions {
     /// [`ServeOptions::from_env`] from any variable source.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
         let mut options = Self::new();
-        if let Some(url) = var("ANTHROPIC_BASE_URL") {
+        if let Some(url) = var(BASE_URL_VAR) {
             options = options.with_base_url(url);
         }
-        if let Some(model) = var("ANTHROPIC_MODEL") {
+        if let Some(model) = var(MODEL_VAR) {
             options = options.with_model(model);
         }
-        if let Some(dir) = var("NANOCLAW_SESSION_DIR") {
+        if let Some(dir) = var(super::protocol::SESSION_DIR_VAR) {
             options = options.with_session_dir(dir);
         }
         if let Some(prompt) = var("NANOCLAW_SYSTEM_PROMPT") {

@@ -416,13 +416,8 @@ impl AgentHost {
         for receiver in receivers {
             let _ = receiver.await;
         }
-        let workers = router.take_workers();
         let deadline = Instant::now() + config.shutdown_grace;
-        let mut waiting = Vec::new();
-        for worker in workers {
-            waiting.push(worker);
-        }
-        let all = futures_join_all(waiting);
+        let all = join_workers(router.take_workers());
         tokio::pin!(all);
         if tokio::time::timeout_at(deadline.into(), &mut all)
             .await
@@ -447,7 +442,7 @@ async fn stopped(flag: &mut watch::Receiver<bool>) {
 }
 
 /// Awaits every handle (a panicked worker is logged, not propagated).
-async fn futures_join_all(handles: Vec<JoinHandle<()>>) {
+async fn join_workers(handles: Vec<JoinHandle<()>>) {
     for handle in handles {
         if let Err(e) = handle.await {
             tracing::error!(error = %e, "a chat worker ended abnormally");

@@ -7,17 +7,10 @@ use crate::spec::{ContainerSpec, Mount, SpecError};
 
 use super::chat::ChatKey;
 
-/// Where a chat's folder is mounted in its agent container (read-write).
-pub const CHAT_MOUNT: &str = "/workspace/chat";
-/// Where a chat's session folder is mounted (read-write; it survives host
-/// restarts, so the agent keeps its conversation there).
-pub const SESSION_MOUNT: &str = "/workspace/session";
+pub use crate::agent::protocol::{CHAT_MOUNT, CHAT_VAR, SESSION_DIR_VAR, SESSION_MOUNT};
+
 /// The label that names a container's chat (`telegram:123`).
 pub const CHAT_LABEL: &str = "nanoclaw.chat";
-/// The variable that tells the agent its chat (`telegram:123`).
-pub const CHAT_VAR: &str = "NANOCLAW_CHAT";
-/// The variable that tells the agent where its session folder is.
-pub const SESSION_DIR_VAR: &str = "NANOCLAW_SESSION_DIR";
 
 /// The agent container every chat gets: a [`ContainerSpec`] template (image,
 /// command, the environment the caller allows — nothing of the host's own
