@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::dockerignore::DockerIgnore;
+use nanoclaw_sandbox_core::dockerfile::DockerIgnore;
 
 /// Where a Dockerfile from outside the context goes inside it (as the
 /// docker CLI does, under a name no context is likely to use).

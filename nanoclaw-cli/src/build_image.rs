@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use nanoclaw_sandbox_core::dockerfile::read_dockerfile;
+use nanoclaw_sandbox_core::dockerfile::{read_dockerfile, CA_BUILD_ARG};
 use nanoclaw_sandbox_core::redact;
 use nanoclaw_sandbox_core::runtime::{BuildRequest, ImageBuilder};
 use nanoclaw_sandbox_core::sandbox::{Mode, SandboxEnv};
@@ -76,7 +76,7 @@ pub async fn run(args: &Args, workspace: Option<&Path>) -> anyhow::Result<ExitCo
     let docker = engine::connect(workspace).await?;
     let runtime = engine::sandboxed(docker, env, workspace)?;
     if args.dry_run {
-        let (prepared, report) = runtime.prepare_build(request).await?;
+        let (prepared, report) = runtime.prepare_build(request)?;
         show_prepared(&prepared)?;
         if !report.is_empty() {
             say!("--- sandbox layer ---");
@@ -121,6 +121,16 @@ fn show_prepared(request: &BuildRequest) -> anyhow::Result<()> {
     say!("{}", dockerfile.trim_end());
     say!("--- build args ---");
     for (name, value) in request.build_args() {
+        if name == CA_BUILD_ARG {
+            // Shown whole it would be the wrapper script (and the CA): say what it is.
+            let ca = if value.contains("BEGIN CERTIFICATE") {
+                " with the proxy CA"
+            } else {
+                ""
+            };
+            say!("{name}=<the RUN-step wrapper{ca}, {} bytes>", value.len());
+            continue;
+        }
         say!("{name}={}", redact::env_value_for_display(name, value));
     }
     if !request.extra_hosts().is_empty() {

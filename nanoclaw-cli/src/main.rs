@@ -20,7 +20,6 @@ mod build_context;
 mod build_image;
 mod daemon_config;
 mod demo;
-mod dockerignore;
 mod doctor;
 mod engine;
 mod exit;

@@ -84,7 +84,7 @@ fn the_sandbox_layer_forwards_the_proxy_build_args() {
     let proxy = ProxyProcess::start(&[]);
     let tag = Tag::new();
     let dir = context(&format!(
-        "FROM {base}\nARG HTTPS_PROXY\nARG NODE_EXTRA_CA_CERTS\nLABEL nanoclaw.test=true proxy=$HTTPS_PROXY ca=$NODE_EXTRA_CA_CERTS\n"
+        "FROM {base}\nARG HTTPS_PROXY\nLABEL nanoclaw.test=true proxy=$HTTPS_PROXY\n"
     ));
     let env_file = proxy.env_file.to_str().unwrap();
     build(dir.path(), &["-t", &tag.0, "--env-file", env_file])
@@ -95,11 +95,10 @@ fn the_sandbox_layer_forwards_the_proxy_build_args() {
         label_of(&tag.0, "proxy"),
         format!("http://host.docker.internal:{port}")
     );
-    assert!(label_of(&tag.0, "ca").ends_with("nanoclaw-proxy-ca.crt"));
 }
 
 #[test]
-fn dry_run_shows_the_ca_steps_and_redacted_build_args() {
+fn dry_run_shows_the_wrapped_steps_and_redacted_build_args() {
     let Some(base) = agent_image() else { return };
     let proxy = ProxyProcess::start(&[]);
     let env = proxy.env();
@@ -121,11 +120,18 @@ fn dry_run_shows_the_ca_steps_and_redacted_build_args() {
     let stdout = text(&assert.get_output().stdout);
     assert!(!stdout.contains("hunter2"), "{stdout}");
     assert!(
-        stdout.contains("--- Dockerfile (as the build sees it) ---"),
+        stdout.contains("--- .nanoclaw-sandbox.Dockerfile (as the build sees it) ---"),
         "{stdout}"
     );
-    assert!(stdout.contains("COPY nanoclaw-proxy-ca.crt"), "{stdout}");
-    assert!(stdout.contains("RUN /setup"), "{stdout}");
+    assert!(
+        stdout.contains("\"nanoclaw-sandbox-run\",\"/bin/sh\",\"-c\",\"/setup\"]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FTP_PROXY=<the RUN-step wrapper with the proxy CA, "),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("BEGIN CERTIFICATE"), "{stdout}");
     assert!(
         stdout.contains(&format!(
             "HTTPS_PROXY=http://***@host.docker.internal:{}",

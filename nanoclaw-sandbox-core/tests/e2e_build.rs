@@ -1,14 +1,22 @@
 //! Image builds behind the intercepting proxy, through
-//! `SandboxRuntime<DockerRuntime>::build`: a Dockerfile whose `RUN` step
-//! fetches `https://upstream.test/hello` through the proxy (the build on the
-//! internal network, the proxy's address in the build args) succeeds with
-//! the build patches (proxy build args, the CA steps added in memory, the
-//! CA in the tar context) and fails without the CA (curl exit 60); the image
-//! built does not keep the CA. Against mitmproxy and the stand-in:
+//! `SandboxRuntime<DockerRuntime>::build`: a two-stage Dockerfile that copies
+//! its whole context (`COPY . .`, `ADD . /added`, `COPY --from` of a stage)
+//! and whose `RUN` steps fetch `https://upstream.test/hello` through the
+//! proxy — as root, after refreshing the CA store, and as `nobody` — succeeds
+//! with the build patches (the proxy args and the CA as Docker's predefined
+//! args, every `RUN` wrapped) and fails without the CA (curl exit 60). What
+//! the build leaves behind is searched for: every layer the build added to
+//! the base image (from `docker save`) for the CA's bytes (PEM and DER) and
+//! the names of our files,
+//! and the history for the CA and the proxy's address; the search is shown to
+//! work on an image that does copy the CA. Against mitmproxy and the stand-in:
 //!
 //! - `PROXY/build/patched`, `PROXY/build/ca-missing`;
-//! - `PROXY/build/image-holds-the-page`, `.../image-has-no-ca-file`,
-//!   `.../image-bundle-lacks-the-ca`, `.../image-does-not-trust-the-proxy`.
+//! - `PROXY/build/layers-hold-nothing-of-ours` (and its control),
+//!   `PROXY/build/history-holds-no-proxy-value` (and its control);
+//! - `PROXY/build/image-holds-the-page`, `.../image-has-no-file-of-ours`,
+//!   `.../image-bundle-lacks-the-ca`, `.../image-bundle-keeps-their-append`,
+//!   `.../image-does-not-trust-the-proxy`.
 //!
 //! Run: `NANOCLAW_REQUIRE_DOCKER=1 cargo test -p nanoclaw-sandbox-core --features full --test e2e_build -- --nocapture`
 #![cfg(all(feature = "docker", feature = "standin"))]
@@ -18,7 +26,8 @@ mod support;
 use std::sync::Arc;
 use std::time::Instant;
 
-use nanoclaw_sandbox_core::dockerfile::IMAGE_CA_PATH;
+use base64::Engine as _;
+use nanoclaw_sandbox_core::dockerfile::BUILD_DOCKERFILE;
 use nanoclaw_sandbox_core::runtime::{
     BuildRequest, ContainerRuntime, ImageBuilder, ImageId, RuntimeError,
 };
@@ -34,8 +43,17 @@ type TestResult = e2e::Result<()>;
 
 /// The system bundle of the Debian image.
 const BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
-const TRUSTED: &str = "nanoclaw-e2e: the proxy CA is trusted in this step";
-const NOT_TRUSTED: &str = "nanoclaw-e2e: the proxy CA is not trusted in this step";
+const TRUSTED: &str = "nanoclaw-e2e: the system bundle trusts the proxy in this step";
+const REFRESHED: &str = "nanoclaw-e2e: trusted after refreshing the store";
+const APPENDED: &str = "nanoclaw-e2e: their CA appended to the bundle";
+const NON_ROOT: &str = "nanoclaw-e2e: trusted as nobody";
+/// Names only our build files carry: the rewritten Dockerfile, the wrapper's
+/// `$0`, the CA file it places and the symlink a store refresh makes of it.
+const OUR_NAMES: &[&str] = &[
+    BUILD_DOCKERFILE,
+    "nanoclaw-sandbox-run",
+    "nanoclaw-proxy-ca",
+];
 
 #[test]
 fn builds_through_mitmproxy() -> TestResult {
@@ -59,15 +77,181 @@ fn ca_marker(pem: &str) -> e2e::Result<String> {
         .ok_or_else(|| FixtureError::new(format!("the CA PEM has no body:\n{pem}")))
 }
 
-/// A Dockerfile whose first step says whether the proxy CA is in the system
-/// bundle and whose second fetches the page through the proxy with curl's
-/// default trust (the system bundle).
-fn dockerfile(base: &str, marker: &str) -> String {
+/// The build stage fetches the page with curl told to use the system bundle
+/// alone (so the proxy CA must be in it); the final stage copies the whole
+/// context twice and the build stage's files, refreshes the CA store and
+/// fetches again, appends a CA of its own to the bundle, and fetches as
+/// `nobody` (who cannot write the bundle). Nothing in it names the CA: the
+/// layers and the history are searched for it.
+fn dockerfile(base: &str) -> String {
+    let fetch =
+        format!("curl --silent --show-error --fail --max-time 20 https://{UPSTREAM_HOST}/hello");
     format!(
-        "FROM {base}\n\
-         RUN if grep -qF '{marker}' {BUNDLE}; then echo '{TRUSTED}'; else echo '{NOT_TRUSTED}'; fi\n\
-         RUN curl --silent --show-error --fail --max-time 20 https://{UPSTREAM_HOST}/hello > /hello.txt && cat /hello.txt\n"
+        "FROM {base} AS build\n\
+         WORKDIR /app\n\
+         COPY . .\n\
+         RUN env -u CURL_CA_BUNDLE -u SSL_CERT_FILE {fetch} --cacert {BUNDLE} > /hello.txt && cat /hello.txt && echo && echo '{TRUSTED}'\n\
+         FROM {base}\n\
+         COPY --from=build /hello.txt /hello.txt\n\
+         COPY --from=build /app /from-stage\n\
+         ADD . /added\n\
+         RUN update-ca-certificates >/dev/null 2>&1 && {fetch} >/dev/null && echo '{REFRESHED}'\n\
+         RUN cat /added/their-ca.pem >> {BUNDLE} && echo '{APPENDED}'\n\
+         USER nobody\n\
+         RUN {fetch} >/dev/null && echo '{NON_ROOT}'\n\
+         USER root\n"
     )
+}
+
+/// Whether a step printed `line` (a whole output line of the build log).
+fn printed(log: &str, line: &str) -> bool {
+    log.lines().any(|l| l.trim() == line)
+}
+
+/// A CA of the Dockerfile's own (not the proxy's), in PEM.
+fn their_ca() -> e2e::Result<String> {
+    let key = rcgen::KeyPair::generate().context(|| "a key".to_string())?;
+    let mut params =
+        rcgen::CertificateParams::new(Vec::<String>::new()).context(|| "CA params".to_string())?;
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let cert = params
+        .self_signed(&key)
+        .context(|| "a self-signed CA".to_string())?;
+    Ok(cert.pem())
+}
+
+/// The DER bytes of the first certificate in `pem`.
+fn der_of(pem: &str) -> e2e::Result<Vec<u8>> {
+    let body: String = pem
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body.trim())
+        .context(|| "the CA's PEM body".to_string())
+}
+
+/// What of `needles` (name, bytes) the layers `tag` adds to `base` hold:
+/// `docker save`, its manifest for the layer order, then every layer past
+/// the base image's searched as it is (an uncompressed tar: file names and
+/// contents appear in it byte for byte). The image's config (its history)
+/// is left to the history check.
+fn found_in_layers(tag: &str, base: &str, needles: &[(&str, Vec<u8>)]) -> e2e::Result<Vec<String>> {
+    let base_layers: usize = docker([
+        "image",
+        "inspect",
+        "--format",
+        "{{len .RootFS.Layers}}",
+        base,
+    ])?
+    .trim()
+    .parse()
+    .context(|| format!("the layer count of {base}"))?;
+    let dir = tempfile::tempdir().context(|| "a directory for docker save".to_string())?;
+    let saved = dir.path().join("image.tar");
+    let saved_arg = saved.to_string_lossy().into_owned();
+    docker(["save", "-o", saved_arg.as_str(), tag])?;
+    let open = || -> e2e::Result<tar::Archive<std::fs::File>> {
+        Ok(tar::Archive::new(
+            std::fs::File::open(&saved).context(|| "the saved image".to_string())?,
+        ))
+    };
+    let mut manifest = None;
+    let mut archive = open()?;
+    for entry in archive
+        .entries_with_seek()
+        .context(|| "the saved image".to_string())?
+    {
+        let entry = entry.context(|| "a saved image entry".to_string())?;
+        if entry.path().is_ok_and(|p| p.as_os_str() == "manifest.json") {
+            let value: serde_json::Value =
+                serde_json::from_reader(entry).context(|| "manifest.json".to_string())?;
+            manifest = Some(value);
+            break;
+        }
+    }
+    let layers: Vec<String> = manifest
+        .as_ref()
+        .and_then(|m| m[0]["Layers"].as_array())
+        .map(|l| {
+            l.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let ours = layers.get(base_layers..).unwrap_or_default();
+    if ours.is_empty() {
+        return Err(FixtureError::new(format!(
+            "docker save of {tag}: {} layer(s), {base_layers} of them the base's: nothing to search",
+            layers.len()
+        )));
+    }
+    let mut found = Vec::new();
+    let mut searched = 0;
+    let mut archive = open()?;
+    for entry in archive
+        .entries_with_seek()
+        .context(|| "the saved image".to_string())?
+    {
+        let mut entry = entry.context(|| "a saved image entry".to_string())?;
+        let path = entry
+            .path()
+            .context(|| "an entry path".to_string())?
+            .to_string_lossy()
+            .into_owned();
+        if !ours.contains(&path) {
+            continue;
+        }
+        searched += 1;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).context(|| format!("layer {path}"))?;
+        for (name, needle) in needles {
+            if memchr::memmem::find(&bytes, needle).is_some() {
+                found.push(format!(
+                    "{name} in {path}: {}",
+                    files_holding(&bytes, needle)
+                ));
+            }
+        }
+    }
+    if searched != ours.len() {
+        return Err(FixtureError::new(format!(
+            "docker save of {tag}: searched {searched} of its {} own layers",
+            ours.len()
+        )));
+    }
+    Ok(found)
+}
+
+/// The files of the layer tar `layer` whose name or content holds `needle`,
+/// for the failure message.
+fn files_holding(layer: &[u8], needle: &[u8]) -> String {
+    let mut names = Vec::new();
+    let mut archive = tar::Archive::new(layer);
+    let Ok(entries) = archive.entries() else {
+        return "(not a tar)".to_string();
+    };
+    for mut entry in entries.flatten() {
+        let name = entry
+            .path()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut content = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut entry, &mut content);
+        let link = entry
+            .link_name_bytes()
+            .map(|l| l.into_owned())
+            .unwrap_or_default();
+        if [name.as_bytes(), &content, &link]
+            .iter()
+            .any(|hay| memchr::memmem::find(hay, needle).is_some())
+        {
+            names.push(name);
+        }
+    }
+    names.join(", ")
 }
 
 /// Builds `request` with `builder`, its intermediate images guarded by
@@ -93,12 +277,17 @@ fn builds(kind: ProxyKind) -> TestResult {
     let library = Library::connect()?;
     let workspace = tempfile::tempdir().context(|| "a workspace".to_string())?;
     let p = kind.name();
-    let marker = ca_marker(stage.proxy.ca_pem())?;
+    let ca_pem = stage.proxy.ca_pem().to_string();
+    let marker = ca_marker(&ca_pem)?;
+    let theirs = their_ca()?;
+    let their_marker = ca_marker(&theirs)?;
+    let text = dockerfile(&stage.image);
     let request = |tag: &str| {
-        BuildRequest::new(tar_context(&[(
-            "Dockerfile",
-            &dockerfile(&stage.image, &marker),
-        )]))
+        BuildRequest::new(tar_context(&[
+            ("Dockerfile", text.as_str()),
+            ("their-ca.pem", theirs.as_str()),
+            ("app.js", "console.log('hello')\n"),
+        ]))
         .tag(tag)
         .label(TEST_LABEL.0, TEST_LABEL.1)
         .network(NetworkMode::Named(stage.topo.network().to_string()))
@@ -107,11 +296,7 @@ fn builds(kind: ProxyKind) -> TestResult {
     let mut images = ImageGuard::new();
 
     // With the build patches.
-    let env = sandbox_env(
-        &stage.proxy.proxy_url(),
-        BYPASS_HOST,
-        Some(stage.proxy.ca_pem()),
-    )?;
+    let env = sandbox_env(&stage.proxy.proxy_url(), BYPASS_HOST, Some(&ca_pem))?;
     let patched = library.sandbox(env, stage.public_ca_path(), workspace.path())?;
     let tag = format!("{}:patched", unique_name("build"));
     images.tag(&tag);
@@ -122,10 +307,13 @@ fn builds(kind: ProxyKind) -> TestResult {
             "{p}/build/patched failed: {e}\n{log}"
         )));
     }
-    assert!(
-        log.contains(TRUSTED),
-        "the RUN steps should trust the proxy CA:\n{log}"
-    );
+    // Whole output lines: the step lines (`Step 4/14 : RUN ...`) quote them too.
+    for line in [TRUSTED, REFRESHED, APPENDED, NON_ROOT] {
+        assert!(
+            printed(&log, line),
+            "{p}: `{line}` not printed in the build log:\n{log}"
+        );
+    }
     assert!(log.contains(&hello_body(UPSTREAM_HOST)), "{log}");
     println!(
         "{}",
@@ -136,10 +324,54 @@ fn builds(kind: ProxyKind) -> TestResult {
         )
     );
 
+    // No layer holds the CA (as PEM text or DER bytes) or a file of ours.
+    let mut needles: Vec<(&str, Vec<u8>)> = vec![
+        ("the CA's PEM", marker.as_bytes().to_vec()),
+        ("the CA's DER", der_of(&ca_pem)?),
+    ];
+    needles.extend(OUR_NAMES.iter().map(|n| (*n, n.as_bytes().to_vec())));
+    let found = found_in_layers(&tag, &stage.image, &needles)?;
+    assert!(found.is_empty(), "{p}: the image's layers hold {found:?}");
+    // The control: the same search finds the CA in an image that copies it
+    // (a plain build of a context holding it).
+    let control_tag = format!("{}:copies-the-ca", unique_name("build"));
+    images.tag(&control_tag);
+    let control = BuildRequest::new(tar_context(&[
+        (
+            "Dockerfile",
+            &format!("FROM {}\nCOPY . /ctx/\n", stage.image),
+        ),
+        ("nanoclaw-proxy-ca.crt", ca_pem.as_str()),
+    ]))
+    .tag(control_tag.as_str())
+    .label(TEST_LABEL.0, TEST_LABEL.1);
+    let (built, log) = build(&library, library.docker(), control, &mut images);
+    if let Err(e) = built {
+        return Err(FixtureError::new(format!(
+            "{p}/build/copies-the-ca failed: {e}\n{log}"
+        )));
+    }
+    let control_found = found_in_layers(&control_tag, &stage.image, &needles)?;
+    // (A PEM file: its DER bytes appear only where a tool decoded it, say a keystore.)
+    for expected in ["the CA's PEM", "nanoclaw-proxy-ca"] {
+        assert!(
+            control_found.iter().any(|f| f.starts_with(expected)),
+            "{p}: the control image should hold {expected}: {control_found:?}"
+        );
+    }
+    println!(
+        "{}",
+        pass_line(
+            &format!("{p}/build/layers-hold-nothing-of-ours"),
+            0,
+            &format!("control found {}", control_found.len())
+        )
+    );
+
     // The history keeps neither the proxy's address nor the CA: Docker's
-    // predefined proxy args reach RUN undeclared, and the rewrite declares
-    // only the others. The control: a Dockerfile that declares HTTPS_PROXY
-    // itself puts the proxy's address in the history (and is warned about).
+    // predefined args reach RUN undeclared. The control: a Dockerfile that
+    // declares HTTPS_PROXY itself puts the proxy's address in the history
+    // (and is warned about).
     let authority = stage
         .proxy
         .proxy_url()
@@ -153,14 +385,12 @@ fn builds(kind: ProxyKind) -> TestResult {
         "{{.CreatedBy}}",
         tag.as_str(),
     ])?;
-    assert!(
-        !history.contains(&authority),
-        "{p}: the proxy in the history:\n{history}"
-    );
-    assert!(
-        !history.contains("BEGIN CERTIFICATE"),
-        "{p}: the CA in the history:\n{history}"
-    );
+    for needle in [authority.as_str(), "BEGIN CERTIFICATE", marker.as_str()] {
+        assert!(
+            !history.contains(needle),
+            "{p}: `{needle}` in the history:\n{history}"
+        );
+    }
     let declaring_tag = format!("{}:declaring", unique_name("build"));
     images.tag(&declaring_tag);
     let declaring = BuildRequest::new(tar_context(&[(
@@ -196,8 +426,9 @@ fn builds(kind: ProxyKind) -> TestResult {
         )
     );
 
-    // The image keeps the page, not the CA. Its container runs unpatched
-    // (plain runtime) with only the proxy variables, on the internal network.
+    // The image keeps the page and their CA, not ours. Its container runs
+    // unpatched (plain runtime) with only the proxy variables, on the
+    // internal network.
     let cases = vec![
         Case::new(
             format!("{p}/build/image-holds-the-page"),
@@ -205,11 +436,11 @@ fn builds(kind: ProxyKind) -> TestResult {
             Expect::succeeds(hello_body(UPSTREAM_HOST)),
         ),
         Case::new(
-            format!("{p}/build/image-has-no-ca-file"),
+            format!("{p}/build/image-has-no-file-of-ours"),
             vec![
                 "sh".into(),
                 "-c".into(),
-                format!("test ! -e {IMAGE_CA_PATH} && echo absent"),
+                "test -z \"$(find / -xdev -name '*nanoclaw*' 2>/dev/null)\" && test -e /added/app.js && echo absent".into(),
             ],
             Expect::succeeds("absent"),
         ),
@@ -222,6 +453,16 @@ fn builds(kind: ProxyKind) -> TestResult {
                 marker.clone(),
             ],
             Expect::succeeds("absent"),
+        ),
+        Case::new(
+            format!("{p}/build/image-bundle-keeps-their-append"),
+            vec![
+                "sh".into(),
+                "-c".into(),
+                format!("grep -qF \"$0\" {BUNDLE} && echo kept"),
+                their_marker.clone(),
+            ],
+            Expect::succeeds("kept"),
         ),
         Case::new(
             format!("{p}/build/image-does-not-trust-the-proxy"),
@@ -255,7 +496,7 @@ fn builds(kind: ProxyKind) -> TestResult {
         Err(RuntimeError::BuildFailed { step_output, .. })
             if step_output.contains("curl: (60) SSL certificate problem") =>
         {
-            assert!(log.contains(NOT_TRUSTED), "{log}");
+            assert!(!printed(&log, TRUSTED), "{log}");
             let evidence = step_output
                 .lines()
                 .find(|l| l.contains("curl: (60)"))

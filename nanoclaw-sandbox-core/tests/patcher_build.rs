@@ -1,10 +1,12 @@
 //! Build patches: build args (both spellings, translated for a bridge build),
-//! the CA context file and the rewritten Dockerfile, per mode.
+//! the CA as a predefined arg and the wrapped Dockerfile, per mode.
 
 #[path = "support/test_ca.rs"]
 mod test_ca;
 
-use nanoclaw_sandbox_core::dockerfile::{DockerfileError, CONTEXT_CA_FILE, IMAGE_CA_PATH};
+use nanoclaw_sandbox_core::dockerfile::{
+    DockerfileError, CA_BUILD_ARG, LAUNCHER, PREDEFINED_PROXY_ARGS,
+};
 use nanoclaw_sandbox_core::proxy::{ProxySettings, ProxyUrl};
 use nanoclaw_sandbox_core::sandbox::build::{build_args, patch_build, BuildOptions};
 use nanoclaw_sandbox_core::sandbox::{CaSource, Mode, PatchError, PatchKind, ProxyCa, Severity};
@@ -46,13 +48,13 @@ fn arg<'a>(args: &'a [EnvVar], name: &str) -> Option<&'a str> {
 fn standard_docker_builds_are_left_alone() {
     let patch = patch_build(&Mode::StandardDocker, DOCKERFILE, &BuildOptions::default()).unwrap();
     assert!(patch.build_args.is_empty() && patch.extra_hosts.is_empty());
-    assert!(patch.context_files.is_empty());
+    assert!(!patch.rewritten);
     assert_eq!(patch.dockerfile, DOCKERFILE);
     assert!(patch.report.is_empty());
 }
 
 #[test]
-fn a_plain_proxy_gets_args_in_both_spellings_and_no_dockerfile_change() {
+fn a_plain_proxy_gets_args_in_both_spellings_and_wrapped_steps() {
     let mode = Mode::Proxied {
         proxy: settings("http://proxy.corp:3128", None),
         ca: None,
@@ -70,36 +72,36 @@ fn a_plain_proxy_gets_args_in_both_spellings_and_no_dockerfile_change() {
         arg(&patch.build_args, "https_proxy"),
         Some("http://proxy.corp:3128")
     );
-    assert_eq!(arg(&patch.build_args, "NODE_EXTRA_CA_CERTS"), None);
-    assert_eq!(arg(&patch.build_args, "NODE_USE_ENV_PROXY"), Some("1"));
-    assert_eq!(patch.dockerfile, DOCKERFILE);
-    assert!(patch.context_files.is_empty());
+    // Only args Docker predefines: they reach RUN undeclared, out of the history.
+    for a in &patch.build_args {
+        assert!(PREDEFINED_PROXY_ARGS.contains(&a.name()), "{}", a.name());
+    }
+    // The step wrapper, without a CA: it sets NODE_USE_ENV_PROXY inside each step.
+    let wrapper = arg(&patch.build_args, CA_BUILD_ARG).unwrap();
+    assert!(wrapper.contains("NODE_USE_ENV_PROXY") && !wrapper.contains("BEGIN CERTIFICATE"));
+    assert!(patch.rewritten);
+    let json = serde_json::to_string(LAUNCHER).unwrap();
+    assert!(patch.dockerfile.contains(&json), "{}", patch.dockerfile);
 }
 
 #[test]
-fn an_intercepting_proxy_adds_the_ca_to_context_and_stages() {
+fn an_intercepting_proxy_sends_the_ca_as_a_predefined_arg_to_wrapped_steps() {
     let mode = intercepting("http://gateway.docker.internal:3128");
     let options = BuildOptions::default().with_host_names(["builder-host"]);
     let patch = patch_build(&mode, DOCKERFILE, &options).unwrap();
-    assert_eq!(
-        arg(&patch.build_args, "NODE_EXTRA_CA_CERTS"),
-        Some(IMAGE_CA_PATH)
-    );
+    assert!(PREDEFINED_PROXY_ARGS.contains(&CA_BUILD_ARG));
+    let wrapper = arg(&patch.build_args, CA_BUILD_ARG).unwrap();
+    assert!(wrapper.contains(mode.ca().unwrap().store().to_pem().trim_end()));
     assert_eq!(
         arg(&patch.build_args, "no_proxy"),
         Some(".corp,localhost,127.0.0.1,::1,builder-host")
     );
     assert!(patch.extra_hosts.is_empty());
-    assert_eq!(patch.context_files.len(), 1);
-    let file = &patch.context_files[0];
-    assert_eq!(file.name, CONTEXT_CA_FILE);
-    assert_eq!(file.bytes, mode.ca().unwrap().store().to_pem().into_bytes());
-    assert!(patch
-        .dockerfile
-        .contains(&format!("COPY {CONTEXT_CA_FILE} {IMAGE_CA_PATH}")));
-    assert!(patch.dockerfile.contains("ARG NODE_EXTRA_CA_CERTS"));
-    assert_eq!(arg(&patch.build_args, "NODE_USE_ENV_PROXY"), Some("1"));
-    assert!(patch.dockerfile.contains("ARG NODE_USE_ENV_PROXY"));
+    assert!(patch.rewritten);
+    // Nothing copied in, nothing declared: the CA never reaches a layer or the history.
+    assert!(!patch.dockerfile.contains("COPY"), "{}", patch.dockerfile);
+    assert!(!patch.dockerfile.contains("\nARG"), "{}", patch.dockerfile);
+    assert!(!patch.dockerfile.contains("BEGIN CERTIFICATE"));
     assert!(patch
         .report
         .entries()
@@ -180,24 +182,6 @@ fn a_dockerfile_declaring_a_predefined_proxy_arg_is_warned_about() {
         0,
         "{}",
         plain.report
-    );
-}
-
-#[test]
-fn base_image_users_reach_the_rewrite() {
-    let mode = intercepting("http://gateway.docker.internal:3128");
-    let options = BuildOptions::default().with_base_image_user("node:20", "node");
-    let patch = patch_build(&mode, "FROM node:20\nRUN npm ci\n", &options).unwrap();
-    assert_eq!(
-        patch.dockerfile.matches("USER root").count(),
-        2,
-        "{}",
-        patch.dockerfile
-    );
-    assert!(
-        patch.dockerfile.trim_end().ends_with("USER node"),
-        "{}",
-        patch.dockerfile
     );
 }
 

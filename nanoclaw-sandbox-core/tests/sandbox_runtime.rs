@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use nanoclaw_sandbox_core::dockerfile::{CONTEXT_CA_FILE, IMAGE_CA_PATH};
+use nanoclaw_sandbox_core::dockerfile::{BUILD_DOCKERFILE, CA_BUILD_ARG};
 use nanoclaw_sandbox_core::proxy::{ProxySettings, ProxyUrl};
 use nanoclaw_sandbox_core::runtime::{
     Attachment, BlockingRemover, BuildRequest, ContainerId, ContainerInfo, ContainerRuntime,
@@ -33,7 +33,6 @@ struct Recorder {
     created: Mutex<Vec<ContainerSpec>>,
     built: Mutex<Vec<BuildRequest>>,
     calls: Mutex<Vec<&'static str>>,
-    image_users: BTreeMap<String, String>,
 }
 
 impl Recorder {
@@ -46,7 +45,6 @@ impl Recorder {
             created: Mutex::default(),
             built: Mutex::default(),
             calls: Mutex::default(),
-            image_users: BTreeMap::from([("agent-base:1".to_string(), "node".to_string())]),
         }
     }
 
@@ -160,10 +158,6 @@ impl ImageBuilder for Recorder {
         self.call("remove_image");
         Ok(())
     }
-    async fn image_user(&self, image: &str) -> Result<Option<String>, RuntimeError> {
-        self.call("image_user");
-        Ok(self.image_users.get(image).cloned())
-    }
 }
 
 fn settings(url: &str) -> ProxySettings {
@@ -268,8 +262,9 @@ async fn standard_docker_passes_specs_and_builds_through_identically() {
     let lines = build(&runtime, request.clone()).await;
     assert_eq!(runtime.inner().built(), [request]);
     assert_eq!(lines, ["Step 1/1 : FROM agent-base:1"]);
-    assert!(
-        !runtime.inner().calls().contains(&"image_user"),
+    assert_eq!(
+        runtime.inner().calls(),
+        ["create", "build"],
         "nothing is inspected"
     );
 }
@@ -372,7 +367,8 @@ async fn a_spec_the_patcher_refuses_never_reaches_the_engine() {
 }
 
 #[tokio::test]
-async fn builds_behind_an_intercepting_proxy_get_args_ca_steps_and_the_ca_in_context() {
+async fn builds_behind_an_intercepting_proxy_get_the_ca_as_an_arg_and_a_hidden_wrapped_dockerfile()
+{
     let workspace = tempfile::tempdir().unwrap();
     let proxy_ca = ca_pem("Build Proxy CA");
     let runtime = sandbox(
@@ -394,22 +390,29 @@ async fn builds_behind_an_intercepting_proxy_get_args_ca_steps_and_the_ca_in_con
     }
     assert_eq!(args["no_proxy"], "mine.test");
     assert!(args["NO_PROXY"].contains("bypass.test"));
-    assert_eq!(args["NODE_EXTRA_CA_CERTS"], IMAGE_CA_PATH);
+    assert!(
+        args[CA_BUILD_ARG].contains(proxy_ca.trim()),
+        "the wrapper carries the CA"
+    );
     assert!(built.extra_hosts().is_empty(), "no translation needed");
     assert_eq!(built.tags(), ["agent:built"]);
 
+    // The caller's Dockerfile is kept; the rewrite is built instead, and
+    // `.dockerignore` hides it (and itself) from COPY.
+    assert_eq!(built.dockerfile_path(), BUILD_DOCKERFILE);
     let files = context_files(built.context());
-    assert_eq!(files[CONTEXT_CA_FILE].trim(), proxy_ca.trim());
+    assert_eq!(files["Dockerfile"], DOCKERFILE);
     assert_eq!(files["app.js"], "console.log(1)");
-    let dockerfile = &files["Dockerfile"];
-    assert!(dockerfile.contains(&format!("COPY {CONTEXT_CA_FILE} {IMAGE_CA_PATH}")));
-    // The base image runs as `node` (the builder said so): the CA steps
-    // switch to root and back.
+    assert_eq!(files.len(), 4, "{:?}", files.keys());
+    let dockerfile = &files[BUILD_DOCKERFILE];
     assert!(
-        dockerfile.contains("USER root") && dockerfile.contains("USER node"),
+        dockerfile.contains("RUN [\"/bin/sh\",\"-c\","),
         "{dockerfile}"
     );
-    assert!(runtime.inner().calls().contains(&"image_user"));
+    assert!(!dockerfile.contains("BEGIN CERTIFICATE"), "{dockerfile}");
+    let ignore = &files[".dockerignore"];
+    assert!(ignore.contains(BUILD_DOCKERFILE) && ignore.contains(".dockerignore\n"));
+    assert_eq!(runtime.inner().calls(), ["build"], "nothing is inspected");
 
     assert!(
         lines
@@ -421,23 +424,17 @@ async fn builds_behind_an_intercepting_proxy_get_args_ca_steps_and_the_ca_in_con
 }
 
 #[tokio::test]
-async fn a_base_image_named_by_an_arg_gets_its_user_behind_the_ca() {
+async fn a_callers_ftp_proxy_build_arg_is_refused_before_the_engine() {
     let workspace = tempfile::tempdir().unwrap();
-    let runtime = sandbox(
-        intercepting("http://gateway.docker.internal:3128", &ca_pem("Arg CA")),
-        workspace.path(),
-    );
-    let dockerfile = "ARG BASE=other-base:9\nFROM ${BASE}\nRUN true\n";
-    let request = BuildRequest::new(tar_context(&[("Dockerfile", dockerfile)]))
-        .build_arg("BASE", "agent-base:1");
-    build(&runtime, request).await;
-    let built = &runtime.inner().built()[0];
-    let rewritten = &context_files(built.context())["Dockerfile"];
-    // `agent-base:1` (the build arg's value) runs as `node`.
+    let runtime = sandbox(plain_proxy("http://proxy.corp:3128"), workspace.path());
+    let request = build_request().build_arg(CA_BUILD_ARG, "ftp://mine");
+    let err = runtime.build(request, &mut |_| {}).await.unwrap_err();
     assert!(
-        rewritten.contains("USER root") && rewritten.contains("USER node"),
-        "{rewritten}"
+        err.to_string()
+            .contains(&format!("--build-arg {CA_BUILD_ARG}")),
+        "{err}"
     );
+    assert!(runtime.inner().calls().is_empty(), "the engine saw nothing");
 }
 
 #[tokio::test]
@@ -463,7 +460,7 @@ async fn unbuildable_syntax_is_refused_with_the_callers_line_behind_the_ca() {
 }
 
 #[tokio::test]
-async fn a_plain_proxy_build_gets_args_only_and_credentials_are_warned_about() {
+async fn a_plain_proxy_build_gets_args_and_wrapped_steps_and_credentials_are_warned_about() {
     let workspace = tempfile::tempdir().unwrap();
     let runtime = sandbox(
         plain_proxy("http://user:s3cret@proxy.corp:3128"),
@@ -472,16 +469,15 @@ async fn a_plain_proxy_build_gets_args_only_and_credentials_are_warned_about() {
     let request = build_request();
     let lines = build(&runtime, request.clone()).await;
     let built = &runtime.inner().built()[0];
-    assert_eq!(
-        built.context(),
-        request.context(),
-        "the context is untouched"
-    );
+    // The steps are wrapped (for NODE_USE_ENV_PROXY); no CA travels.
+    assert_eq!(built.dockerfile_path(), BUILD_DOCKERFILE);
+    let files = context_files(built.context());
+    assert!(files[BUILD_DOCKERFILE].contains(CA_BUILD_ARG));
     assert_eq!(
         built.build_args()["https_proxy"],
         "http://user:s3cret@proxy.corp:3128"
     );
-    assert!(!built.build_args().contains_key("NODE_EXTRA_CA_CERTS"));
+    assert!(!built.build_args()[CA_BUILD_ARG].contains("BEGIN CERTIFICATE"));
     let warning = lines
         .iter()
         .find(|l| l.contains("docker history"))
@@ -538,8 +534,8 @@ async fn reload_rewrites_the_ca_files_and_later_builds_use_the_new_ca() {
         second.trim()
     );
     build(&runtime, build_request()).await;
-    let files = context_files(runtime.inner().built()[0].context());
-    assert_eq!(files[CONTEXT_CA_FILE].trim(), second.trim());
+    let args = runtime.inner().built()[0].build_args().clone();
+    assert!(args[CA_BUILD_ARG].contains(second.trim()));
 
     // A broken file keeps the old CA in place.
     std::fs::write(&ca_path, "not a certificate").unwrap();
@@ -598,10 +594,6 @@ async fn every_other_method_is_delegated() {
     runtime.find_images(&BTreeMap::new()).await.unwrap();
     runtime.remove_image("x", false).await.unwrap();
     assert_eq!(
-        runtime.image_user("agent-base:1").await.unwrap().as_deref(),
-        Some("node")
-    );
-    assert_eq!(
         runtime.inner().calls(),
         [
             "attach",
@@ -616,7 +608,6 @@ async fn every_other_method_is_delegated() {
             "blocking_remover",
             "find_images",
             "remove_image",
-            "image_user"
         ]
     );
 }

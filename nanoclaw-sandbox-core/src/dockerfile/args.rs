@@ -71,18 +71,6 @@ pub fn patch_dockerfile(text: &str) -> Result<DockerfilePatch, DockerfileError> 
     declare_args(text, PROXY_BUILD_ARGS)
 }
 
-/// What a build itself needs declared (the in-memory rewrite): only the
-/// [`PROXY_BUILD_ARGS`] Docker does not predefine, so that no proxy value
-/// reaches `docker history` and each stage gets as few steps as possible.
-pub fn declare_build_time_args(text: &str) -> Result<DockerfilePatch, DockerfileError> {
-    let names: Vec<&str> = PROXY_BUILD_ARGS
-        .iter()
-        .copied()
-        .filter(|name| !PREDEFINED_PROXY_ARGS.contains(name))
-        .collect();
-    declare_args(text, &names)
-}
-
 /// The predefined proxy args (see [`PREDEFINED_PROXY_ARGS`]) that `text`
 /// declares itself, in order, once each: their values show in `docker
 /// history`.

@@ -1,11 +1,19 @@
 //! Build contexts (uncompressed tar archives): reading the Dockerfile out of
-//! one, and rewriting one with another Dockerfile and extra files — how the
-//! CA steps reach a build without touching the caller's files on disk.
+//! one, and adding the rewritten Dockerfile to one so that the builder reads
+//! it but no `COPY` reaches it — how the build rewrite reaches the engine
+//! without touching the caller's files on disk.
 
 use std::io::Read;
 use std::path::PathBuf;
 
-use super::ContextFile;
+use super::ignore::DockerIgnore;
+use super::BUILD_DOCKERFILE;
+
+/// The context's ignore file, which the classic builder reads itself for one
+/// purpose: to drop the Dockerfile it builds and the ignore file from the
+/// context when they are listed there (everything else is left out by the
+/// client that packs the context).
+const IGNORE_FILE: &str = ".dockerignore";
 
 /// A build context that cannot be read or rewritten.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,48 +89,74 @@ pub fn read_dockerfile(context: &[u8], dockerfile: &str) -> Result<String, Build
     found.ok_or_else(|| invalid(dockerfile, "no Dockerfile at that path".to_string()))
 }
 
-/// `context` with the Dockerfile at `dockerfile_path` replaced by
-/// `dockerfile` (its mode kept) and `files` added at the root, replacing
-/// entries of the same name. Every other entry is copied as it was (long
-/// names and link targets included; PAX extras such as xattrs are dropped,
-/// which the classic builder ignores anyway).
-pub fn rewrite_context(
+/// `context` with `dockerfile` (the build rewrite) added as
+/// [`BUILD_DOCKERFILE`], to be built instead of the caller's Dockerfile at
+/// `dockerfile_path`, and hidden from the image: the context's
+/// `.dockerignore` gets both that name and its own appended, so the builder
+/// drops them from the context after reading them (a `COPY . .` copies
+/// neither; the caller's patterns keep working, the last match deciding).
+/// The caller's Dockerfile stays where it is, for a `COPY` that names it,
+/// unless their `.dockerignore` leaves it out, as Docker would.
+pub fn hide_build_files(
     context: &[u8],
     dockerfile_path: &str,
     dockerfile: &str,
-    files: &[ContextFile],
 ) -> Result<Vec<u8>, BuildContextError> {
-    let wanted = normalize(dockerfile_path);
+    let theirs = normalize(dockerfile_path);
+    let mut ignore_text = String::new();
+    walk(context, dockerfile_path, |path, entry| {
+        if normalize(&path.to_string_lossy()) != IGNORE_FILE {
+            return Ok(false);
+        }
+        entry.read_to_string(&mut ignore_text).map_err(|e| {
+            invalid(
+                dockerfile_path,
+                format!("`.dockerignore` is not UTF-8 text: {e}"),
+            )
+        })?;
+        Ok(true)
+    })?;
+    let drop_theirs = DockerIgnore::parse(&ignore_text).excludes(theirs);
+    if !ignore_text.is_empty() && !ignore_text.ends_with('\n') {
+        ignore_text.push('\n');
+    }
+    ignore_text.push_str(&format!(
+        "# nanoclaw-sandbox (build only): the builder reads these, no COPY sees them\n\
+         {BUILD_DOCKERFILE}\n{IGNORE_FILE}\n"
+    ));
+    let ours = [BUILD_DOCKERFILE, IGNORE_FILE];
     let mut out = tar::Builder::new(Vec::new());
-    let mut replaced = false;
+    let mut found = false;
     walk(context, dockerfile_path, |path, entry| {
         let name = path.to_string_lossy().into_owned();
         let copied = |e: std::io::Error| {
             invalid(dockerfile_path, format!("cannot copy entry `{name}`: {e}"))
         };
-        if normalize(&name) == wanted {
-            let mode = entry.header().mode().unwrap_or(0o644);
-            append_file(&mut out, wanted, mode, dockerfile.as_bytes()).map_err(copied)?;
-            replaced = true;
-        } else if !files.iter().any(|f| normalize(&f.name) == normalize(&name)) {
-            let mut header = entry.header().clone();
-            match entry.link_name().map_err(copied)?.map(|l| l.into_owned()) {
-                Some(target) => out.append_link(&mut header, &path, target),
-                None => out.append_data(&mut header, &path, &mut *entry),
-            }
-            .map_err(copied)?;
+        let normalized = normalize(&name);
+        found |= normalized == theirs;
+        if ours.contains(&normalized) || (drop_theirs && normalized == theirs) {
+            return Ok(false);
         }
+        let mut header = entry.header().clone();
+        match entry.link_name().map_err(copied)?.map(|l| l.into_owned()) {
+            Some(target) => out.append_link(&mut header, &path, target),
+            None => out.append_data(&mut header, &path, &mut *entry),
+        }
+        .map_err(copied)?;
         Ok(false)
     })?;
-    if !replaced {
+    if !found {
         return Err(invalid(
             dockerfile_path,
             "no Dockerfile at that path".to_string(),
         ));
     }
-    for file in files {
-        append_file(&mut out, normalize(&file.name), file.mode, &file.bytes)
-            .map_err(|e| invalid(dockerfile_path, format!("cannot add `{}`: {e}", file.name)))?;
+    for (name, bytes) in [
+        (BUILD_DOCKERFILE, dockerfile.as_bytes()),
+        (IGNORE_FILE, ignore_text.as_bytes()),
+    ] {
+        append_file(&mut out, name, 0o644, bytes)
+            .map_err(|e| invalid(dockerfile_path, format!("cannot add `{name}`: {e}")))?;
     }
     out.into_inner()
         .map_err(|e| invalid(dockerfile_path, format!("cannot finish the archive: {e}")))
@@ -169,7 +203,6 @@ mod tests {
             ("./build/Dockerfile", 0o600, &b"FROM scratch\n"[..]),
             ("app/main.js", 0o755, &b"console.log(1)"[..]),
             (long.as_str(), 0o644, &b"long"[..]),
-            ("nanoclaw-proxy-ca.crt", 0o644, &b"stale"[..]),
         ] {
             append_file(&mut builder, path, mode, bytes).unwrap();
         }
@@ -196,27 +229,20 @@ mod tests {
     }
 
     #[test]
-    fn a_rewrite_replaces_the_dockerfile_and_adds_files_keeping_the_rest() {
-        let ca = ContextFile {
-            name: "nanoclaw-proxy-ca.crt".into(),
-            bytes: b"CA".to_vec(),
-            mode: 0o644,
-        };
-        let out =
-            rewrite_context(&context(), "build/Dockerfile", "FROM x\nRUN y\n", &[ca]).unwrap();
+    fn the_build_dockerfile_is_added_and_hidden_and_the_rest_kept() {
+        let out = hide_build_files(&context(), "build/Dockerfile", "FROM x\nRUN y\n").unwrap();
         let got = entries(&out);
         let find = |p: &str| got.iter().find(|(path, ..)| path == p).unwrap();
-        assert_eq!(find("build/Dockerfile").2, b"FROM x\nRUN y\n");
+        assert_eq!(find(BUILD_DOCKERFILE).2, b"FROM x\nRUN y\n");
+        assert_eq!(find("build/Dockerfile").2, b"FROM scratch\n", "theirs kept");
         assert_eq!(find("build/Dockerfile").1, 0o600, "mode kept");
         assert_eq!(find("app/main.js").2, b"console.log(1)");
         assert_eq!(find("app/main.js").1, 0o755);
         assert_eq!(find(&format!("{}/file.txt", "d".repeat(120))).2, b"long");
-        let cas: Vec<_> = got
-            .iter()
-            .filter(|(p, ..)| p == "nanoclaw-proxy-ca.crt")
-            .collect();
-        assert_eq!(cas.len(), 1, "the stale entry is replaced, not duplicated");
-        assert_eq!(cas[0].2, b"CA");
+        let ignore = String::from_utf8(find(IGNORE_FILE).2.clone()).unwrap();
+        let rules = DockerIgnore::parse(&ignore);
+        assert!(rules.excludes(BUILD_DOCKERFILE) && rules.excludes(IGNORE_FILE));
+        assert!(!rules.excludes("app/main.js"));
         // The symlink survives as a link.
         let mut archive = tar::Archive::new(out.as_slice());
         let link = archive
@@ -233,8 +259,35 @@ mod tests {
     }
 
     #[test]
-    fn a_rewrite_without_the_dockerfile_is_refused() {
-        let err = rewrite_context(&context(), "Dockerfile", "FROM x\n", &[]).unwrap_err();
+    fn their_ignore_file_is_extended_and_an_ignored_dockerfile_left_out() {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, bytes) in [
+            ("Dockerfile", &b"FROM a\n"[..]),
+            (".dockerignore", &b"*.log\nDockerfile"[..]),
+            (BUILD_DOCKERFILE, &b"stale"[..]),
+            ("a.txt", &b"a"[..]),
+        ] {
+            append_file(&mut builder, path, 0o644, bytes).unwrap();
+        }
+        let out =
+            hide_build_files(&builder.into_inner().unwrap(), "Dockerfile", "FROM b\n").unwrap();
+        let got = entries(&out);
+        let names: Vec<&str> = got.iter().map(|(p, ..)| p.as_str()).collect();
+        assert_eq!(names, ["a.txt", BUILD_DOCKERFILE, ".dockerignore"]);
+        let ignore = String::from_utf8(got[2].2.clone()).unwrap();
+        assert!(
+            ignore.starts_with("*.log\nDockerfile\n# nanoclaw-sandbox"),
+            "{ignore}"
+        );
+        assert_eq!(
+            got[1].2, b"FROM b\n",
+            "the stale entry replaced, not duplicated"
+        );
+    }
+
+    #[test]
+    fn a_context_without_the_dockerfile_is_refused() {
+        let err = hide_build_files(&context(), "Dockerfile", "FROM x\n").unwrap_err();
         assert_eq!(err.reason, "no Dockerfile at that path");
     }
 }

@@ -1,32 +1,35 @@
 //! Dockerfiles: the on-disk patch ([`patch_dockerfile`], [`needs_patch`])
 //! that declares the proxy build args in every stage, and the in-memory
-//! build rewrite ([`add_ca_steps`]) that makes each stage's `RUN` steps trust
-//! the proxy CA and removes that trust again at the stage's end.
+//! build rewrite ([`wrap_run_steps`]) that runs each `RUN` step inside a
+//! wrapper trusting the proxy CA for that step alone.
 //!
-//! Both edit by inserting whole lines, so everything else in the file
-//! (directives, comments, continuations, heredocs, CRLF) stays as it was.
-//! [`read_dockerfile`] and [`rewrite_context`] carry the rewrite into a tar
-//! build context.
+//! Both edit whole lines (inserting declarations, replacing a `RUN`), so
+//! everything else in the file (directives, comments, continuations,
+//! heredocs, CRLF) stays as it was. [`read_dockerfile`] and
+//! [`hide_build_files`] carry the rewrite into a tar build context, where
+//! `.dockerignore` ([`DockerIgnore`]) keeps it out of reach of `COPY`.
 //!
 //! The same parser tells which images a build needs
 //! ([`crate::runtime::base_images`]) and whether the engine's builder can
 //! build the file at all ([`check_builder_support`]).
 
 mod args;
-mod ca_steps;
 mod context;
+mod ignore;
 pub(crate) mod parse;
+mod run_wrap;
 mod support;
 
 pub use self::args::{
-    declare_build_time_args, declared_predefined_args, needs_patch, patch_dockerfile,
-    DockerfilePatch, ARGS_COMMENT, PREDEFINED_PROXY_ARGS, PROXY_BUILD_ARGS,
+    declared_predefined_args, needs_patch, patch_dockerfile, DockerfilePatch, ARGS_COMMENT,
+    PREDEFINED_PROXY_ARGS, PROXY_BUILD_ARGS,
 };
-pub use self::ca_steps::{
-    add_ca_steps, CaBuildRewrite, ContextFile, SkipReason, SkippedStage, CONTEXT_CA_FILE,
-    IMAGE_CA_PATH,
+pub use self::context::{hide_build_files, read_dockerfile, BuildContextError};
+pub use self::ignore::DockerIgnore;
+pub use self::run_wrap::{
+    wrap_run_steps, wrapper_script, RunWrapRewrite, SkipReason, SkippedStage, BUILD_DOCKERFILE,
+    CA_BUILD_ARG, LAUNCHER,
 };
-pub use self::context::{read_dockerfile, rewrite_context, BuildContextError};
 pub use self::support::{
     check_builder_support, SyntaxFeature, UnsupportedFeature, DOCKER_20_10_UNSUPPORTED,
 };
@@ -51,6 +54,20 @@ pub enum DockerfileError {
         line: usize,
         /// The delimiter expected.
         delimiter: String,
+    },
+    /// The Dockerfile declares (`ARG`) or sets (`ENV`) the build arg that
+    /// carries the step wrapper and the proxy CA to `RUN` steps: declared,
+    /// its value would be recorded in `docker history`; set, it would hide ours.
+    #[error(
+        "line {line}: the Dockerfile declares or sets `{name}`, the build arg that carries the \
+         step wrapper and the proxy CA to RUN steps during a sandbox build (declared, the CA \
+         would be recorded in `docker history`): remove `{name}` from that line"
+    )]
+    ReservedArg {
+        /// The 1-based line of the declaration.
+        line: usize,
+        /// The arg.
+        name: &'static str,
     },
     /// Syntax the builder cannot build (see [`check_builder_support`]).
     #[error("line {line}: `{instruction}` {reason}; {fix}")]

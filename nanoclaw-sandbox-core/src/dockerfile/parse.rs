@@ -131,10 +131,31 @@ impl<'a> Document<'a> {
     /// The text with `insertions` (line index → lines to put after it, each
     /// given without an ending) applied. Untouched lines are copied as they were.
     pub fn render(&self, insertions: &BTreeMap<usize, Vec<String>>) -> String {
+        self.render_edits(insertions, &BTreeMap::new())
+    }
+
+    /// [`render`](Self::render) with `replacements` too: an instruction's
+    /// first line → (its last line, the one line it becomes). The replaced
+    /// lines' comments and continuations go with it; the last replaced line's
+    /// ending is kept, and insertions after a replaced line follow the new line.
+    pub fn render_edits(
+        &self,
+        insertions: &BTreeMap<usize, Vec<String>>,
+        replacements: &BTreeMap<usize, (usize, String)>,
+    ) -> String {
         let mut out = String::new();
-        for (index, line) in self.lines.iter().enumerate() {
-            out.push_str(line.text);
-            let Some(added) = insertions.get(&index).filter(|a| !a.is_empty()) else {
+        let mut next = 0;
+        while let Some(first) = self.lines.get(next) {
+            // The text to write, and the physical line whose ending (and
+            // insertions) it takes: the replaced instruction's last line.
+            let (text, anchor) = match replacements.get(&next) {
+                Some((last, new_line)) => (new_line.as_str(), (*last).max(next)),
+                None => (first.text, next),
+            };
+            next = anchor + 1;
+            let line = self.lines.get(anchor).unwrap_or(first);
+            out.push_str(text);
+            let Some(added) = insertions.get(&anchor).filter(|a| !a.is_empty()) else {
                 out.push_str(line.ending);
                 continue;
             };
@@ -182,11 +203,6 @@ impl Stage<'_> {
         let mut words = self.from.args.split_whitespace();
         words.by_ref().find(|w| w.eq_ignore_ascii_case("as"))?;
         words.next()
-    }
-
-    /// The last physical line of the stage's last instruction.
-    pub fn last_line(&self) -> usize {
-        self.body.last().unwrap_or(self.from).last_line
     }
 }
 

@@ -146,12 +146,4 @@ pub trait ImageBuilder: Send + Sync {
     /// Removes an image reference (a tag, or an id with all its tags).
     /// Without `force`, an image that a container uses is kept (an error).
     async fn remove_image(&self, image: &str, force: bool) -> Result<(), RuntimeError>;
-
-    /// The user `image`'s containers run as by default (its configured
-    /// `USER`; empty for root), or `None` when this builder cannot tell. The
-    /// sandbox layer uses it to switch to root for its CA steps and back.
-    async fn image_user(&self, image: &str) -> Result<Option<String>, RuntimeError> {
-        let _ = image;
-        Ok(None)
-    }
 }

@@ -1,14 +1,14 @@
 //! Build patches, the pure half of building behind the sandbox's proxy: the
-//! build args to forward, the extra host a translated proxy needs, and the
-//! in-memory Dockerfile with the CA steps (see [`crate::dockerfile::add_ca_steps`]).
-//! The runtime decorator hands these to its `ImageBuilder`.
+//! build args to forward (Docker's predefined proxy args only, the CA among
+//! them), the extra host a translated proxy needs, and the in-memory
+//! Dockerfile whose `RUN` steps run inside the wrapper (see
+//! [`crate::dockerfile::wrap_run_steps`]). The runtime decorator hands these
+//! to its `ImageBuilder`.
 //!
 //! No `strict-ssl=false`, no `--trusted-host`: `RUN` steps verify TLS
-//! against the system store with the proxy CA added for the build only.
+//! against the system store with the proxy CA added for the step only.
 
-use std::collections::BTreeMap;
-
-use crate::dockerfile::{self, ContextFile, SkipReason, IMAGE_CA_PATH};
+use crate::dockerfile::{self, SkipReason, CA_BUILD_ARG};
 use crate::spec::{EnvVar, ExtraHost, NetworkMode};
 
 use super::case;
@@ -16,7 +16,6 @@ use super::mode::Mode;
 use super::no_proxy::extend_no_proxy;
 use super::patch::{
     proxy_values, translation_message, PatchError, PatchKind, PatchReport, Severity,
-    NODE_USE_ENV_PROXY, NODE_USE_ENV_PROXY_ON,
 };
 use super::translate::{DOCKER_HOST_NAME, HOST_GATEWAY};
 
@@ -29,9 +28,6 @@ pub struct BuildOptions {
     pub host_network: bool,
     /// Names the host goes by, added to `no_proxy` (as for containers).
     pub host_names: Vec<String>,
-    /// Base image → its configured user (`Config.User`), so CA steps can
-    /// switch to root and back; images not listed are taken to run as root.
-    pub base_image_users: BTreeMap<String, String>,
 }
 
 impl BuildOptions {
@@ -46,16 +42,6 @@ impl BuildOptions {
         self.host_names = names.into_iter().map(Into::into).collect();
         self
     }
-
-    /// Records a base image's configured user.
-    pub fn with_base_image_user(
-        mut self,
-        image: impl Into<String>,
-        user: impl Into<String>,
-    ) -> Self {
-        self.base_image_users.insert(image.into(), user.into());
-        self
-    }
 }
 
 /// Everything a build needs changed. In standard Docker mode: no args, no
@@ -66,21 +52,24 @@ pub struct BuildPatch {
     pub build_args: Vec<EnvVar>,
     /// Extra hosts for the build's `RUN` steps.
     pub extra_hosts: Vec<ExtraHost>,
-    /// The Dockerfile to build: with the CA steps when the proxy intercepts
-    /// TLS, else the input unchanged. Never written to disk.
+    /// The Dockerfile to build, never written to disk: behind a proxy its
+    /// `RUN` steps run inside the wrapper, else it is the input unchanged.
+    /// Build it from the context as [`dockerfile::BUILD_DOCKERFILE`], added
+    /// with [`dockerfile::hide_build_files`].
     pub dockerfile: String,
-    /// Files to add to the build context (the CA, when there is one).
-    pub context_files: Vec<ContextFile>,
+    /// Whether `dockerfile` differs from the input.
+    pub rewritten: bool,
     /// What was changed, and warnings.
     pub report: PatchReport,
 }
 
-/// The build args and extra hosts alone (no Dockerfile change): proxy
-/// variables in both spellings (translated for a bridge build network),
-/// `no_proxy` extended like a container's, `NODE_USE_ENV_PROXY=1` (so Node's
-/// built-in clients in `RUN` steps use them), and `NODE_EXTRA_CA_CERTS` when the
-/// proxy intercepts TLS. Warns when a proxy URL carries credentials: declared
-/// `ARG` values show in `docker history`.
+/// The build args and extra hosts alone: proxy variables in both spellings
+/// (translated for a bridge build network), `no_proxy` extended like a
+/// container's, and [`CA_BUILD_ARG`]: the step wrapper, with an
+/// intercepting proxy's CA inside. All are args Docker predefines, so they reach `RUN`
+/// steps undeclared and stay out of `docker history` (what the wrapper makes
+/// of them: [`dockerfile::wrap_run_steps`]). Warns when a proxy URL carries
+/// credentials: a Dockerfile declaring the arg would show them.
 pub fn build_args(
     mode: &Mode,
     options: &BuildOptions,
@@ -111,7 +100,6 @@ pub fn build_args(
         credentials |= value.original.has_credentials();
         pairs.push((pair, value.effective().expose()));
     }
-    let any_proxy = !pairs.is_empty();
     let no_proxy = extend_no_proxy(
         proxy.no_proxy.as_deref().unwrap_or_default(),
         &options.host_names,
@@ -122,17 +110,19 @@ pub fn build_args(
             push_arg(&mut args, &mut report, name, &value)?;
         }
     }
-    if any_proxy {
-        push_arg(
-            &mut args,
-            &mut report,
-            NODE_USE_ENV_PROXY,
-            NODE_USE_ENV_PROXY_ON,
-        )?;
-    }
-    if mode.ca().is_some() {
-        push_arg(&mut args, &mut report, "NODE_EXTRA_CA_CERTS", IMAGE_CA_PATH)?;
-    }
+    let pem = mode.ca().map(|ca| ca.store().to_pem());
+    let wrapper = dockerfile::wrapper_script(pem.as_deref());
+    args.push(EnvVar::new(CA_BUILD_ARG, wrapper).map_err(PatchError::Spec)?);
+    report.push(
+        Severity::Info,
+        PatchKind::BuildArg,
+        CA_BUILD_ARG,
+        if pem.is_some() {
+            "carries the step wrapper and the proxy CA to the RUN steps (never declared, so never in the history)"
+        } else {
+            "carries the step wrapper to the RUN steps (never declared, so never in the history)"
+        },
+    );
     if translated {
         hosts.push(ExtraHost {
             name: DOCKER_HOST_NAME.to_string(),
@@ -150,9 +140,9 @@ pub fn build_args(
             Severity::Warn,
             PatchKind::BuildArg,
             "http_proxy",
-            "the proxy URL carries a user name or password: declared ARG values are recorded \
-             in the image's `docker history`; use a proxy without credentials for builds, or \
-             do not publish the image",
+            "the proxy URL carries a user name or password: a Dockerfile that declares a proxy \
+             ARG records its value in the image's `docker history`; use a proxy without \
+             credentials for builds, or do not publish the image",
         );
     }
     Ok((args, hosts, report))
@@ -176,45 +166,51 @@ fn push_arg(
 }
 
 /// The whole build patch for `dockerfile` (its text): [`build_args`], and
-/// with a CA the Dockerfile rewritten by [`dockerfile::add_ca_steps`] plus the
-/// CA as a context file. The CA is read from `mode` now, at build time.
+/// behind a proxy the Dockerfile with its `RUN` steps wrapped
+/// ([`dockerfile::wrap_run_steps`]). The CA is read from `mode` now, at build
+/// time.
 pub fn patch_build(
     mode: &Mode,
     dockerfile: &str,
     options: &BuildOptions,
 ) -> Result<BuildPatch, PatchError> {
     let (build_args, extra_hosts, mut report) = build_args(mode, options)?;
-    if mode.proxy().is_some() {
-        for name in dockerfile::declared_predefined_args(dockerfile)? {
-            report.push(
-                Severity::Warn,
-                PatchKind::BuildArg,
-                name.as_str(),
-                format!(
-                    "the Dockerfile declares `ARG {name}`: Docker passes its proxy args to RUN \
-                     steps without a declaration and keeps them out of `docker history` only \
-                     while they are undeclared; remove the declaration so the proxy URL is not \
-                     recorded in the image"
-                ),
-            );
-        }
-    }
-    let Some(ca) = mode.ca() else {
+    if mode.proxy().is_none() {
         return Ok(BuildPatch {
             build_args,
             extra_hosts,
             dockerfile: dockerfile.to_string(),
-            context_files: Vec::new(),
+            rewritten: false,
             report,
         });
-    };
-    let rewrite =
-        dockerfile::add_ca_steps(dockerfile, &ca.store().to_pem(), &options.base_image_users)?;
+    }
+    for name in dockerfile::declared_predefined_args(dockerfile)? {
+        report.push(
+            Severity::Warn,
+            PatchKind::BuildArg,
+            name.as_str(),
+            format!(
+                "the Dockerfile declares `ARG {name}`: Docker passes its proxy args to RUN \
+                 steps without a declaration and keeps them out of `docker history` only \
+                 while they are undeclared; remove the declaration so the proxy URL is not \
+                 recorded in the image"
+            ),
+        );
+    }
+    let rewrite = dockerfile::wrap_run_steps(dockerfile)?;
     report.push(
         Severity::Info,
         PatchKind::Dockerfile,
         "Dockerfile",
-        "each stage with a RUN step trusts the proxy CA from its start and stops at its end",
+        format!(
+            "{} RUN step(s) run inside the wrapper: the proxy for Node too (NODE_USE_ENV_PROXY){}",
+            rewrite.wrapped_steps,
+            if mode.ca().is_some() {
+                ", and the proxy CA trusted for the step alone"
+            } else {
+                ""
+            }
+        ),
     );
     for stage in &rewrite.skipped {
         let why = match stage.reason {
@@ -225,14 +221,14 @@ pub fn patch_build(
             Severity::Info,
             PatchKind::Dockerfile,
             format!("stage {} ({})", stage.index, stage.base),
-            format!("no CA steps: {why}"),
+            format!("no wrapped steps: {why}"),
         );
     }
     Ok(BuildPatch {
         build_args,
         extra_hosts,
         dockerfile: rewrite.dockerfile,
-        context_files: vec![rewrite.context_file],
+        rewritten: true,
         report,
     })
 }

@@ -128,26 +128,6 @@ impl ImageBuilder for DockerRuntime {
         Ok(listed.into_iter().map(convert::image_summary).collect())
     }
 
-    async fn image_user(&self, image: &str) -> Result<Option<String>, RuntimeError> {
-        match self.docker.inspect_image(image).await {
-            Ok(inspected) => Ok(Some(
-                inspected
-                    .config
-                    .and_then(|config| config.user)
-                    .unwrap_or_default(),
-            )),
-            Err(BollardError::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Err(RuntimeError::ImageNotFound {
-                image: image.to_string(),
-            }),
-            Err(e) => Err(map_error(
-                e,
-                &Ctx::image("inspect image", image, &self.endpoint),
-            )),
-        }
-    }
-
     async fn remove_image(&self, image: &str, force: bool) -> Result<(), RuntimeError> {
         let options = RemoveImageOptions {
             force,

@@ -212,13 +212,13 @@ impl<R: ContainerRuntime> SandboxRuntime<R> {
 
 impl<R: ImageBuilder> SandboxRuntime<R> {
     /// The request `build` would hand to the inner builder, and the report
-    /// (a dry run: base images are inspected, nothing is built).
-    pub async fn prepare_build(
+    /// (a dry run: pure, nothing reaches the engine).
+    pub fn prepare_build(
         &self,
         request: BuildRequest,
     ) -> Result<(BuildRequest, PatchReport), RuntimeError> {
         let mode = self.mode();
-        build::prepare(&self.inner, &mode, &self.host_names, request).await
+        build::prepare(&mode, &self.host_names, request)
     }
 }
 
@@ -304,7 +304,7 @@ impl<R: ImageBuilder> ImageBuilder for SandboxRuntime<R> {
         on_output: &mut (dyn for<'line> FnMut(&'line str) + Send),
     ) -> Result<ImageId, RuntimeError> {
         let name = request.display_name().to_string();
-        let (request, report) = self.prepare_build(request).await?;
+        let (request, report) = self.prepare_build(request)?;
         log_report(&report, &name);
         for entry in report.at_least(Severity::Warn) {
             on_output(&format!("nanoclaw-sandbox: {entry}"));
@@ -321,9 +321,5 @@ impl<R: ImageBuilder> ImageBuilder for SandboxRuntime<R> {
 
     async fn remove_image(&self, image: &str, force: bool) -> Result<(), RuntimeError> {
         self.inner.remove_image(image, force).await
-    }
-
-    async fn image_user(&self, image: &str) -> Result<Option<String>, RuntimeError> {
-        self.inner.image_user(image).await
     }
 }
