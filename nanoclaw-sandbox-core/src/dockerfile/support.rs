@@ -18,6 +18,8 @@ pub enum SyntaxFeature {
     Link,
     /// A `# syntax=` directive: the build would run a frontend image.
     SyntaxDirective,
+    /// A `RUN` flag (`--mount`, `--network`, `--security`): BuildKit syntax.
+    RunFlag,
 }
 
 /// A feature a builder lacks, why, and what to write instead.
@@ -33,6 +35,8 @@ pub struct UnsupportedFeature {
 
 /// What Docker Engine 20.10's built-in (classic) Dockerfile frontend cannot
 /// build. nanoclaw-sandbox builds through it and never pulls a frontend image.
+/// (The engine's BuildKit knows `RUN --mount`; the library does not drive
+/// BuildKit yet, see docs/sandbox.md.)
 pub const DOCKER_20_10_UNSUPPORTED: &[UnsupportedFeature] = &[
     UnsupportedFeature {
         feature: SyntaxFeature::Heredoc,
@@ -51,6 +55,13 @@ pub const DOCKER_20_10_UNSUPPORTED: &[UnsupportedFeature] = &[
                  and nanoclaw-sandbox never pulls",
         fix: "remove the `# syntax=` line and use only syntax Docker Engine 20.10's \
               builder knows",
+    },
+    UnsupportedFeature {
+        feature: SyntaxFeature::RunFlag,
+        reason: "uses a RUN flag (`--mount`, `--network`, `--security`), which only BuildKit \
+                 knows, and nanoclaw-sandbox builds with Docker Engine 20.10's classic builder",
+        fix: "remove the flag (for a cache mount, clean the cache directory in the same RUN \
+              so it does not stay in the layer)",
     },
 ];
 
@@ -102,6 +113,9 @@ fn features_of(instruction: &Instruction) -> Vec<SyntaxFeature> {
     let copies = matches!(instruction.keyword.as_str(), "COPY" | "ADD");
     if copies && instruction.flag("link").is_some() {
         features.push(SyntaxFeature::Link);
+    }
+    if instruction.keyword == "RUN" && instruction.flags().next().is_some() {
+        features.push(SyntaxFeature::RunFlag);
     }
     features
 }
@@ -167,6 +181,18 @@ mod tests {
         assert!(message.contains("remove `--link`"), "{message}");
         let (line, _, feature, _) = refused("FROM debian\nADD --link=true a /a\n");
         assert_eq!((line, feature), (2, SyntaxFeature::Link));
+    }
+
+    #[test]
+    fn run_flags_are_refused_before_any_step() {
+        let (line, instruction, feature, message) = refused(
+            "FROM debian\nRUN true\nRUN --mount=type=cache,target=/root/.npm npm ci\n",
+        );
+        assert_eq!((line, feature), (3, SyntaxFeature::RunFlag));
+        assert!(instruction.starts_with("RUN --mount=type=cache"), "{instruction}");
+        assert!(message.contains("only BuildKit"), "{message}");
+        let (_, _, feature, _) = refused("FROM debian\nRUN --network=none true\n");
+        assert_eq!(feature, SyntaxFeature::RunFlag);
     }
 
     #[test]
