@@ -68,10 +68,7 @@ pub async fn run(args: &Args, workspace: Option<&Path>) -> anyhow::Result<ExitCo
         request = request.tag(tag.as_str());
     }
     if let Some(network) = &args.network {
-        request = request.network(match network.as_str() {
-            "bridge" => NetworkMode::Default,
-            other => NetworkMode::parse(other),
-        });
+        request = request.network(NetworkMode::parse(network));
     }
     let docker = engine::connect(workspace).await?;
     let runtime = engine::sandboxed(docker, env, workspace)?;

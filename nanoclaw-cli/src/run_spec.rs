@@ -56,7 +56,7 @@ impl SpecArgs {
                 let spec = read_spec_file(file)?;
                 match image {
                     None => spec.to_builder(),
-                    Some(image) => with_image(&spec, image)?.to_builder(),
+                    Some(image) => spec.to_builder().image(image.as_str()),
                 }
             }
             (None, Some(image)) => ContainerSpec::builder(image.as_str()),
@@ -76,7 +76,7 @@ impl SpecArgs {
             builder = builder.mount(parse_volume(volume)?);
         }
         if let Some(network) = &self.network {
-            builder = builder.network(parse_network(network));
+            builder = builder.network(NetworkMode::parse(network));
         }
         if let Some(name) = &self.name {
             builder = builder.name(name.as_str());
@@ -97,22 +97,6 @@ impl SpecArgs {
             builder = builder.attach_stdin(true);
         }
         builder.build().context("the container spec is invalid")
-    }
-}
-
-/// `spec` with another image, every other field kept (the builder starts
-/// from an image, so the change goes through the serde form).
-fn with_image(spec: &ContainerSpec, image: &str) -> anyhow::Result<ContainerSpec> {
-    let mut fields = serde_json::to_value(spec).context("re-reading the spec")?;
-    fields["image"] = serde_json::Value::String(image.to_string());
-    serde_json::from_value(fields).context("the spec with --image is invalid")
-}
-
-/// `bridge` is Docker's default network: the spec's `Default`.
-fn parse_network(text: &str) -> NetworkMode {
-    match text {
-        "bridge" => NetworkMode::Default,
-        other => NetworkMode::parse(other),
     }
 }
 

@@ -257,10 +257,11 @@ pub enum NetworkMode {
 }
 
 impl NetworkMode {
-    /// Parses `default`, `bridge`, `none`, `host` or a network name.
+    /// Parses `default` or `bridge` (Docker's default network, so
+    /// [`NetworkMode::Default`]), `none`, `host` or a network name.
     pub fn parse(text: &str) -> Self {
         match text {
-            "" | "default" => NetworkMode::Default,
+            "" | "default" | "bridge" => NetworkMode::Default,
             "none" => NetworkMode::None,
             "host" => NetworkMode::Host,
             other => NetworkMode::Named(other.to_string()),
@@ -589,6 +590,12 @@ pub struct ContainerSpecBuilder {
 }
 
 impl ContainerSpecBuilder {
+    /// Replaces the image (the builder starts from one; this changes a
+    /// derived spec's, see [`ContainerSpec::to_builder`]).
+    pub fn image(mut self, image: impl Into<String>) -> Self {
+        self.fields.image = image.into();
+        self
+    }
     /// Sets the container name.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.fields.name = Some(name.into());
@@ -873,9 +880,11 @@ mod tests {
 
     #[test]
     fn network_and_extra_host_parsing() {
+        assert_eq!(NetworkMode::parse("bridge"), NetworkMode::Default);
+        assert_eq!(NetworkMode::parse("default"), NetworkMode::Default);
         assert_eq!(
-            NetworkMode::parse("bridge"),
-            NetworkMode::Named("bridge".into())
+            NetworkMode::parse("agents"),
+            NetworkMode::Named("agents".into())
         );
         assert_eq!(NetworkMode::parse("host"), NetworkMode::Host);
         assert_eq!(
