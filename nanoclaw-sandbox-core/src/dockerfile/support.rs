@@ -185,11 +185,13 @@ mod tests {
 
     #[test]
     fn run_flags_are_refused_before_any_step() {
-        let (line, instruction, feature, message) = refused(
-            "FROM debian\nRUN true\nRUN --mount=type=cache,target=/root/.npm npm ci\n",
-        );
+        let (line, instruction, feature, message) =
+            refused("FROM debian\nRUN true\nRUN --mount=type=cache,target=/root/.npm npm ci\n");
         assert_eq!((line, feature), (3, SyntaxFeature::RunFlag));
-        assert!(instruction.starts_with("RUN --mount=type=cache"), "{instruction}");
+        assert!(
+            instruction.starts_with("RUN --mount=type=cache"),
+            "{instruction}"
+        );
         assert!(message.contains("only BuildKit"), "{message}");
         let (_, _, feature, _) = refused("FROM debian\nRUN --network=none true\n");
         assert_eq!(feature, SyntaxFeature::RunFlag);
