@@ -28,6 +28,27 @@ pub fn usage(error: impl std::fmt::Display) -> anyhow::Error {
     anyhow::Error::new(UsageError(error.to_string()))
 }
 
+/// Whoever read our stdout is gone (`| head`): the command ends quietly.
+#[derive(Debug)]
+pub struct StdoutClosed;
+
+impl std::fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stdout was closed")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
+
+/// A failed write to stdout as an error: [`StdoutClosed`] for a closed pipe.
+pub fn stdout_error(error: std::io::Error) -> anyhow::Error {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        anyhow::Error::new(StdoutClosed)
+    } else {
+        anyhow::anyhow!("cannot write to stdout: {error}")
+    }
+}
+
 /// Runs `future` on a fresh multi-threaded runtime.
 pub fn block_on<F: Future<Output = anyhow::Result<ExitCode>>>(
     future: F,
@@ -39,16 +60,38 @@ pub fn block_on<F: Future<Output = anyhow::Result<ExitCode>>>(
         .block_on(future)
 }
 
+/// The error and its causes, one per line, each text once: a cause whose
+/// text an earlier line already shows (an error that formats its source
+/// into its own message) is left out.
+fn error_text(error: &anyhow::Error) -> String {
+    let mut out = format!("error: {error}\n");
+    let mut shown = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if shown.contains(&text) {
+            continue;
+        }
+        out.push_str(&format!("  caused by: {text}\n"));
+        shown.push_str(&text);
+    }
+    out
+}
+
 /// Prints an error (with its causes) and maps it to an exit code: 2 when the
-/// daemon is unreachable, 1 otherwise.
+/// daemon is unreachable or the input is bad, 1 otherwise; nothing at all,
+/// and 0, when stdout was closed under us.
 pub fn report(outcome: anyhow::Result<ExitCode>) -> ExitCode {
     match outcome {
         Ok(code) => code,
+        Err(error)
+            if error
+                .chain()
+                .any(|c| c.downcast_ref::<StdoutClosed>().is_some()) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(error) => {
-            eprintln!("error: {error}");
-            for cause in error.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+            eprint!("{}", error_text(&error));
             let unreachable = error.chain().any(|cause| {
                 matches!(
                     cause.downcast_ref::<RuntimeError>(),
@@ -64,5 +107,45 @@ pub fn report(outcome: anyhow::Result<ExitCode>) -> ExitCode {
                 _ => 1,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error that formats its source into its own message.
+    #[derive(Debug)]
+    struct Repeats(std::io::Error);
+
+    impl std::fmt::Display for Repeats {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "cannot read the spec: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Repeats {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_printed_again() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let error = anyhow::Error::new(Repeats(io)).context("run failed");
+        assert_eq!(
+            error_text(&error),
+            "error: run failed\n  caused by: cannot read the spec: no such file\n"
+        );
+    }
+
+    #[test]
+    fn a_closed_stdout_is_its_own_error() {
+        let closed = stdout_error(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert!(closed.downcast_ref::<StdoutClosed>().is_some());
+        assert_eq!(report(Err(closed)), ExitCode::SUCCESS);
+        let full = stdout_error(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        assert!(full.downcast_ref::<StdoutClosed>().is_none());
     }
 }

@@ -10,8 +10,7 @@
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        writeln!(std::io::stdout(), $($arg)*)
-            .map_err(|e| anyhow::anyhow!("cannot write to stdout: {e}"))?
+        writeln!(std::io::stdout(), $($arg)*).map_err($crate::exit::stdout_error)?
     }};
 }
 

@@ -63,7 +63,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     stdout
         .write_all(patch.text.as_bytes())
         .and_then(|()| stdout.flush())
-        .context("cannot write to stdout")?;
+        .map_err(crate::exit::stdout_error)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -110,3 +110,33 @@ fn input_errors_exit_2_with_the_librarys_message() {
         .assert()
         .code(2);
 }
+
+/// `| head` closes our stdout early: the command ends quietly with 0 (no
+/// "Broken pipe" error). The control: the same output to a reader that
+/// takes it all also exits 0, and the printed size shows it was large
+/// enough to outlast the pipe buffer.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = format!("FROM scratch\n{}", "COPY a /a\n".repeat(50_000));
+    let file = dockerfile(dir.path(), &big);
+    let exe = env!("CARGO_BIN_EXE_nanoclaw-sandbox");
+    let piped = |reader: &str| {
+        std::process::Command::new("bash")
+            .args([
+                "-c",
+                &format!("set -o pipefail; \"$0\" patch-dockerfile \"$1\" | {reader}"),
+                exe,
+            ])
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let all = piped("wc -c");
+    assert!(all.status.success(), "{all:?}");
+    let size: usize = text(&all.stdout).trim().parse().unwrap();
+    assert!(size > 256 * 1024, "{size} bytes");
+    let head = piped("head -c 1 >/dev/null");
+    assert!(head.status.success(), "{head:?}");
+    assert_eq!(text(&head.stderr), "", "nothing on stderr");
+}
