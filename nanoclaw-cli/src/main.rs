@@ -71,8 +71,9 @@ enum Command {
     Inspect(inspect::Args),
     /// Build an image with the proxy build args and, in a sandbox, the proxy CA for RUN steps.
     ///
-    /// The CA steps are added to the Dockerfile in memory only and removed at
-    /// the end of each stage: the CA, which rotates, never stays in the image.
+    /// Each RUN step runs inside a wrapper that trusts the CA for that step
+    /// alone (the Dockerfile is rewritten in memory only): the CA, which
+    /// rotates, stays in no layer and no history line of the image.
     Build(build_image::Args),
     /// Declare the proxy build args in every stage of a Dockerfile (print, rewrite, or check).
     PatchDockerfile(patch_dockerfile::Args),
@@ -107,6 +108,24 @@ enum Command {
     /// The test agent itself: what runs inside the agent image.
     #[command(hide = true)]
     Agent(agent::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    ///
+    /// For example `nanoclaw-sandbox completions bash > /etc/bash_completion.d/nanoclaw-sandbox`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// The completion script for `shell`, from the command definition itself.
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "nanoclaw-sandbox", &mut script);
+    use std::io::Write as _;
+    std::io::stdout()
+        .write_all(&script)
+        .map_err(exit::stdout_error)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
@@ -132,6 +151,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => exit::block_on(demo::run(&args, cli.workspace.as_deref())),
         Command::Doctor(args) => exit::block_on(doctor::run(&args, cli.workspace.as_deref())),
         Command::Inspect(args) => exit::block_on(inspect::run(&args, cli.workspace.as_deref())),
+        Command::Completions { shell } => completions(shell),
         Command::DaemonConfig(args) => {
             exit::block_on(daemon_config::run(&args, cli.workspace.as_deref()))
         }
