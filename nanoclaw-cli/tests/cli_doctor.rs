@@ -174,7 +174,7 @@ fn an_intercepted_passthrough_host_fails_and_a_bypassed_one_passes() {
         &[
             "intercepts web.whatsapp.com",
             "Connection failed",
-            "--bypass-host '*.whatsapp.net'",
+            "--bypass-host '**.whatsapp.net'",
         ],
     );
     let bypassing = fixture.proxy(ProxyOptions {

@@ -14,10 +14,15 @@
 //! - [`StaticProxyConfig`]: one fixed answer;
 //! - [`PassthroughRules`]: layered on either; hosts that must not be
 //!   intercepted (WhatsApp by default) are checked against public roots only.
+//!
+//! [`HostPattern`] is the crate's one host-pattern grammar (Docker Sandboxes'
+//! network-policy grammar: `*.x` one label, `**.x` any depth), used by
+//! passthrough rules and the stand-in's policy.
 
 mod env;
 mod no_proxy;
 mod passthrough;
+pub(crate) mod pattern;
 mod route;
 mod settings;
 mod static_config;
@@ -26,7 +31,8 @@ mod url;
 
 pub use self::env::EnvProxyConfig;
 pub use self::no_proxy::NoProxyRules;
-pub use self::passthrough::{PassthroughPatternError, PassthroughRules, DEFAULT_PASSTHROUGH};
+pub use self::passthrough::{PassthroughRules, DEFAULT_PASSTHROUGH};
+pub use self::pattern::{HostPattern, HostPatternError};
 pub use self::route::{
     ChildProxyEnv, Decision, ProxyAuth, ProxyConfig, ProxyVariable, Route, RouteReason, TlsTrust,
 };

@@ -1,23 +1,14 @@
 //! Hosts whose TLS must not be intercepted, layered on another configuration.
 
+use super::pattern::{normalize_host, HostPattern, HostPatternError};
 use super::route::{ChildProxyEnv, Decision, RouteReason, TlsTrust};
 use super::{ProxyConfig, Target};
 
 /// The hosts that refuse (or detect) an intercepting proxy by default:
-/// WhatsApp Web pins its certificates.
-pub const DEFAULT_PASSTHROUGH: &[&str] = &["web.whatsapp.com", "*.whatsapp.com", "*.whatsapp.net"];
-
-/// Why a passthrough pattern was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum PassthroughPatternError {
-    /// Not a host name or a `*.` wildcard over one.
-    #[error("passthrough pattern `{pattern}` is not a host name: write `host.example.com` or `*.example.com` (a `*` only as the whole first label)")]
-    Invalid {
-        /// The pattern as given.
-        pattern: String,
-    },
-}
+/// WhatsApp Web pins its certificates. Its media hosts are two labels deep
+/// (`mmg.fna.whatsapp.net`), hence `**.`.
+pub const DEFAULT_PASSTHROUGH: &[&str] =
+    &["web.whatsapp.com", "**.whatsapp.com", "**.whatsapp.net"];
 
 /// Passthrough rules over an inner [`ProxyConfig`].
 ///
@@ -27,20 +18,15 @@ pub enum PassthroughPatternError {
 /// fails and the client reports the host as intercepted, so the operator can
 /// configure a bypass for it in the proxy.
 ///
-/// Patterns: `web.whatsapp.com` matches that host only; `*.whatsapp.net`
-/// matches every subdomain, not `whatsapp.net` itself. Case-insensitive.
+/// Patterns are [`HostPattern`]s, Docker Sandboxes' grammar:
+/// `web.whatsapp.com` matches that host only, `*.whatsapp.net` exactly one
+/// label below, `**.whatsapp.net` any depth below (never `whatsapp.net`
+/// itself); a pattern with `:PORT` matches that port only, one without any
+/// port. Case-insensitive.
 #[derive(Debug, Clone)]
 pub struct PassthroughRules<C> {
     inner: C,
     patterns: Vec<HostPattern>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct HostPattern {
-    written: String,
-    /// Lower case; for a wildcard, the suffix with its leading dot.
-    host: String,
-    wildcard: bool,
 }
 
 impl<C: ProxyConfig> PassthroughRules<C> {
@@ -56,7 +42,7 @@ impl<C: ProxyConfig> PassthroughRules<C> {
     }
 
     /// Exactly the given patterns over `inner`.
-    pub fn with_patterns<I, S>(inner: C, patterns: I) -> Result<Self, PassthroughPatternError>
+    pub fn with_patterns<I, S>(inner: C, patterns: I) -> Result<Self, HostPatternError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -69,23 +55,23 @@ impl<C: ProxyConfig> PassthroughRules<C> {
     }
 
     /// Adds one pattern.
-    pub fn with_pattern(mut self, pattern: &str) -> Result<Self, PassthroughPatternError> {
+    pub fn with_pattern(mut self, pattern: &str) -> Result<Self, HostPatternError> {
         self.patterns.push(HostPattern::parse(pattern)?);
         Ok(self)
     }
 
     /// The patterns, as written.
     pub fn patterns(&self) -> impl Iterator<Item = &str> {
-        self.patterns.iter().map(|p| p.written.as_str())
+        self.patterns.iter().map(HostPattern::as_str)
     }
 
-    /// The first pattern (as written) matching `host`.
-    pub fn matching_rule(&self, host: &str) -> Option<&str> {
-        let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    /// The first pattern (as written) matching `host` on `port`.
+    pub fn matching_rule(&self, host: &str, port: u16) -> Option<&str> {
+        let host = normalize_host(host);
         self.patterns
             .iter()
-            .find(|p| p.matches(&host))
-            .map(|p| p.written.as_str())
+            .find(|p| p.matches_normalized(&host, port))
+            .map(HostPattern::as_str)
     }
 
     /// The configuration underneath.
@@ -94,45 +80,10 @@ impl<C: ProxyConfig> PassthroughRules<C> {
     }
 }
 
-impl HostPattern {
-    fn parse(pattern: &str) -> Result<Self, PassthroughPatternError> {
-        let invalid = || PassthroughPatternError::Invalid {
-            pattern: pattern.to_string(),
-        };
-        let trimmed = pattern.trim();
-        let (wildcard, name) = match trimmed.strip_prefix("*.") {
-            Some(rest) => (true, rest),
-            None => (false, trimmed),
-        };
-        let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
-        let label_ok = |l: &str| {
-            !l.is_empty()
-                && l.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        };
-        if !name.split('.').all(label_ok) {
-            return Err(invalid());
-        }
-        Ok(HostPattern {
-            written: trimmed.to_string(),
-            host: if wildcard { format!(".{name}") } else { name },
-            wildcard,
-        })
-    }
-
-    fn matches(&self, host: &str) -> bool {
-        if self.wildcard {
-            host.ends_with(&self.host)
-        } else {
-            host == self.host
-        }
-    }
-}
-
 impl<C: ProxyConfig> ProxyConfig for PassthroughRules<C> {
     fn decide(&self, target: &Target) -> Decision {
         let decision = self.inner.decide(target);
-        match self.matching_rule(target.host()) {
+        match self.matching_rule(target.host(), target.port()) {
             None => decision,
             Some(rule) => Decision {
                 route: decision.route,
@@ -166,10 +117,13 @@ mod tests {
         let rules = PassthroughRules::new(via_proxy());
         let cases = [
             ("wss://web.whatsapp.com/ws/chat", Some("web.whatsapp.com")),
-            ("https://mmg.whatsapp.net", Some("*.whatsapp.net")),
-            ("https://static.WhatsApp.com", Some("*.whatsapp.com")),
+            ("https://web.whatsapp.com:8443", Some("web.whatsapp.com")),
+            ("https://mmg.whatsapp.net", Some("**.whatsapp.net")),
+            ("https://mmg.fna.whatsapp.net/d/f", Some("**.whatsapp.net")),
+            ("https://static.WhatsApp.com", Some("**.whatsapp.com")),
             ("https://whatsapp.net", None),
             ("https://notwhatsapp.net", None),
+            ("https://whatsapp.net.evil.com", None),
             ("https://api.anthropic.com", None),
         ];
         for (url, rule) in cases {
@@ -216,6 +170,46 @@ mod tests {
     }
 
     #[test]
+    fn defaults_pass_whatsapp_media_hosts_through_but_not_lookalikes() {
+        assert_eq!(
+            PassthroughRules::new(via_proxy()).patterns().count(),
+            DEFAULT_PASSTHROUGH.len(),
+            "every default parses"
+        );
+        let rules = PassthroughRules::new(via_proxy());
+        for host in [
+            "mmg.fna.whatsapp.net",
+            "web.whatsapp.com",
+            "MMG.FNA.WhatsApp.NET.",
+        ] {
+            assert!(rules.matching_rule(host, 443).is_some(), "{host}");
+        }
+        for host in ["whatsapp.net.evil.com", "whatsapp.net", "evilwhatsapp.net"] {
+            assert_eq!(rules.matching_rule(host, 443), None, "{host}");
+        }
+    }
+
+    #[test]
+    fn patterns_follow_docker_sandboxes_grammar() {
+        let rules = PassthroughRules::with_patterns(
+            via_proxy(),
+            ["*.one.test", "**.any.test", "pinned.test:8443"],
+        )
+        .unwrap();
+        let rule = |host: &str, port: u16| rules.matching_rule(host, port);
+        assert_eq!(rule("a.one.test", 443), Some("*.one.test"));
+        assert_eq!(rule("a.b.one.test", 443), None, "`*.` is one label only");
+        assert_eq!(rule("a.b.any.test", 443), Some("**.any.test"));
+        assert_eq!(rule("any.test", 443), None);
+        assert_eq!(rule("pinned.test", 8443), Some("pinned.test:8443"));
+        assert_eq!(rule("pinned.test", 443), None, "a port narrows the rule");
+        let decision = rules.decide(&Target::parse("https://pinned.test:8443/").unwrap());
+        assert_eq!(decision.trust, TlsTrust::PublicOnly);
+        let decision = rules.decide(&Target::parse("https://pinned.test/").unwrap());
+        assert_eq!(decision.trust, TlsTrust::Configured);
+    }
+
+    #[test]
     fn bad_patterns_are_refused_by_name() {
         for bad in [
             "",
@@ -224,9 +218,10 @@ mod tests {
             "*example.com",
             "exa mple.com",
             "a..b",
-            "host:443",
+            "host:0",
         ] {
             let err = PassthroughRules::with_patterns(via_proxy(), [bad]).unwrap_err();
+            assert_eq!(err.pattern, bad.trim());
             assert!(
                 err.to_string().contains(&format!("`{}`", bad.trim())),
                 "{err}"

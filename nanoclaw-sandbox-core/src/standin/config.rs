@@ -8,8 +8,8 @@ use std::time::Duration;
 use super::error::{StandinError, StandinInputError};
 use super::inject::HeaderInjection;
 use super::map::HostMapping;
-use super::pattern::HostPattern;
 use super::policy::{DefaultPolicy, Policy};
+use crate::proxy::HostPattern;
 
 /// Where the stand-in listens unless told otherwise: the sandbox proxy's port.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 3128);

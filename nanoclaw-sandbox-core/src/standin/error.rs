@@ -7,6 +7,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::proxy::HostPatternError;
+
 /// A command-line style input the stand-in cannot use.
 ///
 /// Injection values are secrets: [`StandinInputError::Inject`] shows the
@@ -14,18 +16,10 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StandinInputError {
-    /// A host pattern (`--allow`, `--deny`, `--bypass`, the host of `--inject`).
-    #[error(
-        "host pattern `{input}` is invalid ({reason}): write `example.com`, `*.example.com` \
-         (one label), `**.example.com` (any depth), `**` (every host), an IP address or a CIDR \
-         range (`10.0.0.0/8`, `[fd00::/8]`), optionally with `:PORT`"
-    )]
-    Pattern {
-        /// The pattern as given.
-        input: String,
-        /// What is wrong with it.
-        reason: String,
-    },
+    /// A host pattern (`--allow`, `--deny`, `--bypass`): the grammar's own
+    /// error, shown as it is.
+    #[error(transparent)]
+    Pattern(#[from] HostPatternError),
     /// A `--map` entry.
     #[error(
         "map entry `{input}` is invalid ({reason}): write `HOST[:PORT]=IP:PORT`, \

@@ -12,8 +12,8 @@ use std::str::FromStr;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::error::StandinInputError;
-use super::pattern::HostPattern;
 use super::target::Target;
+use crate::proxy::HostPattern;
 use crate::redact::REDACTED;
 
 /// Headers that frame or route the request: injecting them would break the
@@ -102,7 +102,7 @@ impl HeaderInjection {
 
     /// Sets the header (replacing the agent's placeholder) when the target matches.
     pub(crate) fn apply(&self, target: &Target, headers: &mut HeaderMap) {
-        if self.hosts.matches_target(target) {
+        if self.hosts.matches_normalized(target.host(), target.port()) {
             headers.insert(self.name.clone(), self.value.clone());
         }
     }

@@ -6,7 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
 use super::error::StandinInputError;
-use super::target::{check_domain, normalize_host, parse_port, split_host_port, Target};
+use super::target::Target;
+use crate::proxy::pattern::{check_domain, normalize_host, parse_port, split_host_port};
 
 /// One map entry: connections to `host` (on `port`, or on any port) go to `to`.
 ///

@@ -55,7 +55,6 @@ mod handover;
 mod inject;
 mod intercept;
 mod map;
-mod pattern;
 mod policy;
 mod server;
 mod shutdown;
@@ -72,6 +71,7 @@ pub use self::config::{
 pub use self::error::{StandinError, StandinInputError};
 pub use self::inject::HeaderInjection;
 pub use self::map::HostMapping;
-pub use self::pattern::HostPattern;
 pub use self::policy::{Decision, DefaultPolicy, Policy};
 pub use self::server::{start, Standin};
+// The grammar lives in `proxy`; re-exported for the stand-in's configuration.
+pub use crate::proxy::HostPattern;

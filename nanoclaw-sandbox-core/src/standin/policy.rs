@@ -9,8 +9,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::error::StandinInputError;
-use super::pattern::HostPattern;
 use super::target::Target;
+use crate::proxy::HostPattern;
 
 /// What happens to hosts no `allow`/`deny` pattern names.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -88,7 +88,11 @@ impl Policy {
     }
 
     pub(crate) fn decide_target(&self, target: &Target) -> Decision {
-        let named_by = |patterns: &[HostPattern]| patterns.iter().any(|p| p.matches_target(target));
+        let named_by = |patterns: &[HostPattern]| {
+            patterns
+                .iter()
+                .any(|p| p.matches_normalized(target.host(), target.port()))
+        };
         let allowed = !named_by(&self.deny)
             && (named_by(&self.allow) || self.default == DefaultPolicy::Allow);
         if !allowed {

@@ -7,6 +7,8 @@ use std::net::IpAddr;
 
 use http::Uri;
 
+use crate::proxy::pattern::normalize_host;
+
 /// A destination: `CONNECT host:port`, or the authority of an absolute-form
 /// `http://host[:port]/` request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -70,71 +72,6 @@ impl fmt::Display for Target {
     }
 }
 
-/// The one normal form of a host name: lower case, IPv6 without brackets,
-/// without the trailing dot of a fully qualified name.
-pub(crate) fn normalize_host(host: &str) -> String {
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    let host = host.strip_suffix('.').unwrap_or(host);
-    host.to_ascii_lowercase()
-}
-
-/// Splits `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address into
-/// the host and the port text. `Err` names what is wrong, for the caller's
-/// error message.
-pub(crate) fn split_host_port(text: &str) -> Result<(&str, Option<&str>), &'static str> {
-    if let Some(rest) = text.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or("an IPv6 address opened with `[` is not closed with `]`")?;
-        return match after {
-            "" => Ok((host, None)),
-            _ => after
-                .strip_prefix(':')
-                .map(|port| (host, Some(port)))
-                .ok_or("only `:PORT` may follow `]`"),
-        };
-    }
-    if text.matches(':').count() > 1 {
-        // A bare IPv6 address: its colons are not a port separator.
-        return Ok((text, None));
-    }
-    Ok(match text.split_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (text, None),
-    })
-}
-
-/// Parses a port: a number from 1 to 65535.
-pub(crate) fn parse_port(text: &str) -> Result<u16, &'static str> {
-    match text.parse::<u16>() {
-        Ok(0) | Err(_) => Err("the port must be a number from 1 to 65535"),
-        Ok(port) => Ok(port),
-    }
-}
-
-/// Checks a domain name (letters, digits, `-`, `_`; labels of 1 to 63
-/// characters) and gives it back.
-pub(crate) fn check_domain(name: &str) -> Result<String, &'static str> {
-    if name.len() > 253 {
-        return Err("a host name is at most 253 characters");
-    }
-    for label in name.split('.') {
-        if label.is_empty() || label.len() > 63 {
-            return Err("each dot-separated label must have 1 to 63 characters");
-        }
-        if !label
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err("a host name has only letters, digits, `-` and `_` between its dots");
-        }
-    }
-    Ok(name.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,20 +105,5 @@ mod tests {
         assert_eq!(Target::from_uri(&origin), None);
         let no_port: Uri = "ftp://h/".parse().unwrap();
         assert_eq!(Target::from_uri(&no_port), None);
-    }
-
-    #[test]
-    fn host_and_port_split_like_urls() {
-        assert_eq!(split_host_port("a.test"), Ok(("a.test", None)));
-        assert_eq!(split_host_port("a.test:80"), Ok(("a.test", Some("80"))));
-        assert_eq!(split_host_port("[::1]:443"), Ok(("::1", Some("443"))));
-        assert_eq!(split_host_port("[::1]"), Ok(("::1", None)));
-        assert_eq!(split_host_port("::1"), Ok(("::1", None)));
-        assert!(split_host_port("[::1").is_err());
-        assert!(split_host_port("[::1]x").is_err());
-        assert_eq!(parse_port("443"), Ok(443));
-        assert!(
-            parse_port("0").is_err() && parse_port("70000").is_err() && parse_port("x").is_err()
-        );
     }
 }

@@ -13,13 +13,29 @@
 //! Matching ignores case and a trailing dot; wildcards never match IP literals
 //! and a CIDR range never matches a name (nothing is resolved: a policy sees
 //! the target as the client wrote it).
+//!
+//! One grammar for the crate: [`PassthroughRules`](super::PassthroughRules)
+//! and the stand-in's policy, bypass and header injections all parse here.
 
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use super::error::StandinInputError;
-use super::target::{check_domain, normalize_host, parse_port, split_host_port, Target};
+/// Why a host pattern was refused: the pattern as written and what is wrong
+/// with it. The message names both and shows the grammar.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "host pattern `{pattern}` is invalid ({reason}): write `example.com`, `*.example.com` \
+     (one label), `**.example.com` (any depth), `**` (every host), an IP address or a CIDR \
+     range (`10.0.0.0/8`, `[fd00::/8]`), optionally with `:PORT`"
+)]
+#[non_exhaustive]
+pub struct HostPatternError {
+    /// The pattern as given (trimmed).
+    pub pattern: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
 
 /// A parsed host pattern: `example.com` (itself), `*.example.com` (one more
 /// label), `**.example.com` (any depth below), `**` (every host), an IP
@@ -44,12 +60,12 @@ enum HostMatch {
 }
 
 impl HostPattern {
-    /// Parses a pattern. Pure; the CLI's `--allow`, `--deny`, `--bypass` and
-    /// the host part of `--inject` all go through here.
-    pub fn parse(text: &str) -> Result<Self, StandinInputError> {
+    /// Parses a pattern. Pure; passthrough rules, the CLI's `--allow`,
+    /// `--deny`, `--bypass` and the host part of `--inject` all go through here.
+    pub fn parse(text: &str) -> Result<Self, HostPatternError> {
         let text = text.trim();
-        let invalid = |reason: &str| StandinInputError::Pattern {
-            input: text.to_string(),
+        let invalid = |reason: &str| HostPatternError {
+            pattern: text.to_string(),
             reason: reason.to_string(),
         };
         if text.is_empty() {
@@ -87,15 +103,16 @@ impl HostPattern {
     /// Whether the pattern matches this host and port. The host may be in any
     /// case, with IPv6 in brackets or not.
     pub fn matches(&self, host: &str, port: u16) -> bool {
-        self.matches_target(&Target::new(host, port))
+        self.matches_normalized(&normalize_host(host), port)
     }
 
-    pub(crate) fn matches_target(&self, target: &Target) -> bool {
-        if self.port.is_some_and(|port| port != target.port()) {
+    /// [`matches`](Self::matches) for a host already in the normal form of
+    /// [`normalize_host`].
+    pub(crate) fn matches_normalized(&self, host: &str, port: u16) -> bool {
+        if self.port.is_some_and(|want| want != port) {
             return false;
         }
-        let host = target.host();
-        match (&self.hosts, target.ip()) {
+        match (&self.hosts, host.parse::<IpAddr>().ok()) {
             (HostMatch::Every, _) => true,
             (HostMatch::Address(want), Some(ip)) => *want == ip,
             (HostMatch::Range(range), Some(ip)) => range.contains(ip),
@@ -179,7 +196,7 @@ fn label_prefix<'h>(host: &'h str, suffix: &str) -> Option<&'h str> {
 }
 
 impl FromStr for HostPattern {
-    type Err = StandinInputError;
+    type Err = HostPatternError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         HostPattern::parse(s)
     }
@@ -195,6 +212,71 @@ impl fmt::Debug for HostPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "HostPattern({})", self.text)
     }
+}
+
+/// The one normal form of a host name: lower case, IPv6 without brackets,
+/// without the trailing dot of a fully qualified name.
+pub(crate) fn normalize_host(host: &str) -> String {
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let host = host.strip_suffix('.').unwrap_or(host);
+    host.to_ascii_lowercase()
+}
+
+/// Splits `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address into
+/// the host and the port text. `Err` names what is wrong, for the caller's
+/// error message.
+pub(crate) fn split_host_port(text: &str) -> Result<(&str, Option<&str>), &'static str> {
+    if let Some(rest) = text.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or("an IPv6 address opened with `[` is not closed with `]`")?;
+        return match after {
+            "" => Ok((host, None)),
+            _ => after
+                .strip_prefix(':')
+                .map(|port| (host, Some(port)))
+                .ok_or("only `:PORT` may follow `]`"),
+        };
+    }
+    if text.matches(':').count() > 1 {
+        // A bare IPv6 address: its colons are not a port separator.
+        return Ok((text, None));
+    }
+    Ok(match text.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (text, None),
+    })
+}
+
+/// Parses a port: a number from 1 to 65535.
+pub(crate) fn parse_port(text: &str) -> Result<u16, &'static str> {
+    match text.parse::<u16>() {
+        Ok(0) | Err(_) => Err("the port must be a number from 1 to 65535"),
+        Ok(port) => Ok(port),
+    }
+}
+
+/// Checks a domain name (letters, digits, `-`, `_`; labels of 1 to 63
+/// characters) and gives it back.
+pub(crate) fn check_domain(name: &str) -> Result<String, &'static str> {
+    if name.len() > 253 {
+        return Err("a host name is at most 253 characters");
+    }
+    for label in name.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return Err("each dot-separated label must have 1 to 63 characters");
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err("a host name has only letters, digits, `-` and `_` between its dots");
+        }
+    }
+    Ok(name.to_string())
 }
 
 #[cfg(test)]
@@ -260,10 +342,7 @@ mod tests {
             "*.",
         ] {
             let err = HostPattern::parse(bad).unwrap_err();
-            assert!(
-                matches!(&err, StandinInputError::Pattern { input, .. } if input == bad.trim()),
-                "{bad}: {err:?}"
-            );
+            assert!(err.pattern == bad.trim(), "{bad}: {err:?}");
             assert!(err.to_string().contains("`**.example.com`"), "{err}");
         }
     }
@@ -321,10 +400,7 @@ mod tests {
             ("/8", "not an IP address"),
         ] {
             let err = HostPattern::parse(bad).unwrap_err();
-            assert!(
-                matches!(&err, StandinInputError::Pattern { input, .. } if input == bad),
-                "{bad}: {err:?}"
-            );
+            assert!(err.pattern == bad, "{bad}: {err:?}");
             let text = err.to_string();
             assert!(text.contains(reason), "{bad}: {text}");
             assert!(
@@ -339,5 +415,20 @@ mod tests {
         let pattern: HostPattern = " **.Example.com:443 ".parse().unwrap();
         assert_eq!(pattern.to_string(), "**.Example.com:443");
         assert!(pattern.matches("a.example.com", 443));
+    }
+
+    #[test]
+    fn host_and_port_split_like_urls() {
+        assert_eq!(split_host_port("a.test"), Ok(("a.test", None)));
+        assert_eq!(split_host_port("a.test:80"), Ok(("a.test", Some("80"))));
+        assert_eq!(split_host_port("[::1]:443"), Ok(("::1", Some("443"))));
+        assert_eq!(split_host_port("[::1]"), Ok(("::1", None)));
+        assert_eq!(split_host_port("::1"), Ok(("::1", None)));
+        assert!(split_host_port("[::1").is_err());
+        assert!(split_host_port("[::1]x").is_err());
+        assert_eq!(parse_port("443"), Ok(443));
+        assert!(
+            parse_port("0").is_err() && parse_port("70000").is_err() && parse_port("x").is_err()
+        );
     }
 }
