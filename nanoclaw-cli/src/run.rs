@@ -241,20 +241,8 @@ async fn forward_stdin(mut stdin: Stdin) {
 /// for a command it cannot find or execute, as `docker run` reads it.
 fn spawn_failure(error: RuntimeError) -> Failure {
     let code = match &error {
-        RuntimeError::Engine {
-            operation, message, ..
-        } if operation.starts_with("start") => {
-            let message = message.to_ascii_lowercase();
-            if message.contains("executable file not found")
-                || message.contains("no such file or directory")
-            {
-                NOT_FOUND
-            } else if message.contains("permission denied") || message.contains("is a directory") {
-                CANNOT_RUN
-            } else {
-                OWN_ERROR
-            }
-        }
+        RuntimeError::CommandNotFound { .. } => NOT_FOUND,
+        RuntimeError::CannotExecute { .. } => CANNOT_RUN,
         _ => OWN_ERROR,
     };
     Failure {

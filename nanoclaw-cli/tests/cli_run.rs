@@ -64,6 +64,20 @@ fn a_missing_command_is_127() {
     assert!(stderr.contains("/no/such/command"), "{stderr}");
 }
 
+/// A command that exists but cannot be executed (here a directory) is 126,
+/// as with `docker run`; the control above (a missing one) is 127.
+#[test]
+fn a_command_that_cannot_run_is_126() {
+    let Some(image) = agent_image() else { return };
+    let workspace = tempfile::tempdir().unwrap();
+    let assert = run_agent(image, workspace.path())
+        .args(["--entrypoint", "/"])
+        .assert()
+        .code(126);
+    let stderr = text(&assert.get_output().stderr);
+    assert!(stderr.contains("cannot be executed"), "{stderr}");
+}
+
 #[test]
 fn stdin_is_forwarded_with_i() {
     let Some(image) = agent_image() else { return };

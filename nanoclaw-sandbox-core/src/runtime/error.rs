@@ -62,6 +62,30 @@ pub enum RuntimeError {
         /// The endpoint as given (credentials redacted).
         endpoint: String,
     },
+    /// The container's command is not in its image (or names a missing
+    /// interpreter): `docker run` exits 127 for it.
+    #[error(
+        "container `{id}` could not start: its command is not in the image ({message}); \
+         check the entrypoint and command against the image (and its PATH)"
+    )]
+    CommandNotFound {
+        /// The container id.
+        id: String,
+        /// The engine's words.
+        message: String,
+    },
+    /// The container's command exists but cannot be executed (no execute
+    /// permission, a directory): `docker run` exits 126 for it.
+    #[error(
+        "container `{id}` could not start: its command cannot be executed ({message}); \
+         make it an executable file (mode +x), not a directory"
+    )]
+    CannotExecute {
+        /// The container id.
+        id: String,
+        /// The engine's words.
+        message: String,
+    },
     /// The container does not exist (any more).
     #[error(
         "container `{id}` does not exist (already removed?): list managed containers with \

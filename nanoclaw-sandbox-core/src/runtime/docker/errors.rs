@@ -57,6 +57,19 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// The operation name of a container start (see [`Ctx::container`]).
+pub const START: &str = "start";
+
+/// The runtime could not find the command (or its interpreter).
+fn command_missing(lower: &str) -> bool {
+    lower.contains("executable file not found") || lower.contains("no such file or directory")
+}
+
+/// The runtime found the command but could not execute it.
+fn command_unusable(lower: &str) -> bool {
+    lower.contains("permission denied") || lower.contains("is a directory")
+}
+
 /// Maps an error of the operation described by `ctx`.
 pub fn map_error(error: BollardError, ctx: &Ctx<'_>) -> RuntimeError {
     match error {
@@ -97,6 +110,20 @@ fn map_status(status: u16, message: String, ctx: &Ctx<'_>) -> RuntimeError {
         (404, Subject::Image(image)) if lower.contains("no such image") => {
             RuntimeError::ImageNotFound {
                 image: image.to_string(),
+            }
+        }
+        // Starting a container whose command the runtime cannot exec: the
+        // engine's words are the only sign (its status varies by version).
+        (_, Subject::Container(id)) if ctx.operation == START && command_missing(&lower) => {
+            RuntimeError::CommandNotFound {
+                id: id.to_string(),
+                message,
+            }
+        }
+        (_, Subject::Container(id)) if ctx.operation == START && command_unusable(&lower) => {
+            RuntimeError::CannotExecute {
+                id: id.to_string(),
+                message,
             }
         }
         (409, Subject::Container(id)) if lower.contains("is not running") => {
@@ -175,6 +202,29 @@ mod tests {
             matches!(err, RuntimeError::Engine { status: 404, ref message, .. } if message.contains("network nope")),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_start_that_cannot_exec_the_command_is_typed() {
+        let ctx = Ctx::container(START, "abc", "unix:///s");
+        let missing = "failed to create shim: OCI runtime create failed: runc create failed: \
+                       unable to start container process: exec: \"nope\": executable file not \
+                       found in $PATH: unknown";
+        assert!(matches!(
+            map_error(server(400, missing), &ctx),
+            RuntimeError::CommandNotFound { ref id, .. } if id == "abc"
+        ));
+        let script = "OCI runtime create failed: exec: \"/app/run.sh\": permission denied";
+        assert!(matches!(
+            map_error(server(500, script), &ctx),
+            RuntimeError::CannotExecute { .. }
+        ));
+        // The same words from another operation stay an engine error.
+        let exec = Ctx::container("exec in", "abc", "unix:///s");
+        assert!(matches!(
+            map_error(server(500, script), &exec),
+            RuntimeError::Engine { .. }
+        ));
     }
 
     #[test]

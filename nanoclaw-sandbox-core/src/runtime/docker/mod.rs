@@ -291,7 +291,7 @@ impl ContainerRuntime for DockerRuntime {
         self.docker
             .start_container(id.as_str(), None)
             .await
-            .map_err(|e| map_error(e, &self.ctx_container("start", id)))
+            .map_err(|e| map_error(e, &self.ctx_container(errors::START, id)))
     }
 
     async fn wait(&self, id: &ContainerId) -> Result<ExitStatus, RuntimeError> {
