@@ -259,7 +259,7 @@ fn dry_run(
 ) -> anyhow::Result<ExitCode> {
     let (patched, report) = dry_run_patcher(env, workspace)?.patch(spec)?;
     let output = serde_json::json!({
-        "mode": mode_name(env.mode()),
+        "mode": env.mode().kind().as_str(),
         "spec": shown_spec(&patched)?,
         "report": report,
     });
@@ -280,14 +280,6 @@ fn dry_run_patcher(env: &SandboxEnv, workspace: Option<&Path>) -> anyhow::Result
         }
     };
     Ok(SandboxPatcher::new(env.mode(), instance)?)
-}
-
-fn mode_name(mode: &Mode) -> &'static str {
-    match mode {
-        Mode::Proxied { ca: Some(_), .. } => "proxied_intercepting",
-        Mode::Proxied { ca: None, .. } => "proxied",
-        _ => "standard_docker",
-    }
 }
 
 /// The spec's serde form with secret values redacted (API keys by name,

@@ -217,7 +217,7 @@ fn dry_run_prints_the_patched_spec_in_a_sandbox_env_and_the_same_spec_in_plain_m
     let proxy = ProxyProcess::start(&[]);
     let env_file = proxy.env_file.to_str().unwrap();
     let patched = dry_run(&["--env-file", env_file]);
-    assert_eq!(patched["mode"], "proxied_intercepting");
+    assert_eq!(patched["mode"], "proxied-intercepting");
     let env: Vec<&str> = patched["spec"]["env"]
         .as_array()
         .unwrap()
@@ -253,7 +253,7 @@ fn dry_run_prints_the_patched_spec_in_a_sandbox_env_and_the_same_spec_in_plain_m
         dry_run(&["--no-sandbox", "--env-file", env_file]),
         dry_run(&["--env-file", empty.path().to_str().unwrap()]),
     ] {
-        assert_eq!(plain["mode"], "standard_docker");
+        assert_eq!(plain["mode"], "standard-docker");
         assert_eq!(plain["spec"], expected);
         assert_eq!(plain["report"], serde_json::json!([]));
     }

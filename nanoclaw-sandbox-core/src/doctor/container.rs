@@ -16,7 +16,7 @@ use crate::redact;
 use crate::runtime::{ContainerInfo, ContainerState, MountInfo};
 use crate::sandbox::patch::NODE_TLS_REJECT_UNAUTHORIZED;
 use crate::sandbox::{
-    instances_base, InstancePaths, Mode, PatchError, SandboxEnv, SandboxPatcher, CA_DIR_NAME,
+    instances_base, InstancePaths, PatchError, SandboxEnv, SandboxPatcher, CA_DIR_NAME,
     EMPTY_FILE_NAME, PROXY_CA_B64_VAR,
 };
 use crate::spec::{ContainerSpec, NetworkMode};
@@ -200,7 +200,7 @@ pub fn audit_container(
         image: info.image.clone(),
         state: state_name(&info.state),
         network_mode: info.network_mode.clone(),
-        mode: mode_name(env.mode()),
+        mode: env.mode().kind().as_str(),
         variables,
         other_variables,
         ca_mount,
@@ -274,14 +274,6 @@ fn shown_related(name: &str, value: &str) -> String {
         format!("({} characters of base64)", value.len())
     } else {
         redact::env_value_for_display(name, value)
-    }
-}
-
-fn mode_name(mode: &Mode) -> &'static str {
-    match mode {
-        Mode::Proxied { ca: Some(_), .. } => "proxied-intercepting",
-        Mode::Proxied { ca: None, .. } => "proxied",
-        _ => "standard-docker",
     }
 }
 
@@ -495,6 +487,7 @@ mod tests {
     use crate::doctor::check::Status;
     use crate::proxy::ProxySettings;
     use crate::runtime::ContainerId;
+    use crate::sandbox::Mode;
     use crate::sandbox::{CaSource, ProxyCa};
     use crate::spec::Mount;
     use crate::trust::{SystemRoots, TrustDir};

@@ -24,7 +24,7 @@ pub use self::instance::{
     install_instances_dir, instances_base, InstanceDir, InstanceDirError, CA_DIR_NAME,
     EMPTY_FILE_NAME, TEMP_INSTANCES_DIR, WORKSPACE_INSTANCES_DIR,
 };
-pub use self::mode::{CaSource, Mode, ProxyCa};
+pub use self::mode::{CaSource, Mode, ModeKind, ProxyCa};
 pub use self::no_proxy::LOOPBACK_NO_PROXY;
 pub use self::patch::{
     InstancePaths, PatchEntry, PatchError, PatchKind, PatchReport, SandboxPatcher, Severity,

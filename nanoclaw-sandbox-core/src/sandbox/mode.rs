@@ -26,7 +26,47 @@ pub enum Mode {
     },
 }
 
+/// What kind of environment a [`Mode`] is, as one word (`standard-docker`,
+/// `proxied`, `proxied-intercepting`): what reports, `--json` output and the
+/// doctor print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ModeKind {
+    /// [`Mode::StandardDocker`].
+    StandardDocker,
+    /// A plain proxy (no CA).
+    Proxied,
+    /// A TLS-intercepting proxy (Docker Sandboxes).
+    ProxiedIntercepting,
+}
+
+impl ModeKind {
+    /// The word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModeKind::StandardDocker => "standard-docker",
+            ModeKind::Proxied => "proxied",
+            ModeKind::ProxiedIntercepting => "proxied-intercepting",
+        }
+    }
+}
+
+impl std::fmt::Display for ModeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Mode {
+    /// What kind of environment this is.
+    pub fn kind(&self) -> ModeKind {
+        match self {
+            Mode::StandardDocker => ModeKind::StandardDocker,
+            Mode::Proxied { ca: None, .. } => ModeKind::Proxied,
+            Mode::Proxied { ca: Some(_), .. } => ModeKind::ProxiedIntercepting,
+        }
+    }
+
     /// The proxy settings, in proxied mode.
     pub fn proxy(&self) -> Option<&ProxySettings> {
         match self {
@@ -164,5 +204,24 @@ impl fmt::Debug for ProxyCa {
             .field("store", &self.store)
             .field("source", &self.source)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_mode_has_one_word() {
+        assert_eq!(Mode::StandardDocker.kind().as_str(), "standard-docker");
+        let plain = Mode::Proxied {
+            proxy: ProxySettings::default(),
+            ca: None,
+        };
+        assert_eq!(plain.kind(), ModeKind::Proxied);
+        assert_eq!(
+            ModeKind::ProxiedIntercepting.to_string(),
+            "proxied-intercepting"
+        );
     }
 }
