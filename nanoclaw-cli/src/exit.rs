@@ -4,6 +4,7 @@ use std::future::Future;
 use std::process::ExitCode;
 
 use nanoclaw_sandbox_core::runtime::RuntimeError;
+use nanoclaw_sandbox_core::sandbox::DetectError;
 
 /// Exit code when a prerequisite (the Docker daemon) is missing.
 pub const PREREQUISITE_MISSING: u8 = 2;
@@ -98,9 +99,12 @@ pub fn report(outcome: anyhow::Result<ExitCode>) -> ExitCode {
                     Some(RuntimeError::DaemonUnreachable { .. })
                 )
             });
-            let usage = error
-                .chain()
-                .any(|cause| cause.downcast_ref::<UsageError>().is_some());
+            // Bad input: what the user typed, or the proxy and CA variables
+            // (or env file) they gave.
+            let usage = error.chain().any(|cause| {
+                cause.downcast_ref::<UsageError>().is_some()
+                    || cause.downcast_ref::<DetectError>().is_some()
+            });
             ExitCode::from(match (unreachable, usage) {
                 (true, _) => PREREQUISITE_MISSING,
                 (_, true) => USAGE,

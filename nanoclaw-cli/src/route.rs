@@ -13,6 +13,9 @@ use crate::settings::{SettingsArgs, VarSource};
 pub struct Args {
     /// The URL to route (`https://api.anthropic.com/v1/messages`, `wss://...`).
     url: String,
+    /// Print one JSON object (`route`, `proxy`, `rule`, `trust`) instead of lines.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     settings: SettingsArgs,
 }
@@ -27,6 +30,24 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let settings = env.proxy().cloned().unwrap_or_default();
     let config = PassthroughRules::new(EnvProxyConfig::new(settings));
     let decision = config.decide(&target);
+    let trust = match decision.trust {
+        TlsTrust::PublicOnly => "public-only",
+        _ => "configured",
+    };
+    if args.json {
+        let (route, proxy) = match &decision.route {
+            Route::Direct => ("direct", None),
+            Route::Via { proxy, .. } => ("proxy", Some(proxy.to_string())),
+        };
+        let object = serde_json::json!({
+            "route": route,
+            "proxy": proxy,
+            "rule": decision.reason.to_string(),
+            "trust": trust,
+        });
+        say!("{object}");
+        return Ok(ExitCode::SUCCESS);
+    }
     match &decision.route {
         Route::Direct => say!("direct"),
         Route::Via { proxy, .. } => say!("proxy {proxy}"),

@@ -138,3 +138,40 @@ fn inspect_warns_before_it_needs_the_daemon() {
     assert!(!out.status.success(), "stderr: {stderr}");
     assert!(stderr.contains(&expected[0]), "stderr: {stderr}");
 }
+
+/// `--json`: one object a script can read; a passthrough host says so.
+#[test]
+fn route_json_names_the_route_the_rule_and_the_trust() {
+    let vars = [("HTTPS_PROXY", UPPER), ("NO_PROXY", "internal.test")];
+    let json = |url: &str| -> serde_json::Value {
+        let out = command(&vars)
+            .args(["route", "--json", url])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let proxied = json("https://api.example.test/v1");
+    assert_eq!(proxied["route"], "proxy");
+    assert_eq!(proxied["proxy"], UPPER);
+    assert_eq!(proxied["trust"], "configured");
+    assert!(
+        proxied["rule"].as_str().unwrap().contains("HTTPS_PROXY"),
+        "{proxied}"
+    );
+    let direct = json("https://internal.test/");
+    assert_eq!(direct["route"], "direct");
+    assert_eq!(direct["proxy"], serde_json::Value::Null);
+    assert_eq!(json("https://web.whatsapp.com/")["trust"], "public-only");
+}
+
+/// A proxy variable that is no proxy URL is an input error: exit 2, named.
+#[test]
+fn a_bad_proxy_variable_exits_2_naming_it() {
+    let out = command(&[("HTTPS_PROXY", "not a url")])
+        .args(["route", "https://api.example.test/"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HTTPS_PROXY"));
+}
