@@ -2,8 +2,7 @@
 //! inside a Docker Sandbox makes it.
 //!
 //! ```sh
-//! ANTHROPIC_API_KEY=... cargo run -p nanoclaw-sandbox-core --features agent \
-//!     --example anthropic -- "Say hello in five words"
+//! ANTHROPIC_API_KEY=... cargo run --example anthropic -- "Say hello in five words"
 //! ```
 //!
 //! Environment: `ANTHROPIC_API_KEY` (required), `ANTHROPIC_BASE_URL`

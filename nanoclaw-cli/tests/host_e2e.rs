@@ -507,7 +507,8 @@ async fn the_telegram_example_answers_a_message_through_the_proxy() {
     );
 }
 
-/// Builds a root example with the features it requires, and returns its path.
+/// Builds a root example (the workspace's unpublished root package, which
+/// enables the library features the examples use), and returns its path.
 fn build_example(name: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
@@ -517,9 +518,7 @@ fn build_example(name: &str) -> PathBuf {
             "--example",
             name,
             "-p",
-            "nanoclaw-sandbox-core",
-            "--features",
-            "full",
+            "nanoclaw-sandbox-examples",
         ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
