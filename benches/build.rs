@@ -11,6 +11,13 @@
 //! image (`.ci/debian-agent-image.sh`); without them it says so and exits.
 //! Nothing is pulled.
 
+// The tests' own helpers, by path (the bench is not in their crate): the
+// tar context builder and the test CA.
+#[path = "../nanoclaw-sandbox-core/tests/support/tar_context.rs"]
+mod tar_files;
+#[path = "../nanoclaw-sandbox-core/tests/trust_ca/mod.rs"]
+mod trust_ca;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -96,7 +103,8 @@ async fn run(root: &Path, base: &str, pairs: usize) {
     // wraps every RUN step and passes the CA as a build arg.
     let workspace = tempfile::tempdir().expect("a temporary directory");
     let ca_path = workspace.path().join("proxy-ca.crt");
-    std::fs::write(&ca_path, self_signed_ca_pem()).expect("writing the CA file");
+    std::fs::write(&ca_path, trust_ca::ca("Bench Build Proxy CA").pem)
+        .expect("writing the CA file");
     let vars = |name: &str| (name == "HTTPS_PROXY").then(|| "http://proxy.invalid:3128".into());
     let env = SandboxEnv::detect_from(vars, &DetectOptions::default().with_explicit_ca(&ca_path))
         .expect("an intercepting sandbox environment");
@@ -108,7 +116,7 @@ async fn run(root: &Path, base: &str, pairs: usize) {
         .expect("a sandbox runtime");
 
     let dockerfile = DOCKERFILE.replace("{base}", base);
-    let context = tar_context(&[("Dockerfile", &dockerfile), ("app.js", APP_JS)]);
+    let context = tar_files::tar_context(&[("Dockerfile", &dockerfile), ("app.js", APP_JS)]);
     check_prepared_build(&sandbox, &context);
 
     println!(
@@ -303,30 +311,4 @@ fn debian_image(root: &Path) -> Option<String> {
         }
         _ => panic!("{DEBIAN_IMAGE_SCRIPT} failed ({}):\n{stderr}", out.status),
     }
-}
-
-/// A self-signed CA certificate, PEM.
-fn self_signed_ca_pem() -> String {
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "Bench Build Proxy CA");
-    let key = rcgen::KeyPair::generate().expect("a key");
-    params.self_signed(&key).expect("a CA").pem()
-}
-
-/// An uncompressed tar of `(path, text)` entries, mode 0644.
-fn tar_context(files: &[(&str, &str)]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (path, text) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(text.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        builder
-            .append_data(&mut header, path, text.as_bytes())
-            .expect("writing to memory");
-    }
-    builder.into_inner().expect("writing to memory")
 }

@@ -22,6 +22,7 @@
 #![cfg(all(feature = "docker", feature = "standin"))]
 
 mod support;
+mod trust_ca;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -106,18 +107,6 @@ fn dockerfile(base: &str) -> String {
 /// Whether a step printed `line` (a whole output line of the build log).
 fn printed(log: &str, line: &str) -> bool {
     log.lines().any(|l| l.trim() == line)
-}
-
-/// A CA of the Dockerfile's own (not the proxy's), in PEM.
-fn their_ca() -> e2e::Result<String> {
-    let key = rcgen::KeyPair::generate().context(|| "a key".to_string())?;
-    let mut params =
-        rcgen::CertificateParams::new(Vec::<String>::new()).context(|| "CA params".to_string())?;
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let cert = params
-        .self_signed(&key)
-        .context(|| "a self-signed CA".to_string())?;
-    Ok(cert.pem())
 }
 
 /// The DER bytes of the first certificate in `pem`.
@@ -279,7 +268,7 @@ fn builds(kind: ProxyKind) -> TestResult {
     let p = kind.name();
     let ca_pem = stage.proxy.ca_pem().to_string();
     let marker = ca_marker(&ca_pem)?;
-    let theirs = their_ca()?;
+    let theirs = trust_ca::ca("The Dockerfile's own CA").pem;
     let their_marker = ca_marker(&theirs)?;
     let text = dockerfile(&stage.image);
     let request = |tag: &str| {
