@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use super::parse::{Document, Stage};
+use super::parse::{Document, Instruction, Stage};
 use super::DockerfileError;
 
 /// The args declared after every `FROM`, in this order.
@@ -127,11 +127,5 @@ pub fn needs_patch(text: &str) -> Result<bool, DockerfileError> {
 
 /// Names a stage declares: `ARG name`, `ARG name=default`, `ARG a b`.
 fn declared_args<'d>(stage: &Stage<'d>) -> Vec<&'d str> {
-    stage
-        .body
-        .iter()
-        .filter(|i| i.keyword == "ARG")
-        .flat_map(|i| i.args.split_whitespace())
-        .map(|word| word.split_once('=').map_or(word, |(name, _)| name))
-        .collect()
+    stage.body.iter().flat_map(Instruction::arg_names).collect()
 }

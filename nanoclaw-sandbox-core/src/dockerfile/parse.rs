@@ -207,16 +207,41 @@ impl Stage<'_> {
 }
 
 impl Instruction {
+    /// The leading `--name[=value]` words as written, and the arguments
+    /// after them (a `RUN`'s command, a `COPY`'s paths).
+    pub fn split_flags(&self) -> (&str, &str) {
+        let mut rest = self.args.trim_start();
+        while rest.starts_with("--") {
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            rest = rest[end..].trim_start();
+        }
+        (self.args[..self.args.len() - rest.len()].trim(), rest)
+    }
+
     /// The leading `--name[=value]` flags: `(name, value)`, the value `None`
     /// for a bare `--name`.
     pub fn flags(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
-        self.args
+        self.split_flags()
+            .0
             .split_whitespace()
-            .map_while(|word| word.strip_prefix("--"))
+            .filter_map(|word| word.strip_prefix("--"))
             .map(|flag| match flag.split_once('=') {
                 Some((name, value)) => (name, Some(value)),
                 None => (flag, None),
             })
+    }
+
+    /// The names an `ARG` declares (`ARG a b=1` → `a`, `b`); none for any
+    /// other instruction.
+    pub fn arg_names(&self) -> impl Iterator<Item = &str> {
+        let words = if self.keyword == "ARG" {
+            self.args.as_str()
+        } else {
+            ""
+        };
+        words
+            .split_whitespace()
+            .map(|word| word.split_once('=').map_or(word, |(name, _)| name))
     }
 
     /// The value of flag `--name=value`, when given.

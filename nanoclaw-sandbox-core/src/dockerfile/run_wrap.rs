@@ -195,7 +195,7 @@ pub fn wrap_run_steps(dockerfile: &str) -> Result<RunWrapRewrite, DockerfileErro
 fn declares(instruction: &Instruction, name: &str) -> bool {
     let mut words = instruction.args.split_whitespace();
     match instruction.keyword.as_str() {
-        "ARG" => words.any(|word| word.split_once('=').map_or(word, |(n, _)| n) == name),
+        "ARG" => instruction.arg_names().any(|n| n == name),
         "ENV" => match words.next() {
             // `ENV NAME value`, the legacy form.
             Some(first) if !first.contains('=') => first == name,
@@ -222,7 +222,7 @@ fn json_argv(text: &str) -> Option<Vec<String>> {
 /// the wrapper runs the same way whatever `SHELL` says, and the step's own
 /// argv (its shell-form text under the stage's shell, or its exec form) follows.
 fn wrapped_run(instruction: &Instruction, shell: &[String]) -> String {
-    let (flags, command) = split_flags(&instruction.args);
+    let (flags, command) = instruction.split_flags();
     let mut argv: Vec<String> = DEFAULT_SHELL.iter().map(|s| s.to_string()).collect();
     argv.push(LAUNCHER.to_string());
     argv.push(WRAPPER_NAME.to_string());
@@ -240,17 +240,6 @@ fn wrapped_run(instruction: &Instruction, shell: &[String]) -> String {
     } else {
         format!("RUN {flags} {json}")
     }
-}
-
-/// The leading `--flag[=value]` words of `args`, and the rest.
-fn split_flags(args: &str) -> (&str, &str) {
-    let mut rest = args.trim_start();
-    while rest.starts_with("--") {
-        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-        rest = rest[end..].trim_start();
-    }
-    let flags = args[..args.len() - rest.len()].trim();
-    (flags, rest)
 }
 
 /// The value of [`CA_BUILD_ARG`] for a build: the wrapper (see the module

@@ -25,13 +25,14 @@ pub(super) fn prepare(
     let options = BuildOptions::default()
         .with_host_network(*request.network_mode() == NetworkMode::Host)
         .with_host_names(host_names.iter().cloned());
+    let subject = format!("build `{}`", request.display_name());
     let refused = |e: PatchError| RuntimeError::Sandbox {
-        subject: format!("build `{}`", request.display_name()),
+        subject: subject.clone(),
         message: e.to_string(),
     };
     if request.build_args().contains_key(CA_BUILD_ARG) {
         return Err(RuntimeError::Sandbox {
-            subject: format!("build `{}`", request.display_name()),
+            subject: subject.clone(),
             message: format!(
                 "the build arg `{CA_BUILD_ARG}` carries the RUN-step wrapper and the proxy CA \
                  in a sandbox build: drop your `--build-arg {CA_BUILD_ARG}` (a sandbox has no \
