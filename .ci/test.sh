@@ -15,7 +15,7 @@ export NANOCLAW_REQUIRE_DOCKER=1
 # The end-to-end matrix runs on its own with --show-output, so that every case
 # (`PASS mitmproxy/curl/patched`, ...) is named in the output; everything else
 # runs in one go first.
-e2e=(matrix_against_mitmproxy matrix_against_the_standin builds_through_mitmproxy builds_through_the_standin)
+e2e=(matrix_against_mitmproxy matrix_against_the_standin builds_through_mitmproxy builds_through_the_standin builds_with_buildkit_through_the_standin)
 skips=()
 for name in "${e2e[@]}"; do skips+=(--skip "$name"); done
 cargo test --workspace --locked "$@" -- "${skips[@]}"

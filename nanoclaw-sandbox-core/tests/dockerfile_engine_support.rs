@@ -16,7 +16,7 @@ mod support;
 
 use nanoclaw_sandbox_core::dockerfile::{DockerfileError, SyntaxFeature};
 use nanoclaw_sandbox_core::runtime::{
-    BuildRequest, ContainerRuntime, ImageBuilder, RuntimeError, TEST,
+    BuildRequest, Builder, ContainerRuntime, ImageBuilder, RuntimeError, TEST,
 };
 use nanoclaw_sandbox_core::sandbox::{Mode, SandboxEnv, SandboxRuntime};
 use nanoclaw_sandbox_core::spec::NetworkMode;
@@ -144,4 +144,124 @@ async fn a_backtick_escape_multi_stage_dockerfile_builds() {
         output.iter().any(|l| l.contains("FROM builder")),
         "the engine built the aliased stage: {output:?}"
     );
+}
+
+/// BuildKit through the library: `RUN --mount` cache, bind and bare (the
+/// whole context) mounts build, and `.dockerignore` holds for `COPY . .` and
+/// for the context mount although BuildKit itself applies none to a tar
+/// body. Controls: without the ignore file the same file does arrive; the
+/// classic builder, asked for, refuses the flags before the engine is called.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buildkit_builds_run_mounts_and_honours_dockerignore() {
+    let Some(docker) = docker_support::connect().await else {
+        return;
+    };
+    let Some(base) = support::e2e::debian_image() else {
+        return;
+    };
+    let dockerfile = format!(
+        "FROM {base}\n\
+         WORKDIR /app\n\
+         COPY . .\n\
+         RUN --mount=type=cache,target=/cache echo cached > /cache/x && cp /cache/x /from-cache\n\
+         RUN --mount=type=bind,source=app.js,target=/mnt/app.js cp /mnt/app.js /bound.js\n\
+         RUN --mount=target=/ctx ls -A /ctx > /ctx-listing\n"
+    );
+    let build = |ignore: Option<&str>, builder: Builder| {
+        let tag = unique_tag("nanoclaw-test-buildkit");
+        let mut files = vec![
+            ("Dockerfile", dockerfile.as_str()),
+            ("app.js", "console.log('bound')\n"),
+            ("secret.txt", "not for the image\n"),
+        ];
+        if let Some(ignore) = ignore {
+            files.push((".dockerignore", ignore));
+        }
+        (
+            tag.clone(),
+            request(&dockerfile, &files[1..], &tag).builder(builder),
+        )
+    };
+    let run = |tag: &str, script: &str| {
+        let out = std::process::Command::new("docker")
+            .args([
+                "run",
+                "--rm",
+                "--pull",
+                "never",
+                "--network",
+                "none",
+                tag,
+                "sh",
+                "-c",
+                script,
+            ])
+            .output()
+            .expect("running docker");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+
+    let (tag, ignoring) = build(Some("secret.txt\n"), Builder::Auto);
+    let (control_tag, keeping) = build(None, Builder::BuildKit);
+    let _cleanup = ImageCleanup {
+        tags: vec![tag.clone(), control_tag.clone()],
+    };
+    let mut output: Vec<String> = Vec::new();
+    if let Err(e) = docker
+        .build(ignoring, &mut |line| output.push(line.to_string()))
+        .await
+    {
+        panic!(
+            "the BuildKit build failed: {e}\n--- output ---\n{}",
+            output.join("\n")
+        );
+    }
+    assert!(
+        output
+            .iter()
+            .any(|l| l.starts_with('#') && l.contains("RUN --mount=type=cache")),
+        "BuildKit's step lines: {output:?}"
+    );
+    assert_eq!(run(&tag, "cat /from-cache"), "cached\n");
+    assert_eq!(run(&tag, "cat /bound.js"), "console.log('bound')\n");
+    let listing = |tag: &str| run(tag, "ls -A /app | sort; echo --; sort /ctx-listing");
+    assert_eq!(
+        listing(&tag),
+        ".dockerignore\nDockerfile\napp.js\n--\n.dockerignore\nDockerfile\napp.js\n"
+    );
+    docker
+        .build(keeping, &mut |_| {})
+        .await
+        .expect("the control build");
+    assert_eq!(
+        listing(&control_tag),
+        "Dockerfile\napp.js\nsecret.txt\n--\nDockerfile\napp.js\nsecret.txt\n"
+    );
+
+    let (refused_tag, classic) = build(None, Builder::Classic);
+    let mut steps = 0;
+    let err = docker
+        .build(classic, &mut |_| steps += 1)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            RuntimeError::Dockerfile {
+                source: DockerfileError::Unsupported {
+                    line: 4,
+                    feature: SyntaxFeature::RunFlag,
+                    ..
+                }
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(steps, 0, "no step ran");
+    assert!(!docker.image_exists(&refused_tag).await.unwrap());
 }

@@ -18,6 +18,10 @@
 //!   `.../image-bundle-lacks-the-ca`, `.../image-bundle-keeps-their-append`,
 //!   `.../image-does-not-trust-the-proxy`.
 //!
+//! The same build runs once more through the stand-in with BuildKit
+//! (`PROXY/buildkit/...`), on the default network (BuildKit takes no named
+//! network), with a `RUN --mount=type=cache` step fetching through the proxy.
+//!
 //! Run: `NANOCLAW_REQUIRE_DOCKER=1 cargo test -p nanoclaw-sandbox-core --features full --test e2e_build -- --nocapture`
 #![cfg(all(feature = "docker", feature = "standin"))]
 
@@ -30,7 +34,7 @@ use std::time::Instant;
 use base64::Engine as _;
 use nanoclaw_sandbox_core::dockerfile::BUILD_DOCKERFILE;
 use nanoclaw_sandbox_core::runtime::{
-    BuildRequest, ContainerRuntime, ImageBuilder, ImageId, RuntimeError,
+    BuildRequest, Builder, ContainerRuntime, ImageBuilder, ImageId, RuntimeError,
 };
 use nanoclaw_sandbox_core::spec::NetworkMode;
 use support::e2e::{
@@ -48,6 +52,7 @@ const TRUSTED: &str = "nanoclaw-e2e: the system bundle trusts the proxy in this 
 const REFRESHED: &str = "nanoclaw-e2e: trusted after refreshing the store";
 const APPENDED: &str = "nanoclaw-e2e: their CA appended to the bundle";
 const NON_ROOT: &str = "nanoclaw-e2e: trusted as nobody";
+const CACHE_MOUNT: &str = "nanoclaw-e2e: trusted in a cache-mount step";
 /// Names only our build files carry: the rewritten Dockerfile, the wrapper's
 /// `$0`, the CA file it places and the symlink a store refresh makes of it.
 const OUR_NAMES: &[&str] = &[
@@ -58,12 +63,17 @@ const OUR_NAMES: &[&str] = &[
 
 #[test]
 fn builds_through_mitmproxy() -> TestResult {
-    builds(ProxyKind::Mitmproxy)
+    builds(ProxyKind::Mitmproxy, Builder::Classic)
 }
 
 #[test]
 fn builds_through_the_standin() -> TestResult {
-    builds(ProxyKind::Standin)
+    builds(ProxyKind::Standin, Builder::Classic)
+}
+
+#[test]
+fn builds_with_buildkit_through_the_standin() -> TestResult {
+    builds(ProxyKind::Standin, Builder::BuildKit)
 }
 
 /// A line from the middle of the CA's PEM: it identifies this CA in a bundle.
@@ -83,10 +93,18 @@ fn ca_marker(pem: &str) -> e2e::Result<String> {
 /// context twice and the build stage's files, refreshes the CA store and
 /// fetches again, appends a CA of its own to the bundle, and fetches as
 /// `nobody` (who cannot write the bundle). Nothing in it names the CA: the
-/// layers and the history are searched for it.
-fn dockerfile(base: &str) -> String {
+/// layers and the history are searched for it. For BuildKit, one more step
+/// fetches with a cache mount.
+fn dockerfile(base: &str, builder: Builder) -> String {
     let fetch =
         format!("curl --silent --show-error --fail --max-time 20 https://{UPSTREAM_HOST}/hello");
+    let cache_step = if builder == Builder::BuildKit {
+        format!(
+            "RUN --mount=type=cache,target=/var/cache/e2e-build-cache {fetch} > /var/cache/e2e-build-cache/page && echo '{CACHE_MOUNT}'\n"
+        )
+    } else {
+        String::new()
+    };
     format!(
         "FROM {base} AS build\n\
          WORKDIR /app\n\
@@ -100,7 +118,7 @@ fn dockerfile(base: &str) -> String {
          RUN cat /added/their-ca.pem >> {BUNDLE} && echo '{APPENDED}'\n\
          USER nobody\n\
          RUN {fetch} >/dev/null && echo '{NON_ROOT}'\n\
-         USER root\n"
+         USER root\n{cache_step}"
     )
 }
 
@@ -258,19 +276,28 @@ fn build(
     (built, output.join("\n"))
 }
 
-fn builds(kind: ProxyKind) -> TestResult {
+fn builds(kind: ProxyKind, builder: Builder) -> TestResult {
     let Some(prereqs) = e2e::ready() else {
         return Ok(());
     };
     let stage = Stage::start_with(&prereqs, kind)?;
     let library = Library::connect()?;
     let workspace = tempfile::tempdir().context(|| "a workspace".to_string())?;
-    let p = kind.name();
+    let p = match builder {
+        Builder::BuildKit => format!("{}/buildkit", kind.name()),
+        _ => kind.name().to_string(),
+    };
+    // BuildKit's steps get the default network: from it, the proxy on the
+    // internal network's gateway (an address of this host) is reachable too.
+    let network = match builder {
+        Builder::BuildKit => NetworkMode::Default,
+        _ => NetworkMode::Named(stage.topo.network().to_string()),
+    };
     let ca_pem = stage.proxy.ca_pem().to_string();
     let marker = ca_marker(&ca_pem)?;
     let theirs = trust_ca::ca("The Dockerfile's own CA").pem;
     let their_marker = ca_marker(&theirs)?;
-    let text = dockerfile(&stage.image);
+    let text = dockerfile(&stage.image, builder);
     let request = |tag: &str| {
         BuildRequest::new(tar_context(&[
             ("Dockerfile", text.as_str()),
@@ -279,7 +306,8 @@ fn builds(kind: ProxyKind) -> TestResult {
         ]))
         .tag(tag)
         .label(TEST_LABEL.0, TEST_LABEL.1)
-        .network(NetworkMode::Named(stage.topo.network().to_string()))
+        .network(network.clone())
+        .builder(builder)
         .no_cache(true)
     };
     let mut images = ImageGuard::new();
@@ -297,7 +325,11 @@ fn builds(kind: ProxyKind) -> TestResult {
         )));
     }
     // Whole output lines: the step lines (`Step 4/14 : RUN ...`) quote them too.
-    for line in [TRUSTED, REFRESHED, APPENDED, NON_ROOT] {
+    let cache_line = (builder == Builder::BuildKit).then_some(CACHE_MOUNT);
+    for line in [TRUSTED, REFRESHED, APPENDED, NON_ROOT]
+        .into_iter()
+        .chain(cache_line)
+    {
         assert!(
             printed(&log, line),
             "{p}: `{line}` not printed in the build log:\n{log}"
@@ -388,7 +420,8 @@ fn builds(kind: ProxyKind) -> TestResult {
     )]))
     .tag(declaring_tag.as_str())
     .label(TEST_LABEL.0, TEST_LABEL.1)
-    .network(NetworkMode::Named(stage.topo.network().to_string()));
+    .network(network.clone())
+    .builder(builder);
     let (built, log) = build(&library, &*patched, declaring, &mut images);
     if let Err(e) = built {
         return Err(FixtureError::new(format!(

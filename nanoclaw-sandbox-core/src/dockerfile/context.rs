@@ -7,6 +7,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use super::ignore::DockerIgnore;
+use super::reroot::BUILDKIT_CONTEXT_DIR;
 use super::BUILD_DOCKERFILE;
 
 /// The context's ignore file, which the classic builder reads itself for one
@@ -103,19 +104,7 @@ pub fn hide_build_files(
     dockerfile: &str,
 ) -> Result<Vec<u8>, BuildContextError> {
     let theirs = normalize(dockerfile_path);
-    let mut ignore_text = String::new();
-    walk(context, dockerfile_path, |path, entry| {
-        if normalize(&path.to_string_lossy()) != IGNORE_FILE {
-            return Ok(false);
-        }
-        entry.read_to_string(&mut ignore_text).map_err(|e| {
-            invalid(
-                dockerfile_path,
-                format!("`.dockerignore` is not UTF-8 text: {e}"),
-            )
-        })?;
-        Ok(true)
-    })?;
+    let mut ignore_text = read_ignore_file(context, dockerfile_path)?;
     let drop_theirs = DockerIgnore::parse(&ignore_text).excludes(theirs);
     if !ignore_text.is_empty() && !ignore_text.ends_with('\n') {
         ignore_text.push('\n');
@@ -158,6 +147,90 @@ pub fn hide_build_files(
         append_file(&mut out, name, 0o644, bytes)
             .map_err(|e| invalid(dockerfile_path, format!("cannot add `{name}`: {e}")))?;
     }
+    out.into_inner()
+        .map_err(|e| invalid(dockerfile_path, format!("cannot finish the archive: {e}")))
+}
+
+/// The text of the context's `.dockerignore` (empty when it has none).
+fn read_ignore_file(context: &[u8], dockerfile_path: &str) -> Result<String, BuildContextError> {
+    let mut text = String::new();
+    walk(context, dockerfile_path, |path, entry| {
+        if normalize(&path.to_string_lossy()) != IGNORE_FILE {
+            return Ok(false);
+        }
+        entry.read_to_string(&mut text).map_err(|e| {
+            invalid(
+                dockerfile_path,
+                format!("`.dockerignore` is not UTF-8 text: {e}"),
+            )
+        })?;
+        Ok(true)
+    })?;
+    Ok(text)
+}
+
+/// Where a BuildKit tar context holds the Dockerfile it builds: at its root,
+/// beside (never inside) [`BUILDKIT_CONTEXT_DIR`].
+pub const BUILDKIT_DOCKERFILE: &str = "Dockerfile";
+
+/// A tar body for a BuildKit build of `context`: the entries its
+/// `.dockerignore` keeps, under [`BUILDKIT_CONTEXT_DIR`], and `dockerfile`
+/// (already re-rooted by [`reroot_context_reads`](super::reroot_context_reads))
+/// at [`BUILDKIT_DOCKERFILE`]. BuildKit applies no `.dockerignore` to a tar
+/// body, so this is where it is applied, as the docker CLI applies it to a
+/// local context; the Dockerfile at `dockerfile_path` must be in `context`
+/// (it is left out of the directory when `.dockerignore` lists it).
+pub fn buildkit_context(
+    context: &[u8],
+    dockerfile_path: &str,
+    dockerfile: &str,
+) -> Result<Vec<u8>, BuildContextError> {
+    let theirs = normalize(dockerfile_path);
+    let ignore = DockerIgnore::parse(&read_ignore_file(context, dockerfile_path)?);
+    let mut out = tar::Builder::new(Vec::new());
+    let mut dir = tar::Header::new_gnu();
+    dir.set_entry_type(tar::EntryType::Directory);
+    dir.set_mode(0o755);
+    dir.set_size(0);
+    out.append_data(
+        &mut dir,
+        format!("{BUILDKIT_CONTEXT_DIR}/"),
+        std::io::empty(),
+    )
+    .map_err(|e| invalid(dockerfile_path, format!("cannot start the archive: {e}")))?;
+    let mut found = false;
+    walk(context, dockerfile_path, |path, entry| {
+        let name = path.to_string_lossy().into_owned();
+        let copied = |e: std::io::Error| {
+            invalid(dockerfile_path, format!("cannot copy entry `{name}`: {e}"))
+        };
+        let normalized = normalize(&name).trim_end_matches('/');
+        found |= normalized == theirs;
+        if normalized.is_empty() || normalized == "." || ignore.excludes(normalized) {
+            return Ok(false);
+        }
+        let under = |p: &str| format!("{BUILDKIT_CONTEXT_DIR}/{}", normalize(p));
+        let mut header = entry.header().clone();
+        let target = entry.link_name().map_err(copied)?.map(|l| l.into_owned());
+        match target {
+            // A hard link names another entry of the archive: it moves too.
+            Some(target) if header.entry_type() == tar::EntryType::Link => {
+                out.append_link(&mut header, under(&name), under(&target.to_string_lossy()))
+            }
+            Some(target) => out.append_link(&mut header, under(&name), target),
+            None => out.append_data(&mut header, under(&name), &mut *entry),
+        }
+        .map_err(copied)?;
+        Ok(false)
+    })?;
+    if !found {
+        return Err(invalid(
+            dockerfile_path,
+            "no Dockerfile at that path".to_string(),
+        ));
+    }
+    append_file(&mut out, BUILDKIT_DOCKERFILE, 0o644, dockerfile.as_bytes())
+        .map_err(|e| invalid(dockerfile_path, format!("cannot add the Dockerfile: {e}")))?;
     out.into_inner()
         .map_err(|e| invalid(dockerfile_path, format!("cannot finish the archive: {e}")))
 }
@@ -283,6 +356,79 @@ mod tests {
             got[1].2, b"FROM b\n",
             "the stale entry replaced, not duplicated"
         );
+    }
+
+    #[test]
+    fn a_buildkit_context_keeps_what_dockerignore_keeps_under_the_context_dir() {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, bytes) in [
+            ("Dockerfile", &b"FROM a\nCOPY . .\n"[..]),
+            (".dockerignore", &b"*.log\nsecret/\n!secret/keep.txt\n"[..]),
+            ("a.txt", &b"a"[..]),
+            ("debug.log", &b"log"[..]),
+            ("secret/key.pem", &b"key"[..]),
+            ("secret/keep.txt", &b"kept"[..]),
+        ] {
+            append_file(&mut builder, path, 0o644, bytes).unwrap();
+        }
+        let mut link = tar::Header::new_gnu();
+        link.set_entry_type(tar::EntryType::Link);
+        link.set_size(0);
+        link.set_mode(0o644);
+        builder.append_link(&mut link, "b.txt", "a.txt").unwrap();
+        let context = builder.into_inner().unwrap();
+        let out = buildkit_context(&context, "Dockerfile", "FROM a\nCOPY context .\n").unwrap();
+        let got = entries(&out);
+        let names: Vec<&str> = got.iter().map(|(p, ..)| p.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "context/",
+                "context/Dockerfile",
+                "context/.dockerignore",
+                "context/a.txt",
+                "context/secret/keep.txt",
+                "context/b.txt",
+                BUILDKIT_DOCKERFILE,
+            ]
+        );
+        assert_eq!(got.last().unwrap().2, b"FROM a\nCOPY context .\n");
+        // The hard link names the moved entry.
+        let mut archive = tar::Archive::new(out.as_slice());
+        let link = archive
+            .entries()
+            .unwrap()
+            .map(Result::unwrap)
+            .find(|e| e.path().unwrap().to_string_lossy() == "context/b.txt")
+            .unwrap();
+        assert_eq!(
+            link.link_name().unwrap().unwrap().to_string_lossy(),
+            "context/a.txt"
+        );
+    }
+
+    #[test]
+    fn a_buildkit_context_leaves_out_a_listed_dockerfile_and_the_sandbox_rewrite() {
+        // What the sandbox decorator hands the engine: their files, the
+        // rewrite, and `.dockerignore` listing both of ours.
+        let hidden = hide_build_files(&context(), "build/Dockerfile", "FROM x\n").unwrap();
+        let out = buildkit_context(&hidden, BUILD_DOCKERFILE, "FROM x\n").unwrap();
+        let names: Vec<String> = entries(&out).into_iter().map(|(p, ..)| p).collect();
+        assert!(
+            !names.iter().any(|n| n.starts_with("context/")
+                && (n.ends_with(BUILD_DOCKERFILE) || n.ends_with(IGNORE_FILE))),
+            "{names:?}"
+        );
+        assert!(
+            names.contains(&"context/app/main.js".to_string()),
+            "{names:?}"
+        );
+        assert!(
+            names.contains(&"context/build/Dockerfile".to_string()),
+            "{names:?}"
+        );
+        let err = buildkit_context(&context(), "Dockerfile", "FROM x\n").unwrap_err();
+        assert_eq!(err.reason, "no Dockerfile at that path");
     }
 
     #[test]

@@ -11,12 +11,16 @@
 //!
 //! The same parser tells which images a build needs
 //! ([`crate::runtime::base_images`]) and whether the engine's builder can
-//! build the file at all ([`check_builder_support`]).
+//! build the file at all ([`check_builder_support`]). A BuildKit build from
+//! a tar body gets its context packed here ([`buildkit_context`]), with the
+//! context reads re-rooted ([`reroot_context_reads`]) so that
+//! `.dockerignore` holds there too.
 
 mod args;
 mod context;
 mod ignore;
 pub(crate) mod parse;
+mod reroot;
 mod run_wrap;
 mod support;
 
@@ -24,14 +28,18 @@ pub use self::args::{
     declared_predefined_args, needs_patch, patch_dockerfile, DockerfilePatch, ARGS_COMMENT,
     PREDEFINED_PROXY_ARGS, PROXY_BUILD_ARGS,
 };
-pub use self::context::{hide_build_files, read_dockerfile, BuildContextError};
+pub use self::context::{
+    buildkit_context, hide_build_files, read_dockerfile, BuildContextError, BUILDKIT_DOCKERFILE,
+};
 pub use self::ignore::DockerIgnore;
+pub use self::reroot::{reroot_context_reads, BUILDKIT_CONTEXT_DIR};
 pub use self::run_wrap::{
     wrap_run_steps, wrapper_script, RunWrapRewrite, SkipReason, SkippedStage, BUILD_DOCKERFILE,
     CA_BUILD_ARG, LAUNCHER,
 };
 pub use self::support::{
-    check_builder_support, SyntaxFeature, UnsupportedFeature, DOCKER_20_10_UNSUPPORTED,
+    check_builder_support, uses_feature, SyntaxFeature, UnsupportedFeature,
+    CLASSIC_20_10_UNSUPPORTED, DOCKER_20_10_UNSUPPORTED,
 };
 
 /// Why a Dockerfile could not be read, patched or built.

@@ -249,8 +249,11 @@ fn wrapped_run(instruction: &Instruction, shell: &[String]) -> String {
 pub fn wrapper_script(ca_pem: Option<&str>) -> String {
     let head = format!(
         "# {WRAPPER_NAME}: nanoclaw-sandbox's build-step wrapper (docs/sandbox.md)\n\
-         unset {arg}; [ -n \"${{{node}+x}}\" ] || export {node}={node_on}\n",
+         [ \"${{{lower}-}}\" != \"${arg}\" ] || unset {lower}; unset {arg}\n\
+         [ -n \"${{{node}+x}}\" ] || export {node}={node_on}\n",
         arg = CA_BUILD_ARG,
+        // BuildKit sets each predefined proxy arg in both cases.
+        lower = CA_BUILD_ARG.to_ascii_lowercase(),
         node = NODE_USE_ENV_PROXY,
         node_on = NODE_USE_ENV_PROXY_ON,
     );
@@ -377,6 +380,31 @@ mod tests {
             run(Some(&wrapper_script(None))),
             ("1 unset\n".into(), Some(3))
         );
+    }
+
+    /// BuildKit sets `ftp_proxy` too, to the same value: the wrapper unsets
+    /// it only then (an `ftp_proxy` of the step's own stays).
+    #[test]
+    fn the_wrapper_unsets_the_lowercase_copy_of_its_arg_only() {
+        let run = |lower: &str| {
+            let script = wrapper_script(None);
+            let out = std::process::Command::new("/bin/sh")
+                .args([
+                    "-c",
+                    LAUNCHER,
+                    WRAPPER_NAME,
+                    "/bin/sh",
+                    "-c",
+                    "echo \"${ftp_proxy-unset} ${FTP_PROXY-unset}\"",
+                ])
+                .env("FTP_PROXY", &script)
+                .env("ftp_proxy", if lower == "same" { &script } else { lower })
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert_eq!(run("same"), "unset unset\n");
+        assert_eq!(run("http://ftp.test:21"), "http://ftp.test:21 unset\n");
     }
 
     #[test]

@@ -33,35 +33,41 @@ pub struct UnsupportedFeature {
     pub fix: &'static str,
 }
 
-/// What Docker Engine 20.10's built-in (classic) Dockerfile frontend cannot
-/// build. nanoclaw-sandbox builds through it and never pulls a frontend image.
-/// (The engine's BuildKit knows `RUN --mount`; the library does not drive
-/// BuildKit yet, see docs/sandbox.md.)
-pub const DOCKER_20_10_UNSUPPORTED: &[UnsupportedFeature] = &[
-    UnsupportedFeature {
-        feature: SyntaxFeature::Heredoc,
-        reason: "is a heredoc, which Docker Engine 20.10's builder cannot run",
-        fix: "write the script or file into the build context and COPY it, \
-              or use `RUN sh -c '...'`",
-    },
-    UnsupportedFeature {
-        feature: SyntaxFeature::Link,
-        reason: "uses `--link`, which Docker Engine 20.10's builder does not know",
-        fix: "remove `--link` (the copy then depends on the layers before it)",
-    },
-    UnsupportedFeature {
-        feature: SyntaxFeature::SyntaxDirective,
-        reason: "asks for a Dockerfile frontend image from a registry, \
-                 and nanoclaw-sandbox never pulls",
-        fix: "remove the `# syntax=` line and use only syntax Docker Engine 20.10's \
-              builder knows",
-    },
+const HEREDOC: UnsupportedFeature = UnsupportedFeature {
+    feature: SyntaxFeature::Heredoc,
+    reason: "is a heredoc, which Docker Engine 20.10's builders cannot run",
+    fix: "write the script or file into the build context and COPY it, \
+          or use `RUN sh -c '...'`",
+};
+const LINK: UnsupportedFeature = UnsupportedFeature {
+    feature: SyntaxFeature::Link,
+    reason: "uses `--link`, which Docker Engine 20.10's builders do not know",
+    fix: "remove `--link` (the copy then depends on the layers before it)",
+};
+const SYNTAX_DIRECTIVE: UnsupportedFeature = UnsupportedFeature {
+    feature: SyntaxFeature::SyntaxDirective,
+    reason: "asks for a Dockerfile frontend image from a registry, \
+             and nanoclaw-sandbox never pulls",
+    fix: "remove the `# syntax=` line and use only syntax Docker Engine 20.10's \
+          builders know",
+};
+
+/// What Docker Engine 20.10's BuildKit (its built-in Dockerfile frontend)
+/// cannot build. nanoclaw-sandbox never pulls a frontend image.
+pub const DOCKER_20_10_UNSUPPORTED: &[UnsupportedFeature] = &[HEREDOC, LINK, SYNTAX_DIRECTIVE];
+
+/// What Docker Engine 20.10's classic builder cannot build: all of
+/// [`DOCKER_20_10_UNSUPPORTED`] and the BuildKit-only `RUN` flags.
+pub const CLASSIC_20_10_UNSUPPORTED: &[UnsupportedFeature] = &[
+    HEREDOC,
+    LINK,
+    SYNTAX_DIRECTIVE,
     UnsupportedFeature {
         feature: SyntaxFeature::RunFlag,
         reason: "uses a RUN flag (`--mount`, `--network`, `--security`), which only BuildKit \
-                 knows, and nanoclaw-sandbox builds with Docker Engine 20.10's classic builder",
-        fix: "remove the flag (for a cache mount, clean the cache directory in the same RUN \
-              so it does not stay in the layer)",
+                 knows, and this build asked for the classic builder",
+        fix: "build with BuildKit (`Builder::BuildKit`, or `Builder::Auto`, which picks it \
+              for such a file), or remove the flag",
     },
 ];
 
@@ -104,6 +110,19 @@ pub fn check_builder_support(
     Ok(())
 }
 
+/// Whether `dockerfile` uses `feature` anywhere (a `# syntax=` directive
+/// for [`SyntaxFeature::SyntaxDirective`]).
+pub fn uses_feature(dockerfile: &str, feature: SyntaxFeature) -> Result<bool, DockerfileError> {
+    let doc = Document::parse(dockerfile)?;
+    if feature == SyntaxFeature::SyntaxDirective {
+        return Ok(doc.directives.iter().any(|d| d.name == "syntax"));
+    }
+    Ok(doc
+        .instructions
+        .iter()
+        .any(|i| features_of(i).contains(&feature)))
+}
+
 /// The features `instruction` uses.
 fn features_of(instruction: &Instruction) -> Vec<SyntaxFeature> {
     let mut features = Vec::new();
@@ -133,8 +152,9 @@ fn quote(text: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Refused by the classic builder (which lacks everything BuildKit lacks).
     fn refused(dockerfile: &str) -> (usize, String, SyntaxFeature, String) {
-        let err = match check_builder_support(dockerfile, DOCKER_20_10_UNSUPPORTED) {
+        let err = match check_builder_support(dockerfile, CLASSIC_20_10_UNSUPPORTED) {
             Err(err) => err,
             Ok(()) => panic!("expected an unsupported-syntax error for {dockerfile:?}"),
         };
@@ -195,6 +215,23 @@ mod tests {
         assert!(message.contains("only BuildKit"), "{message}");
         let (_, _, feature, _) = refused("FROM debian\nRUN --network=none true\n");
         assert_eq!(feature, SyntaxFeature::RunFlag);
+        // BuildKit knows them; the rest of its table is the classic one's.
+        let cache = "FROM debian\nRUN --mount=type=cache,target=/c true\n";
+        assert_eq!(
+            check_builder_support(cache, DOCKER_20_10_UNSUPPORTED),
+            Ok(())
+        );
+        assert_eq!(uses_feature(cache, SyntaxFeature::RunFlag), Ok(true));
+        assert_eq!(
+            uses_feature("FROM a\nRUN true\n", SyntaxFeature::RunFlag),
+            Ok(false)
+        );
+        let classic_only: Vec<SyntaxFeature> = CLASSIC_20_10_UNSUPPORTED
+            .iter()
+            .map(|u| u.feature)
+            .filter(|f| !DOCKER_20_10_UNSUPPORTED.iter().any(|u| u.feature == *f))
+            .collect();
+        assert_eq!(classic_only, [SyntaxFeature::RunFlag]);
     }
 
     #[test]

@@ -3,8 +3,50 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::dockerfile::{
+    check_builder_support, uses_feature, DockerfileError, SyntaxFeature, UnsupportedFeature,
+    CLASSIC_20_10_UNSUPPORTED, DOCKER_20_10_UNSUPPORTED,
+};
 use crate::redact;
 use crate::spec::{ExtraHost, NetworkMode};
+
+/// Which of the engine's builders builds an image.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Builder {
+    /// BuildKit for a Dockerfile that uses BuildKit-only syntax (a `RUN`
+    /// flag such as `--mount=type=cache`), the classic builder otherwise.
+    #[default]
+    Auto,
+    /// The classic builder (`/build`, version 1).
+    Classic,
+    /// BuildKit (`/build?version=2`). Its `RUN` steps get the default
+    /// network, `host` or `none`, never a named network.
+    BuildKit,
+}
+
+impl Builder {
+    /// The builder that builds `dockerfile` (never [`Builder::Auto`]), after
+    /// checking that it can: syntax it lacks is refused here, naming the line.
+    pub fn for_dockerfile(self, dockerfile: &str) -> Result<Builder, DockerfileError> {
+        let builder = match self {
+            Builder::Auto if uses_feature(dockerfile, SyntaxFeature::RunFlag)? => Builder::BuildKit,
+            Builder::Auto => Builder::Classic,
+            chosen => chosen,
+        };
+        check_builder_support(dockerfile, builder.unsupported())?;
+        Ok(builder)
+    }
+
+    /// What this builder of Docker Engine 20.10 cannot build ([`Builder::Auto`]:
+    /// what neither can).
+    pub fn unsupported(self) -> &'static [UnsupportedFeature] {
+        match self {
+            Builder::Classic => CLASSIC_20_10_UNSUPPORTED,
+            Builder::Auto | Builder::BuildKit => DOCKER_20_10_UNSUPPORTED,
+        }
+    }
+}
 
 /// An image build: a tar build context plus how to build it.
 ///
@@ -20,6 +62,7 @@ pub struct BuildRequest {
     network: NetworkMode,
     extra_hosts: Vec<ExtraHost>,
     no_cache: bool,
+    builder: Builder,
 }
 
 impl BuildRequest {
@@ -35,6 +78,7 @@ impl BuildRequest {
             network: NetworkMode::Default,
             extra_hosts: Vec::new(),
             no_cache: false,
+            builder: Builder::Auto,
         }
     }
 
@@ -82,6 +126,11 @@ impl BuildRequest {
         self.no_cache = no_cache;
         self
     }
+    /// Which builder builds it ([`Builder::Auto`] unless set).
+    pub fn builder(mut self, builder: Builder) -> Self {
+        self.builder = builder;
+        self
+    }
 
     /// The tar context.
     pub fn context(&self) -> &[u8] {
@@ -119,6 +168,10 @@ impl BuildRequest {
     pub fn is_no_cache(&self) -> bool {
         self.no_cache
     }
+    /// The builder asked for.
+    pub fn builder_choice(&self) -> Builder {
+        self.builder
+    }
     /// The first tag, or `<untagged>`: how errors name the build.
     pub fn display_name(&self) -> &str {
         self.tags.first().map_or("<untagged>", String::as_str)
@@ -141,6 +194,7 @@ impl fmt::Debug for BuildRequest {
             .field("network", &self.network)
             .field("extra_hosts", &self.extra_hosts)
             .field("no_cache", &self.no_cache)
+            .field("builder", &self.builder)
             .finish()
     }
 }
@@ -163,5 +217,35 @@ mod tests {
         );
         assert_eq!(req.display_name(), "a:1");
         assert_eq!(BuildRequest::new(vec![]).display_name(), "<untagged>");
+    }
+
+    #[test]
+    fn auto_picks_buildkit_for_run_flags_only() {
+        let cache = "FROM debian\nRUN --mount=type=cache,target=/c true\n";
+        let plain = "FROM debian\nRUN true\n";
+        assert_eq!(Builder::Auto.for_dockerfile(cache), Ok(Builder::BuildKit));
+        assert_eq!(Builder::Auto.for_dockerfile(plain), Ok(Builder::Classic));
+        assert_eq!(
+            Builder::BuildKit.for_dockerfile(plain),
+            Ok(Builder::BuildKit)
+        );
+        // Asked for, the classic builder refuses the flag, naming the line.
+        match Builder::Classic.for_dockerfile(cache) {
+            Err(DockerfileError::Unsupported { line, feature, .. }) => {
+                assert_eq!((line, feature), (2, SyntaxFeature::RunFlag));
+            }
+            other => panic!("expected the RUN flag refused, got {other:?}"),
+        }
+        // What neither builder knows is refused whichever is asked for.
+        let heredoc = "FROM debian\nRUN --mount=type=cache,target=/c <<EOF\ntrue\nEOF\n";
+        for builder in [Builder::Auto, Builder::BuildKit, Builder::Classic] {
+            assert!(
+                matches!(
+                    builder.for_dockerfile(heredoc),
+                    Err(DockerfileError::Unsupported { .. })
+                ),
+                "{builder:?}"
+            );
+        }
     }
 }

@@ -42,7 +42,7 @@ pub mod agent_image;
 #[cfg(feature = "docker")]
 pub mod docker;
 
-pub use self::build_request::BuildRequest;
+pub use self::build_request::{BuildRequest, Builder};
 pub use self::error::RuntimeError;
 pub use self::handle::{AgentHandle, AgentOutput, ContainerGuard, SpawnTimings};
 pub use self::io::{Attachment, OutputStream, Stdin, StdinSink};

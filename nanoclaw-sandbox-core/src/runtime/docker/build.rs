@@ -1,22 +1,35 @@
-//! [`ImageBuilder`] for [`DockerRuntime`]: the classic builder, fed a tar context.
+//! [`ImageBuilder`] for [`DockerRuntime`]: the classic builder or BuildKit,
+//! fed a tar context.
+//!
+//! BuildKit (`/build?version=2`) gets the tar as a remote context, to which
+//! the engine applies no `.dockerignore`: the context is repacked first
+//! ([`buildkit_context`]), the Dockerfile's context reads re-rooted
+//! ([`reroot_context_reads`]). bollard opens the session BuildKit requires
+//! (it serves registry auth only; the context is the request body). Its
+//! progress comes as BuildKit status messages, turned into lines here
+//! ([`BuildKitProgress`]).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use bollard::errors::Error as BollardError;
+use bollard::moby::buildkit::v1::StatusResponse;
+use bollard::models::BuildInfoAux;
 use bollard::query_parameters::{
-    BuildImageOptions, ListImagesOptions, RemoveImageOptions, TagImageOptions,
+    BuildImageOptions, BuilderVersion, ListImagesOptions, RemoveImageOptions, TagImageOptions,
 };
 use futures_util::StreamExt;
 
 use super::errors::{map_error, Ctx};
 use super::streams::{Idle, IdleTimeout};
 use super::{convert, create, label_filters, DockerRuntime};
-use crate::dockerfile::{check_builder_support, DOCKER_20_10_UNSUPPORTED};
+use crate::dockerfile::{buildkit_context, reroot_context_reads, BUILDKIT_DOCKERFILE};
 use crate::runtime::base_images::required_base_images;
 use crate::runtime::{
-    BuildRequest, ContainerRuntime, ImageBuilder, ImageId, ImageSummary, RuntimeError,
+    BuildRequest, Builder, ContainerRuntime, ImageBuilder, ImageId, ImageSummary, RuntimeError,
 };
+use crate::spec::NetworkMode;
 
 /// How many lines of a failing step's output an error keeps.
 const STEP_OUTPUT_LINES: usize = 200;
@@ -32,7 +45,9 @@ impl ImageBuilder for DockerRuntime {
         let dockerfile = read_dockerfile(request.context(), request.dockerfile_path())?;
         // Syntax the engine's builder lacks would fail mid-build (or pull a
         // frontend image): refuse it before anything reaches the engine.
-        check_builder_support(&dockerfile, DOCKER_20_10_UNSUPPORTED)
+        let builder = request
+            .builder_choice()
+            .for_dockerfile(&dockerfile)
             .map_err(|source| RuntimeError::Dockerfile { source })?;
         // The builder would pull a missing base image by itself: refuse first.
         for image in required_base_images(&dockerfile, request.build_args())? {
@@ -41,14 +56,22 @@ impl ImageBuilder for DockerRuntime {
             }
         }
 
-        let options = build_options(&request)?;
-        let context = bytes::Bytes::from(request.take_context());
+        let options = build_options(&request, builder)?;
+        let context = if builder == Builder::BuildKit {
+            let dockerfile = reroot_context_reads(&dockerfile)
+                .map_err(|source| RuntimeError::Dockerfile { source })?;
+            buildkit_context(request.context(), request.dockerfile_path(), &dockerfile)?
+        } else {
+            request.take_context()
+        };
+        let context = bytes::Bytes::from(context);
         let answers = self
             .docker
             .build_image(options, None, Some(bollard::body_full(context)));
         let mut answers = IdleTimeout::new(Box::pin(answers), self.idle.build);
         let mut lines = LineSplitter::default();
         let mut step = StepOutput::default();
+        let mut progress = BuildKitProgress::default();
         let mut image_id: Option<String> = None;
         let mut emit = |line: &str, step: &mut StepOutput| {
             step.push(line);
@@ -62,10 +85,11 @@ impl ImageBuilder for DockerRuntime {
                     for line in lines.finish() {
                         emit(&line, &mut step);
                     }
+                    let step_output = progress.failed_output().unwrap_or_else(|| step.text());
                     return Err(RuntimeError::BuildFailed {
                         image: name,
                         message: error,
-                        step_output: step.text(),
+                        step_output,
                     });
                 }
                 Ok(Err(e)) => {
@@ -87,8 +111,14 @@ impl ImageBuilder for DockerRuntime {
             {
                 emit(&line, &mut step);
             }
-            if let Some(id) = info.aux.and_then(|aux| aux.id) {
-                image_id = Some(id);
+            match info.aux {
+                Some(BuildInfoAux::Default(aux)) => image_id = aux.id.or(image_id),
+                Some(BuildInfoAux::BuildKit(status)) => {
+                    for line in progress.lines(&status) {
+                        emit(&line, &mut step);
+                    }
+                }
+                None => {}
             }
         }
         for line in lines.finish() {
@@ -162,7 +192,23 @@ impl DockerRuntime {
     }
 }
 
-fn build_options(request: &BuildRequest) -> Result<BuildImageOptions, RuntimeError> {
+/// A session id no other build of this process uses.
+fn session_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "nanoclaw-sandbox-{}-{nanos}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn build_options(
+    request: &BuildRequest,
+    builder: Builder,
+) -> Result<BuildImageOptions, RuntimeError> {
     let map = |m: &BTreeMap<String, String>| -> Option<HashMap<String, String>> {
         (!m.is_empty()).then(|| m.clone().into_iter().collect())
     };
@@ -183,8 +229,29 @@ fn build_options(request: &BuildRequest) -> Result<BuildImageOptions, RuntimeErr
             })
         }
     };
+    let buildkit = builder == Builder::BuildKit;
+    if buildkit {
+        if let NetworkMode::Named(name) = request.network_mode() {
+            return Err(RuntimeError::UnsupportedValue {
+                what: "BuildKit build network",
+                value: name.clone(),
+                fix: "give a BuildKit build the default network, `host` or `none` \
+                      (only the classic builder takes a named network)",
+            });
+        }
+    }
     Ok(BuildImageOptions {
-        dockerfile: request.dockerfile_path().to_string(),
+        dockerfile: if buildkit {
+            BUILDKIT_DOCKERFILE.to_string()
+        } else {
+            request.dockerfile_path().to_string()
+        },
+        version: if buildkit {
+            BuilderVersion::BuilderBuildKit
+        } else {
+            BuilderVersion::BuilderV1
+        },
+        session: buildkit.then(session_id),
         t: request.tags().first().cloned(),
         buildargs: map(request.build_args()),
         labels: map(request.labels()),
@@ -294,6 +361,63 @@ impl StepOutput {
     }
 }
 
+/// BuildKit's status messages as output lines: `#N name` when a step
+/// starts (`#N CACHED`, `#N ERROR: ...`), then the step's own output, line
+/// by line. Each step's last lines are kept for the error of a failed build.
+#[derive(Default)]
+struct BuildKitProgress {
+    /// Step digest → its number, in the order first seen.
+    numbers: HashMap<String, usize>,
+    started: HashSet<String>,
+    output: HashMap<String, (LineSplitter, VecDeque<String>)>,
+    failed: Option<String>,
+}
+
+impl BuildKitProgress {
+    fn number(&mut self, digest: &str) -> usize {
+        let next = self.numbers.len() + 1;
+        *self.numbers.entry(digest.to_string()).or_insert(next)
+    }
+
+    fn lines(&mut self, status: &StatusResponse) -> Vec<String> {
+        let mut out = Vec::new();
+        for vertex in &status.vertexes {
+            let n = self.number(&vertex.digest);
+            if (vertex.started.is_some() || vertex.cached)
+                && self.started.insert(vertex.digest.clone())
+            {
+                out.push(format!("#{n} {}", vertex.name));
+                if vertex.cached {
+                    out.push(format!("#{n} CACHED"));
+                }
+            }
+            if !vertex.error.is_empty() {
+                out.push(format!("#{n} ERROR: {}", vertex.error));
+                self.failed = Some(vertex.digest.clone());
+            }
+        }
+        for log in &status.logs {
+            let (splitter, kept) = self.output.entry(log.vertex.clone()).or_default();
+            for line in splitter.push(&strip_colours(&String::from_utf8_lossy(&log.msg))) {
+                if kept.len() == STEP_OUTPUT_LINES {
+                    kept.pop_front();
+                }
+                kept.push_back(line.clone());
+                out.push(line);
+            }
+        }
+        out
+    }
+
+    /// The output of the step that failed, when one did.
+    fn failed_output(&mut self) -> Option<String> {
+        let digest = self.failed.as_ref()?;
+        let (splitter, kept) = self.output.get_mut(digest)?;
+        kept.extend(splitter.finish());
+        Some(kept.iter().cloned().collect::<Vec<_>>().join("\n"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,6 +482,54 @@ mod tests {
         assert_eq!(step.text(), "Step 2/2 : RUN false\nboom");
         step.push("Successfully built 0123abcd");
         assert_eq!(step.built_id().as_deref(), Some("0123abcd"));
+    }
+
+    #[test]
+    fn buildkit_progress_names_steps_and_keeps_the_failed_ones_output() {
+        use bollard::moby::buildkit::v1::{Vertex, VertexLog};
+        let started = Some(Default::default());
+        let vertex = |digest: &str, name: &str, error: &str| Vertex {
+            digest: digest.into(),
+            name: name.into(),
+            started,
+            error: error.into(),
+            ..Default::default()
+        };
+        let log = |digest: &str, msg: &str| VertexLog {
+            vertex: digest.into(),
+            msg: msg.as_bytes().to_vec(),
+            ..Default::default()
+        };
+        let mut progress = BuildKitProgress::default();
+        let first = progress.lines(&StatusResponse {
+            vertexes: vec![
+                vertex("a", "[1/2] FROM debian", ""),
+                vertex("b", "[2/2] RUN x", ""),
+            ],
+            logs: vec![log("b", "hel"), log("a", "other\n")],
+            ..Default::default()
+        });
+        assert_eq!(first, ["#1 [1/2] FROM debian", "#2 [2/2] RUN x", "other"]);
+        assert_eq!(progress.failed_output(), None);
+        let second = progress.lines(&StatusResponse {
+            vertexes: vec![vertex("b", "[2/2] RUN x", "exit code: 3")],
+            logs: vec![log("b", "lo\nboom")],
+            ..Default::default()
+        });
+        assert_eq!(second, ["#2 ERROR: exit code: 3", "hello"]);
+        assert_eq!(progress.failed_output().as_deref(), Some("hello\nboom"));
+    }
+
+    #[test]
+    fn a_buildkit_build_refuses_a_named_network() {
+        let request = BuildRequest::new(Vec::new()).network(NetworkMode::Named("net".into()));
+        let err = build_options(&request, Builder::BuildKit).unwrap_err();
+        assert!(err.to_string().contains("BuildKit"), "{err}");
+        assert!(build_options(&request, Builder::Classic).is_ok());
+        let options = build_options(&BuildRequest::new(Vec::new()), Builder::BuildKit).unwrap();
+        assert_eq!(options.version, BuilderVersion::BuilderBuildKit);
+        assert_eq!(options.dockerfile, BUILDKIT_DOCKERFILE);
+        assert!(options.session.is_some());
     }
 
     #[test]

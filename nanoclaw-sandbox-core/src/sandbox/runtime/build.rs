@@ -3,10 +3,7 @@
 //! extra hosts added, and the rewritten Dockerfile added to the tar context
 //! (never on disk) where the builder reads it and no `COPY` reaches it.
 
-use crate::dockerfile::{
-    check_builder_support, hide_build_files, read_dockerfile, BUILD_DOCKERFILE, CA_BUILD_ARG,
-    DOCKER_20_10_UNSUPPORTED,
-};
+use crate::dockerfile::{hide_build_files, read_dockerfile, BUILD_DOCKERFILE, CA_BUILD_ARG};
 use crate::runtime::{BuildRequest, RuntimeError};
 use crate::sandbox::build::{patch_build, BuildOptions};
 use crate::sandbox::{Mode, PatchError, PatchKind, PatchReport, Severity};
@@ -42,12 +39,15 @@ pub(super) fn prepare(
     }
     let dockerfile = read_dockerfile(request.context(), request.dockerfile_path())?;
     // The engine's builder checks this too, but on the rewritten file:
-    // checked here first, its lines are the caller's.
-    check_builder_support(&dockerfile, DOCKER_20_10_UNSUPPORTED)
+    // checked here first, its lines are the caller's. The builder it picks
+    // is fixed on the request, so the engine builds with the one checked.
+    let builder = request
+        .builder_choice()
+        .for_dockerfile(&dockerfile)
         .map_err(|source| RuntimeError::Dockerfile { source })?;
     let patch = patch_build(mode, &dockerfile, &options).map_err(refused)?;
     let mut report = patch.report;
-    let mut request = request;
+    let mut request = request.builder(builder);
     for arg in patch.build_args {
         match request.build_args().get(arg.name()) {
             // As for containers, a value the caller set wins, with a warning.
