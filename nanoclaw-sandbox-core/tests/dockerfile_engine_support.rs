@@ -146,8 +146,8 @@ async fn a_backtick_escape_multi_stage_dockerfile_builds() {
     );
 }
 
-/// BuildKit through the library: `RUN --mount` cache, bind and bare (the
-/// whole context) mounts build, and `.dockerignore` holds for `COPY . .` and
+/// BuildKit through the library: `RUN --mount` cache, bind, bare (the
+/// whole context) and secret (none given: absent) mounts build, and `.dockerignore` holds for `COPY . .` and
 /// for the context mount although BuildKit itself applies none to a tar
 /// body. Controls: without the ignore file the same file does arrive; the
 /// classic builder, asked for, refuses the flags before the engine is called.
@@ -165,7 +165,8 @@ async fn buildkit_builds_run_mounts_and_honours_dockerignore() {
          COPY . .\n\
          RUN --mount=type=cache,target=/cache echo cached > /cache/x && cp /cache/x /from-cache\n\
          RUN --mount=type=bind,source=app.js,target=/mnt/app.js cp /mnt/app.js /bound.js\n\
-         RUN --mount=target=/ctx ls -A /ctx > /ctx-listing\n"
+         RUN --mount=target=/ctx ls -A /ctx > /ctx-listing\n\
+         RUN --mount=type=secret,id=npm test ! -e /run/secrets/npm\n"
     );
     let build = |ignore: Option<&str>, builder: Builder| {
         let tag = unique_tag("nanoclaw-test-buildkit");
