@@ -295,7 +295,7 @@ impl HttpClientBuilder {
         self
     }
 
-    /// Replaces the public roots (Mozilla's, from webpki-roots) with these.
+    /// Replaces the public roots (Mozilla's, from webpki-root-certs) with these.
     /// Passthrough hosts are checked against the public roots only: set
     /// this for a private deployment whose "public" CA is its own.
     pub fn public_roots(mut self, roots: Vec<CertificateDer<'static>>) -> Self {

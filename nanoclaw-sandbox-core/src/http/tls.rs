@@ -12,7 +12,7 @@ use crate::proxy::TlsTrust;
 /// The public roots: what passthrough hosts are checked against.
 #[derive(Debug, Clone, Default)]
 pub(crate) enum PublicRoots {
-    /// Mozilla's set, from webpki-roots.
+    /// Mozilla's set, from webpki-root-certs (the set containers get too).
     #[default]
     Mozilla,
     /// A replacement set (private deployments, tests).
@@ -93,9 +93,15 @@ impl TlsConfigs {
 
 fn public_store(public: &PublicRoots) -> RootCertStore {
     match public {
-        PublicRoots::Mozilla => RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        },
+        // The same certificates containers get (`trust::roots`), so the
+        // host and its agents trust one set.
+        PublicRoots::Mozilla => {
+            let mut store = RootCertStore::empty();
+            let certs = webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().cloned();
+            let (_, ignored) = store.add_parsable_certificates(certs);
+            debug_assert_eq!(ignored, 0, "webpki-root-certs holds only parsable roots");
+            store
+        }
         PublicRoots::Custom(certs) => {
             let mut store = RootCertStore::empty();
             let (_, ignored) = store.add_parsable_certificates(certs.iter().cloned());
