@@ -9,7 +9,7 @@ mod support;
 use std::sync::Arc;
 
 use base64::Engine;
-use nanoclaw_sandbox_core::doctor::{Check, Doctor, Status};
+use nanoclaw_sandbox_core::doctor::{Check, CheckId, Doctor, Status};
 use nanoclaw_sandbox_core::sandbox::DetectOptions;
 use serde_json::Value;
 use support::client_fixture::*;
@@ -36,7 +36,7 @@ async fn doctor(upstreams: &Upstreams, vars: &[(&str, String)]) -> Vec<Check> {
 fn find<'a>(checks: &'a [Check], id: &str) -> &'a Check {
     checks
         .iter()
-        .find(|c| c.id == id)
+        .find(|c| c.id.as_str() == id)
         .unwrap_or_else(|| panic!("{id} in {checks:#?}"))
 }
 
@@ -160,7 +160,7 @@ async fn a_dead_proxy_fails_the_network_checks_and_skips_nothing_else() {
         .contains("host.docker.internal:3128"));
     assert_eq!(find(&checks, "proxy-env").status, Status::Pass);
     assert_no_secret(&checks, "hunter2");
-    let ids: Vec<&str> = checks.iter().map(|c| c.id).collect();
+    let ids: Vec<CheckId> = checks.iter().map(|c| c.id).collect();
     // Without an engine or containers, each check runs once, in order.
-    assert_eq!(ids, nanoclaw_sandbox_core::doctor::ids::ALL);
+    assert_eq!(ids, CheckId::ALL);
 }

@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use super::CheckId;
+
 /// How a check came out. Ordered from best to worst, so the worst of a run
 /// is its maximum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -43,7 +45,7 @@ impl fmt::Display for Status {
 pub struct Check {
     /// Stable, kebab-case (see [`ids`](super::ids)); docs/troubleshooting.md
     /// maps every one to the symptoms it catches.
-    pub id: &'static str,
+    pub id: CheckId,
     /// How it came out.
     pub status: Status,
     /// What was found, naming the inputs.
@@ -54,31 +56,26 @@ pub struct Check {
 
 impl Check {
     /// A passing check.
-    pub fn pass(id: &'static str, detail: impl Into<String>) -> Self {
+    pub fn pass(id: CheckId, detail: impl Into<String>) -> Self {
         Self::new(id, Status::Pass, detail, None)
     }
 
     /// A skipped check; `detail` says why.
-    pub fn skip(id: &'static str, detail: impl Into<String>) -> Self {
+    pub fn skip(id: CheckId, detail: impl Into<String>) -> Self {
         Self::new(id, Status::Skip, detail, None)
     }
 
     /// A warning with its fix.
-    pub fn warn(id: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub fn warn(id: CheckId, detail: impl Into<String>, fix: impl Into<String>) -> Self {
         Self::new(id, Status::Warn, detail, Some(fix.into()))
     }
 
     /// A failure with its fix.
-    pub fn fail(id: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub fn fail(id: CheckId, detail: impl Into<String>, fix: impl Into<String>) -> Self {
         Self::new(id, Status::Fail, detail, Some(fix.into()))
     }
 
-    fn new(
-        id: &'static str,
-        status: Status,
-        detail: impl Into<String>,
-        fix: Option<String>,
-    ) -> Self {
+    fn new(id: CheckId, status: Status, detail: impl Into<String>, fix: Option<String>) -> Self {
         Check {
             id,
             status,
@@ -115,24 +112,24 @@ mod tests {
     fn the_worst_status_decides() {
         assert_eq!(worst(&[]), Status::Pass);
         let checks = [
-            Check::pass("a", "ok"),
-            Check::skip("b", "n/a"),
-            Check::warn("c", "hm", "look"),
+            Check::pass(CheckId::ProxyEnv, "ok"),
+            Check::skip(CheckId::ProxyCa, "n/a"),
+            Check::warn(CheckId::TlsProbe, "hm", "look"),
         ];
         assert_eq!(worst(&checks), Status::Warn);
         let mut failing = checks.to_vec();
-        failing.push(Check::fail("d", "broken", "repair"));
+        failing.push(Check::fail(CheckId::DaemonCa, "broken", "repair"));
         assert_eq!(worst(&failing), Status::Fail);
     }
 
     #[test]
     fn serialises_as_the_cli_prints_it() {
-        let json = serde_json::to_value(Check::fail("proxy-env", "x", "y")).unwrap();
+        let json = serde_json::to_value(Check::fail(CheckId::ProxyEnv, "x", "y")).unwrap();
         assert_eq!(
             json,
             serde_json::json!({"id": "proxy-env", "status": "fail", "detail": "x", "fix": "y"})
         );
-        let json = serde_json::to_value(Check::pass("proxy-env", "x")).unwrap();
+        let json = serde_json::to_value(Check::pass(CheckId::ProxyEnv, "x")).unwrap();
         assert_eq!(json["fix"], serde_json::Value::Null);
     }
 }

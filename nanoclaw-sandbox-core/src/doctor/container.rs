@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use super::check::Check;
 use super::env::PROXY_VAR_NAMES as PROXY_VARS;
-use super::ids;
 use super::paths;
+use super::CheckId;
 use crate::proxy::ProxyUrl;
 use crate::redact;
 use crate::runtime::{ContainerInfo, ContainerState, MountInfo};
@@ -333,7 +333,7 @@ fn describe_mismatches(vars: &[&VarAudit]) -> Vec<String> {
 
 /// `container-proxy-env` for one container.
 pub(crate) fn container_proxy_env(audit: &ContainerAudit) -> Check {
-    let id = ids::CONTAINER_PROXY_ENV;
+    let id = CheckId::ContainerProxyEnv;
     let name = &audit.container;
     let proxy_vars: Vec<&VarAudit> = audit
         .variables
@@ -392,7 +392,7 @@ pub(crate) fn container_ca(
     env: &SandboxEnv,
     workspace: Option<&Path>,
 ) -> Check {
-    let id = ids::CONTAINER_CA;
+    let id = CheckId::ContainerCa;
     let name = &audit.container;
     let Some(store) = env.trust_store() else {
         return Check::skip(

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::check::Check;
-use super::ids;
+use super::CheckId;
 use crate::runtime::ContainerRuntime;
 
 /// The oldest Engine API the sandbox layer's requests work on: `host-gateway`
@@ -58,7 +58,7 @@ impl fmt::Debug for Engine {
 
 /// `docker-daemon`.
 pub(crate) fn docker_daemon(engine: &Engine) -> Check {
-    let id = ids::DOCKER_DAEMON;
+    let id = CheckId::DockerDaemon;
     match engine {
         Engine::NotChecked => Check::skip(id, "the engine was not checked"),
         Engine::Unreachable { reason } => Check::fail(

@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use super::check::Check;
-use super::ids;
+use super::CheckId;
 use crate::proxy::ProxyUrl;
 use crate::sandbox::daemon::{DaemonProxy, SYSTEM_CA_PATH};
 use crate::sandbox::SandboxEnv;
@@ -39,7 +39,7 @@ pub(crate) fn daemon_proxy(
     endpoint: Option<&str>,
     read: Option<&Result<DaemonProxy, String>>,
 ) -> Check {
-    let id = ids::DAEMON_PROXY;
+    let id = CheckId::DaemonProxy;
     if let Some(why) = not_applicable(sandbox, endpoint) {
         return Check::skip(id, why);
     }
@@ -117,7 +117,7 @@ pub(crate) fn daemon_ca(
     endpoint: Option<&str>,
     files: &StoreFiles<'_>,
 ) -> Check {
-    let id = ids::DAEMON_CA;
+    let id = CheckId::DaemonCa;
     if let Some(why) = not_applicable(sandbox, endpoint) {
         return Check::skip(id, why);
     }

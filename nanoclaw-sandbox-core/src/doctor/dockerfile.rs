@@ -4,13 +4,13 @@
 use std::path::Path;
 
 use super::check::Check;
-use super::ids;
+use super::CheckId;
 use crate::dockerfile::{patch_dockerfile, PROXY_BUILD_ARGS};
 
 /// `dockerfile-args` for the file at `path` holding `text` (`None`: no
 /// Dockerfile given).
 pub(crate) fn dockerfile_args(dockerfile: Option<(&Path, &str)>) -> Check {
-    let id = ids::DOCKERFILE_ARGS;
+    let id = CheckId::DockerfileArgs;
     let Some((path, text)) = dockerfile else {
         return Check::skip(
             id,

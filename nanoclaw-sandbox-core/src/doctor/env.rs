@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use super::check::Check;
-use super::ids;
+use super::CheckId;
 use crate::proxy::ProxyUrl;
 use crate::sandbox::patch::NODE_TLS_REJECT_UNAUTHORIZED;
 use crate::sandbox::{
@@ -85,7 +85,7 @@ pub(crate) fn detect(vars: &BTreeMap<String, String>, options: &DetectOptions) -
 
 /// `proxy-env`: a proxy is set, parses, and covers HTTPS.
 pub(crate) fn proxy_env(detected: &Detected) -> Check {
-    let id = ids::PROXY_ENV;
+    let id = CheckId::ProxyEnv;
     let Some(env) = &detected.env else {
         let error = detected
             .error
@@ -130,7 +130,7 @@ pub(crate) fn proxy_env(detected: &Detected) -> Check {
 
 /// `proxy-env-case`: `HTTPS_PROXY` and `https_proxy` (and the others) agree.
 pub(crate) fn proxy_env_case(detected: &Detected, vars: &BTreeMap<String, String>) -> Check {
-    let id = ids::PROXY_ENV_CASE;
+    let id = CheckId::ProxyEnvCase;
     let Some(env) = detected.env.as_ref().filter(|e| e.proxy().is_some()) else {
         return Check::skip(id, NO_USABLE_PROXY);
     };
@@ -170,7 +170,7 @@ pub(crate) use crate::sandbox::case::PROXY_VAR_NAMES;
 
 /// `proxy-ca`: the CA is found, is PEM, is a CA, and is not about to expire.
 pub(crate) fn proxy_ca(detected: &Detected, now: SystemTime) -> Check {
-    let id = ids::PROXY_CA;
+    let id = CheckId::ProxyCa;
     if let Some(error @ (DetectError::Ca { .. } | DetectError::BadBase64 { .. })) = &detected.error
     {
         return Check::fail(id, error.to_string(), CA_FIX);
@@ -225,7 +225,7 @@ pub(crate) fn node_tls_verify(
     spec: Option<&ContainerSpec>,
     dev: bool,
 ) -> Check {
-    let id = ids::NODE_TLS_VERIFY;
+    let id = CheckId::NodeTlsVerify;
     let var = NODE_TLS_REJECT_UNAUTHORIZED;
     let mut where_set = Vec::new();
     if vars.get(var).is_some_and(|v| v.trim() == "0") {

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::check::Check;
 use super::env::{main_proxy, NO_USABLE_PROXY};
-use super::ids;
+use super::CheckId;
 use crate::sandbox::{SandboxEnv, DOCKER_HOST_NAME};
 
 /// The kernel's TCP socket tables (Linux), IPv4 then IPv6.
@@ -18,7 +18,7 @@ const TCP_LISTEN: &str = "0A";
 
 /// `proxy-bridge`, given the text of the TCP tables (`None` when unreadable).
 pub(crate) fn proxy_bridge(env: Option<&SandboxEnv>, tables: Option<&str>) -> Check {
-    let id = ids::PROXY_BRIDGE;
+    let id = CheckId::ProxyBridge;
     let Some(proxy) = main_proxy(env) else {
         return Check::skip(id, NO_USABLE_PROXY);
     };

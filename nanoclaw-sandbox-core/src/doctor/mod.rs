@@ -43,6 +43,7 @@ mod daemon;
 mod daemon_proxy;
 mod dockerfile;
 mod env;
+mod ids;
 mod listen;
 #[cfg(feature = "client")]
 mod network;
@@ -50,13 +51,12 @@ mod paths;
 mod routes;
 mod runner;
 
-pub mod ids;
-
 pub use self::check::{worst, Check, Status};
 pub use self::container::{
     audit_container, CaMountAudit, ContainerAudit, Finding, MountShown, ShownVar, VarAudit,
 };
 pub use self::daemon::{Engine, MIN_API_VERSION};
 pub use self::env::CA_EXPIRY_WARN_DAYS;
+pub use self::ids::CheckId;
 pub use self::routes::DEFAULT_ROUTE_URLS;
 pub use self::runner::{Doctor, DEFAULT_PASSTHROUGH_URLS, DEFAULT_PROBE_URL};

@@ -7,7 +7,7 @@ use rustls_pki_types::CertificateDer;
 
 use super::check::Check;
 use super::env::{main_proxy, CA_FIX, NO_USABLE_PROXY};
-use super::ids;
+use super::CheckId;
 use crate::http::{HttpClient, HttpClientBuilder, HttpError, Timeouts};
 use crate::proxy::{
     EnvProxyConfig, PassthroughRules, ProxyConfig, ProxySettings, StaticProxyConfig, Target,
@@ -40,7 +40,7 @@ const PROXY_FIX: &str = "check that the proxy runs and that HTTPS_PROXY names it
 fn build(
     mut builder: HttpClientBuilder,
     settings: &NetSettings,
-    id: &'static str,
+    id: CheckId,
 ) -> Result<HttpClient, Check> {
     if let Some(roots) = &settings.public_roots {
         builder = builder.public_roots(roots.clone());
@@ -95,7 +95,7 @@ pub(crate) async fn proxy_reachable(
     probe: &str,
     settings: &NetSettings,
 ) -> Check {
-    let id = ids::PROXY_REACHABLE;
+    let id = CheckId::ProxyReachable;
     let Some(proxy) = main_proxy(env) else {
         return Check::skip(id, NO_USABLE_PROXY);
     };
@@ -130,7 +130,7 @@ pub(crate) async fn tls_probe(
     probe: &str,
     settings: &NetSettings,
 ) -> Check {
-    let id = ids::TLS_PROBE;
+    let id = CheckId::TlsProbe;
     let Some((env, proxy)) = env.and_then(|e| e.proxy().map(|p| (e, p))) else {
         return Check::skip(id, NO_USABLE_PROXY);
     };
@@ -246,7 +246,7 @@ pub(crate) async fn passthrough(
     urls: &[String],
     settings: &NetSettings,
 ) -> Check {
-    let id = ids::PASSTHROUGH;
+    let id = CheckId::Passthrough;
     let Some(proxy) = env.and_then(SandboxEnv::proxy) else {
         return Check::skip(id, NO_USABLE_PROXY);
     };

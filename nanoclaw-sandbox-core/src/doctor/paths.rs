@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
 use super::check::Check;
-use super::ids;
+use super::CheckId;
 use crate::spec::{ContainerSpec, Mount};
 
 const DEV_NULL: &str = "/dev/null";
@@ -71,7 +71,7 @@ pub(crate) fn is_inside(path: &Path, root: &Path) -> bool {
 }
 
 /// What every workspace finding's fix starts from.
-fn workspace_missing(id: &'static str, root: &Path) -> Option<Check> {
+fn workspace_missing(id: CheckId, root: &Path) -> Option<Check> {
     (!root.is_dir()).then(|| {
         Check::fail(
             id,
@@ -84,7 +84,7 @@ fn workspace_missing(id: &'static str, root: &Path) -> Option<Check> {
 
 /// `workspace-project`: the host's project lives inside the workspace.
 pub(crate) fn workspace_project(project: Option<&Path>, workspace: Option<&Path>) -> Check {
-    let id = ids::WORKSPACE_PROJECT;
+    let id = CheckId::WorkspaceProject;
     let (Some(project), Some(root)) = (project, workspace) else {
         return Check::skip(id, NO_WORKSPACE);
     };
@@ -121,7 +121,7 @@ pub(crate) fn workspace_project(project: Option<&Path>, workspace: Option<&Path>
 
 /// `workspace-mounts`: every bind source of the spec is inside the workspace.
 pub(crate) fn workspace_mounts(spec: Option<&ContainerSpec>, workspace: Option<&Path>) -> Check {
-    let id = ids::WORKSPACE_MOUNTS;
+    let id = CheckId::WorkspaceMounts;
     let Some(spec) = spec else {
         return Check::skip(
             id,
@@ -190,7 +190,7 @@ pub(crate) fn workspace_mounts(spec: Option<&ContainerSpec>, workspace: Option<&
 
 /// `workspace-fs`: `git clone` into a virtiofs workspace fails.
 pub(crate) fn workspace_fs(dir: Option<&Path>, mountinfo: Option<&str>) -> Check {
-    let id = ids::WORKSPACE_FS;
+    let id = CheckId::WorkspaceFs;
     let Some(dir) = dir else {
         return Check::skip(id, "no workspace root or project directory to look at");
     };

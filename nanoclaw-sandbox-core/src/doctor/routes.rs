@@ -3,7 +3,7 @@
 //! `NO_PROXY` entry naming one of them silences that channel.
 
 use super::check::Check;
-use super::ids;
+use super::CheckId;
 use crate::proxy::{EnvProxyConfig, ProxyConfig, Route, Target};
 use crate::sandbox::SandboxEnv;
 
@@ -20,7 +20,7 @@ pub const DEFAULT_ROUTE_URLS: &[&str] = &[
 
 /// `channel-routes` for `urls` (the probe URL first, then the defaults).
 pub(crate) fn channel_routes(env: Option<&SandboxEnv>, urls: &[String]) -> Check {
-    let id = ids::CHANNEL_ROUTES;
+    let id = CheckId::ChannelRoutes;
     let Some(settings) = env.and_then(SandboxEnv::proxy) else {
         return Check::skip(id, "no proxy configured: every call goes direct anyway");
     };

@@ -10,7 +10,7 @@ use super::container::{audit_container, container_ca, container_proxy_env};
 use super::daemon::{docker_daemon, Engine};
 use super::daemon_proxy::{daemon_ca, daemon_proxy, StoreFiles};
 use super::env::{self, Detected};
-use super::{dockerfile, ids, listen, paths, routes};
+use super::{dockerfile, listen, paths, routes, CheckId};
 use crate::runtime::{ContainerId, ContainerRuntime, ContainerState};
 use crate::sandbox::daemon::{DaemonProxy, SYSTEM_CA_PATH};
 use crate::sandbox::{DetectOptions, SandboxEnv};
@@ -197,7 +197,7 @@ impl Doctor {
         self
     }
 
-    /// Runs every check, in the order of [`ids::ALL`]; the container checks
+    /// Runs every check, in the order of [`CheckId::ALL`]; the container checks
     /// once per container.
     pub async fn run(&self) -> Vec<Check> {
         let detected = env::detect(&self.vars, &self.detect_options);
@@ -274,10 +274,10 @@ impl Doctor {
         {
             let without = "this build has no HTTP client (feature `client`)";
             vec![
-                Check::skip(ids::PROXY_REACHABLE, without),
+                Check::skip(CheckId::ProxyReachable, without),
                 bridge,
-                Check::skip(ids::TLS_PROBE, without),
-                Check::skip(ids::PASSTHROUGH, without),
+                Check::skip(CheckId::TlsProbe, without),
+                Check::skip(CheckId::Passthrough, without),
             ]
         }
     }
@@ -285,8 +285,8 @@ impl Doctor {
     async fn container_checks(&self, detected: &Detected) -> Vec<Check> {
         let skip_both = |why: String| {
             vec![
-                Check::skip(ids::CONTAINER_PROXY_ENV, why.clone()),
-                Check::skip(ids::CONTAINER_CA, why),
+                Check::skip(CheckId::ContainerProxyEnv, why.clone()),
+                Check::skip(CheckId::ContainerCa, why),
             ]
         };
         let Engine::Connected { runtime, .. } = &self.engine else {
@@ -299,7 +299,7 @@ impl Doctor {
             Ok(targets) => targets,
             Err(error) => {
                 return vec![Check::fail(
-                    ids::CONTAINER_PROXY_ENV,
+                    CheckId::ContainerProxyEnv,
                     format!("cannot list the managed containers: {error}"),
                     "check the daemon (see docker-daemon), or name containers with --container",
                 )]
@@ -318,7 +318,7 @@ impl Doctor {
                 Ok(info) => audit_container(sandbox, &info, self.dev),
                 Err(error) => {
                     checks.push(Check::fail(
-                        ids::CONTAINER_PROXY_ENV,
+                        CheckId::ContainerProxyEnv,
                         format!("container {target}: {error}"),
                         "check the name with `docker ps`",
                     ));
@@ -331,7 +331,7 @@ impl Doctor {
                     checks.push(container_ca(&audit, sandbox, self.workspace.as_deref()));
                 }
                 Err(error) => checks.push(Check::fail(
-                    ids::CONTAINER_PROXY_ENV,
+                    CheckId::ContainerProxyEnv,
                     format!(
                         "container {target}: the sandbox layer's settings cannot be computed: \
                          {error}"
