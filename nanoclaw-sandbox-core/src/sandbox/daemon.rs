@@ -14,7 +14,7 @@
 //!   `daemon.json` key it does not know, so `"proxies"` is never written
 //!   for it.
 //! - Either way, with a TLS-intercepting proxy: the CA in the system store
-//!   ([`SYSTEM_CA_PATH`](crate::proxy::SYSTEM_CA_PATH), then `update-ca-certificates`), which dockerd and
+//!   ([`SYSTEM_CA_PATH`], then `update-ca-certificates`), which dockerd and
 //!   containerd (Go's crypto/x509) read at start. `/etc/docker/certs.d/` is
 //!   per registry host, so it cannot cover every registry the proxy
 //!   intercepts.
@@ -245,8 +245,7 @@ pub fn render(
     })
 }
 
-/// Where the `index`th certificate of the proxy CA goes:
-/// [`SYSTEM_CA_PATH`](crate::proxy::SYSTEM_CA_PATH),
+/// Where the `index`th certificate of the proxy CA goes: [`SYSTEM_CA_PATH`],
 /// then `nanoclaw-proxy-ca-2.crt`, ... next to it.
 pub fn system_ca_path(index: usize) -> PathBuf {
     match index {
