@@ -23,6 +23,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nanoclaw_sandbox_core::dockerfile::{BUILD_DOCKERFILE, CA_BUILD_ARG};
+use nanoclaw_sandbox_core::proxy::ProxyVar;
 use nanoclaw_sandbox_core::runtime::docker::{DockerOptions, DockerRuntime};
 use nanoclaw_sandbox_core::runtime::{BuildRequest, ImageBuilder, InstallId, TEST};
 use nanoclaw_sandbox_core::sandbox::{DetectOptions, SandboxEnv, SandboxRuntime};
@@ -105,7 +106,9 @@ async fn run(root: &Path, base: &str, pairs: usize) {
     let ca_path = workspace.path().join("proxy-ca.crt");
     std::fs::write(&ca_path, trust_ca::ca("Bench Build Proxy CA").pem)
         .expect("writing the CA file");
-    let vars = |name: &str| (name == "HTTPS_PROXY").then(|| "http://proxy.invalid:3128".into());
+    let vars = |name: &str| {
+        (name == ProxyVar::HTTPS_PROXY.upper).then(|| "http://proxy.invalid:3128".into())
+    };
     let env = SandboxEnv::detect_from(vars, &DetectOptions::default().with_explicit_ca(&ca_path))
         .expect("an intercepting sandbox environment");
     let sandbox = SandboxRuntime::builder(docker)

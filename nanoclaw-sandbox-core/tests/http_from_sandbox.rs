@@ -6,7 +6,8 @@
 mod support;
 
 use nanoclaw_sandbox_core::http::{HttpClient, HttpError};
-use nanoclaw_sandbox_core::sandbox::{DetectOptions, SandboxEnv, PROXY_CA_B64_VAR};
+use nanoclaw_sandbox_core::proxy::PROXY_CA_B64_VAR;
+use nanoclaw_sandbox_core::sandbox::{DetectOptions, SandboxEnv};
 use support::standin_client::{map_entry, Harness};
 use support::standin_servers::{https_echo, Echo, TestServer};
 use support::test_ca::TestCa;

@@ -18,6 +18,7 @@ use http_body_util::Full;
 use serde::{Deserialize, Serialize};
 
 use crate::http::{HttpClient, HttpError};
+use crate::proxy::PROXY_CA_B64_VAR;
 use crate::redact::REDACTED;
 
 /// The Messages API's address when `ANTHROPIC_BASE_URL` is not set.
@@ -324,11 +325,10 @@ impl AnthropicError {
                 "The sandbox network policy blocks the model API: allow it with \
                  `sbx policy allow network {host}`."
             ),
-            AnthropicError::CaNotTrusted { .. } => {
+            AnthropicError::CaNotTrusted { .. } => format!(
                 "The sandbox proxy's CA is not trusted, so the model API cannot be reached: \
-                 provide it with PROXY_CA_CERT_B64."
-                    .into()
-            }
+                 provide it with {PROXY_CA_B64_VAR}."
+            ),
             AnthropicError::Http {
                 source: HttpError::Timeout { .. },
             } => "The model API did not answer in time: try again.".into(),

@@ -11,17 +11,20 @@ use std::collections::BTreeMap;
 
 use super::parse::{Document, Instruction, Stage};
 use super::DockerfileError;
+use crate::proxy::ProxyVar;
+use crate::sandbox::patch::NODE_USE_ENV_PROXY;
+use crate::trust::NODE_EXTRA_CA_CERTS;
 
 /// The args declared after every `FROM`, in this order.
 pub const PROXY_BUILD_ARGS: &[&str] = &[
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "NODE_USE_ENV_PROXY",
-    "NODE_EXTRA_CA_CERTS",
+    ProxyVar::HTTP_PROXY.lower,
+    ProxyVar::HTTPS_PROXY.lower,
+    ProxyVar::NO_PROXY.lower,
+    ProxyVar::HTTP_PROXY.upper,
+    ProxyVar::HTTPS_PROXY.upper,
+    ProxyVar::NO_PROXY.upper,
+    NODE_USE_ENV_PROXY,
+    NODE_EXTRA_CA_CERTS.name,
 ];
 
 /// The build args Docker predefines: they reach `RUN` steps without an
@@ -29,16 +32,16 @@ pub const PROXY_BUILD_ARGS: &[&str] = &[
 /// one makes its value (a proxy URL, credentials included) part of the
 /// image's history.
 pub const PREDEFINED_PROXY_ARGS: &[&str] = &[
-    "HTTP_PROXY",
-    "http_proxy",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "FTP_PROXY",
-    "ftp_proxy",
-    "NO_PROXY",
-    "no_proxy",
-    "ALL_PROXY",
-    "all_proxy",
+    ProxyVar::HTTP_PROXY.upper,
+    ProxyVar::HTTP_PROXY.lower,
+    ProxyVar::HTTPS_PROXY.upper,
+    ProxyVar::HTTPS_PROXY.lower,
+    ProxyVar::FTP_PROXY.upper,
+    ProxyVar::FTP_PROXY.lower,
+    ProxyVar::NO_PROXY.upper,
+    ProxyVar::NO_PROXY.lower,
+    ProxyVar::ALL_PROXY.upper,
+    ProxyVar::ALL_PROXY.lower,
 ];
 
 /// The comment put above inserted declarations.

@@ -48,12 +48,13 @@ use std::collections::BTreeMap;
 
 use super::parse::{BaseRef, Document, Instruction};
 use super::DockerfileError;
+use crate::proxy::ProxyVar;
 use crate::sandbox::patch::{NODE_USE_ENV_PROXY, NODE_USE_ENV_PROXY_ON};
 use crate::trust::{TrustVarKind, TRUST_VARS};
 
 /// The build arg that carries the proxy CA's PEM to the wrapped `RUN` steps
 /// (a Docker-predefined proxy arg: see the module docs).
-pub const CA_BUILD_ARG: &str = "FTP_PROXY";
+pub const CA_BUILD_ARG: &str = ProxyVar::FTP_PROXY.upper;
 
 /// Where the rewritten Dockerfile travels in the build context, beside the
 /// caller's own (which stays as it was). The context's `.dockerignore`

@@ -8,16 +8,15 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::check::Check;
-use super::env::PROXY_VAR_NAMES as PROXY_VARS;
 use super::paths;
 use super::CheckId;
-use crate::proxy::ProxyUrl;
+use crate::proxy::{ProxyUrl, ProxyVar, PROXY_CA_B64_VAR, PROXY_VAR_NAMES as PROXY_VARS};
 use crate::redact;
 use crate::runtime::{ContainerInfo, ContainerState, MountInfo};
 use crate::sandbox::patch::NODE_TLS_REJECT_UNAUTHORIZED;
 use crate::sandbox::{
     instances_base, InstancePaths, PatchError, SandboxEnv, SandboxPatcher, CA_DIR_NAME,
-    EMPTY_FILE_NAME, PROXY_CA_B64_VAR,
+    EMPTY_FILE_NAME,
 };
 use crate::spec::{ContainerSpec, NetworkMode};
 use crate::trust::{TrustStore, CA_FILE_NAME, CONTAINER_CA_DIR, TRUST_VARS};
@@ -246,7 +245,7 @@ fn expected_env(
 /// `NO_PROXY` may hold more than the sandbox layer adds; everything else
 /// must be equal.
 fn same_value(name: &str, wanted: &str, have: &str) -> bool {
-    if !name.eq_ignore_ascii_case("NO_PROXY") {
+    if !name.eq_ignore_ascii_case(ProxyVar::NO_PROXY.upper) {
         return wanted == have;
     }
     let entries = |list: &str| -> Vec<String> {

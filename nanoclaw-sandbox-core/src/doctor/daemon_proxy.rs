@@ -10,8 +10,8 @@ use std::path::Path;
 
 use super::check::Check;
 use super::CheckId;
-use crate::proxy::ProxyUrl;
-use crate::sandbox::daemon::{DaemonProxy, SYSTEM_CA_PATH};
+use crate::proxy::{ProxyUrl, SYSTEM_CA_PATH};
+use crate::sandbox::daemon::DaemonProxy;
 use crate::sandbox::SandboxEnv;
 use crate::trust::TrustStore;
 

@@ -7,21 +7,26 @@ use std::time::SystemTime;
 
 use super::check::Check;
 use super::CheckId;
-use crate::proxy::ProxyUrl;
+use crate::proxy::{provide_ca_hint, ProxyUrl, PROXY_CA_B64_VAR, PROXY_VAR_NAMES, SANDBOX_CA_PATH};
 use crate::sandbox::patch::NODE_TLS_REJECT_UNAUTHORIZED;
 use crate::sandbox::{
-    DetectError, DetectOptions, EnvWarning, Mode, SandboxEnv, PROXY_CA_B64_VAR, SANDBOX_CA_PATH,
+    DetectError, DetectOptions, EnvWarning, Mode, SandboxEnv, CA_FILE_VARS, CA_VARS,
 };
 use crate::spec::ContainerSpec;
+use crate::trust::NODE_EXTRA_CA_CERTS;
 
 /// Below this many days to expiry the CA gets a warning.
 pub const CA_EXPIRY_WARN_DAYS: i64 = 14;
 
 /// Where the sandbox CA can come from: the fix for every missing-CA finding.
-pub(crate) const CA_FIX: &str = "give the host the sandbox's CA: set PROXY_CA_CERT_B64 to \
-     `base64 -w0 proxy-ca.crt`, or put the PEM at /usr/local/share/ca-certificates/proxy-ca.crt \
-     (Docker Sandboxes put it there); the sandbox layer then mounts it into agents and sets \
-     NODE_EXTRA_CA_CERTS and the other trust variables";
+pub(crate) fn ca_fix() -> String {
+    format!(
+        "give the host the sandbox's CA: {}; the sandbox layer then mounts it into agents and \
+         sets {} and the other trust variables",
+        provide_ca_hint(),
+        NODE_EXTRA_CA_CERTS.name
+    )
+}
 
 /// Why a check needing the proxy did not run.
 pub(crate) const NO_USABLE_PROXY: &str = "no usable proxy variables (see proxy-env)";
@@ -32,10 +37,6 @@ pub(crate) fn main_proxy(env: Option<&SandboxEnv>) -> Option<&ProxyUrl> {
     env.and_then(SandboxEnv::proxy)
         .and_then(|p| p.for_https().or(p.for_http()))
 }
-
-/// Variables that can name the proxy CA: left out when the CA is unusable,
-/// so the proxy can still be checked.
-const CA_VARS: &[&str] = &[PROXY_CA_B64_VAR, "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE"];
 
 /// What detection made of the variables.
 #[derive(Debug)]
@@ -66,6 +67,8 @@ pub(crate) fn detect(vars: &BTreeMap<String, String>, options: &DetectOptions) -
                 sandbox_ca_path: PathBuf::new(),
                 system_bundle_paths: Vec::new(),
             };
+            // Without the variables that can name the CA, so that the
+            // proxy can still be checked.
             let env = SandboxEnv::detect_from(
                 |name| {
                     (!CA_VARS.contains(&name))
@@ -165,15 +168,12 @@ pub(crate) fn proxy_env_case(detected: &Detected, vars: &BTreeMap<String, String
     )
 }
 
-/// Every spelling of every proxy variable: the sandbox layer's own list.
-pub(crate) use crate::sandbox::case::PROXY_VAR_NAMES;
-
 /// `proxy-ca`: the CA is found, is PEM, is a CA, and is not about to expire.
 pub(crate) fn proxy_ca(detected: &Detected, now: SystemTime) -> Check {
     let id = CheckId::ProxyCa;
     if let Some(error @ (DetectError::Ca { .. } | DetectError::BadBase64 { .. })) = &detected.error
     {
-        return Check::fail(id, error.to_string(), CA_FIX);
+        return Check::fail(id, error.to_string(), ca_fix());
     }
     let Some(env) = &detected.env else {
         return Check::skip(id, NO_USABLE_PROXY);
@@ -188,11 +188,12 @@ pub(crate) fn proxy_ca(detected: &Detected, now: SystemTime) -> Check {
         return Check::warn(
             id,
             format!(
-                "no proxy CA found ({PROXY_CA_B64_VAR}, {SANDBOX_CA_PATH}, NODE_EXTRA_CA_CERTS \
-                 or SSL_CERT_FILE naming a CA file): fine for a proxy that does not intercept \
-                 TLS, but the Docker Sandboxes proxy does (tls-probe tells)"
+                "no proxy CA found ({PROXY_CA_B64_VAR}, {SANDBOX_CA_PATH}, {} or {} naming a CA \
+                 file): fine for a proxy that does not intercept TLS, but the Docker Sandboxes \
+                 proxy does (tls-probe tells)",
+                CA_FILE_VARS[0], CA_FILE_VARS[1]
             ),
-            CA_FIX,
+            ca_fix(),
         );
     };
     let infos = ca.store().info();
@@ -291,6 +292,17 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn the_ca_fix_names_every_way_to_give_the_ca() {
+        assert_eq!(
+            ca_fix(),
+            "give the host the sandbox's CA: set PROXY_CA_CERT_B64 to `base64 -w0 proxy-ca.crt`, \
+             or put the PEM at /usr/local/share/ca-certificates/proxy-ca.crt (Docker Sandboxes \
+             put it there); the sandbox layer then mounts it into agents and sets \
+             NODE_EXTRA_CA_CERTS and the other trust variables"
+        );
     }
 
     /// Detection that never finds this machine's own CA files.

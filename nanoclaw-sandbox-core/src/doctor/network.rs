@@ -6,12 +6,12 @@
 use rustls_pki_types::CertificateDer;
 
 use super::check::Check;
-use super::env::{main_proxy, CA_FIX, NO_USABLE_PROXY};
+use super::env::{ca_fix, main_proxy, NO_USABLE_PROXY};
 use super::CheckId;
 use crate::http::{HttpClient, HttpClientBuilder, HttpError, Timeouts};
 use crate::proxy::{
     EnvProxyConfig, PassthroughRules, ProxyConfig, ProxySettings, StaticProxyConfig, Target,
-    DEFAULT_PASSTHROUGH,
+    DEFAULT_PASSTHROUGH, POLICY_PAGE_MARKER, PROXY_CA_B64_VAR,
 };
 use crate::sandbox::SandboxEnv;
 
@@ -73,8 +73,8 @@ fn explain(error: &HttpError) -> (String, String) {
         ),
         HttpError::PolicyDenied { host, proxy } => (
             format!(
-                "the network policy blocks {host}: proxy {proxy} answered HTTP 403 \"Blocked by \
-                 network policy\""
+                "the network policy blocks {host}: proxy {proxy} answered HTTP 403 \
+                 \"{POLICY_PAGE_MARKER}\""
             ),
             format!(
                 "allow the host: `sbx policy allow network {host}` (Docker Sandboxes; older \
@@ -161,7 +161,7 @@ pub(crate) async fn tls_probe(
                     "TLS to {host} through {proxy} fails verification without a proxy CA: \
                      {INTERCEPTION_EXPLAINED}"
                 ),
-                CA_FIX,
+                ca_fix(),
             ),
             Err(error) => {
                 let (detail, fix) = explain(&error);
@@ -188,8 +188,10 @@ pub(crate) async fn tls_probe(
                      {host}: the sandbox rotated its CA, or this CA is another proxy's",
                     subjects.join(", ")
                 ),
-                "read the current CA again: restart the host, or update PROXY_CA_CERT_B64 (or \
-                 the CA file) from the sandbox",
+                format!(
+                    "read the current CA again: restart the host, or update {PROXY_CA_B64_VAR} \
+                     (or the CA file) from the sandbox"
+                ),
             );
         }
         Err(error) => {

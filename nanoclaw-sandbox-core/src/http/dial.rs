@@ -22,10 +22,11 @@ use super::tls::{Alpn, TlsConfigs};
 use super::tunnel::{open_tunnel, TunnelError};
 use crate::proxy::{
     Decision, ProxyAuth, ProxyConfig, ProxyUrl, Route, Target, TargetScheme, TlsTrust,
+    POLICY_PAGE_MARKER,
 };
 
 /// The text a sandbox proxy's policy refusal starts with.
-const POLICY_PREFIX: &[u8] = b"Blocked by network policy";
+const POLICY_PREFIX: &[u8] = POLICY_PAGE_MARKER.as_bytes();
 
 /// Whether a 403 body is the sandbox proxy's policy page.
 pub(crate) fn is_policy_page(body: &[u8]) -> bool {

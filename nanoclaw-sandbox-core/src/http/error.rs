@@ -7,12 +7,16 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::proxy::TargetError;
+use crate::proxy::{provide_ca_hint, TargetError, POLICY_PAGE_MARKER};
 
 /// Where the sandbox proxy's CA can be provided, for messages.
-const CA_SOURCES: &str = "set PROXY_CA_CERT_B64 (base64 of the PEM), or put the PEM at \
-/usr/local/share/ca-certificates/proxy-ca.crt, or pass the PEM file's path explicitly \
-(the trust store), whose certificates go to HttpClientBuilder::extra_roots";
+fn ca_sources() -> String {
+    format!(
+        "{}, or pass the PEM file's path explicitly (the trust store), whose certificates go \
+         to HttpClientBuilder::extra_roots",
+        provide_ca_hint()
+    )
+}
 
 /// The step of a request that ran out of time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,8 +117,8 @@ pub enum HttpError {
     /// `Blocked by network policy`, as the CONNECT reply or inside the
     /// intercepted TLS session).
     #[error(
-        "the network policy blocks {host} (proxy {proxy} answered \"Blocked by network \
-             policy\"): allow the host, e.g. `sbx policy allow network {host}` (Docker \
+        "the network policy blocks {host} (proxy {proxy} answered \"{POLICY_PAGE_MARKER}\"): \
+             allow the host, e.g. `sbx policy allow network {host}` (Docker \
              Sandboxes; older Docker Desktop sandboxes: `docker sandbox network proxy <sandbox> \
              --allow-host {host}`), then retry"
     )]
@@ -159,7 +163,7 @@ pub enum HttpError {
         "the certificate for {host} is issued by a CA this client does not trust, and the \
              connection goes through proxy {proxy}, which intercepts TLS: the sandbox CA is not \
              trusted. Provide it: {}",
-        CA_SOURCES
+        ca_sources()
     )]
     CaNotTrusted {
         /// The target.
@@ -347,6 +351,10 @@ mod tests {
             "{text}"
         );
         assert!(
+            text.contains("answered \"Blocked by network policy\"): allow the host, e.g."),
+            "{text}"
+        );
+        assert!(
             text.contains("older Docker Desktop sandboxes: `docker sandbox network proxy"),
             "{text}"
         );
@@ -359,7 +367,8 @@ mod tests {
         for needle in [
             "api.anthropic.com:443",
             "PROXY_CA_CERT_B64",
-            "/usr/local/share/ca-certificates/proxy-ca.crt",
+            "/usr/local/share/ca-certificates/proxy-ca.crt (Docker Sandboxes put it there), \
+             or pass the PEM file's path explicitly",
             "sandbox CA is not trusted",
         ] {
             assert!(ca.contains(needle), "{needle}: {ca}");

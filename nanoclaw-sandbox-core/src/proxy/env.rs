@@ -6,7 +6,7 @@ use hyper_util::client::proxy::matcher::Matcher;
 
 use super::no_proxy::NoProxyRules;
 use super::route::{ChildProxyEnv, Decision, ProxyAuth, ProxyVariable, RouteReason};
-use super::{ProxyConfig, ProxySettings, ProxyUrl, Target, TargetScheme};
+use super::{ProxyConfig, ProxySettings, ProxyUrl, ProxyVar, Target, TargetScheme};
 
 /// Routes as the proxy variables say: `NO_PROXY` first, then `HTTPS_PROXY`
 /// (https, wss) or `HTTP_PROXY` (http, ws), then `ALL_PROXY`.
@@ -106,13 +106,13 @@ impl ProxyConfig for EnvProxyConfig {
     fn child_env(&self) -> ChildProxyEnv {
         let mut env = ChildProxyEnv::default();
         let proxies = [
-            ("HTTP_PROXY", &self.settings.http),
-            ("HTTPS_PROXY", &self.settings.https),
-            ("ALL_PROXY", &self.settings.all),
+            (ProxyVar::HTTP_PROXY, &self.settings.http),
+            (ProxyVar::HTTPS_PROXY, &self.settings.https),
+            (ProxyVar::ALL_PROXY, &self.settings.all),
         ];
-        for (name, url) in proxies {
+        for (var, url) in proxies {
             if let Some(url) = url {
-                env.push_both_cases(name, &url.expose());
+                env.push_both_cases(var, &url.expose());
             }
         }
         if let Some(list) = self
@@ -121,7 +121,7 @@ impl ProxyConfig for EnvProxyConfig {
             .as_deref()
             .filter(|l| !l.trim().is_empty())
         {
-            env.push_both_cases("NO_PROXY", list);
+            env.push_both_cases(ProxyVar::NO_PROXY, list);
         }
         env
     }

@@ -15,6 +15,10 @@
 //! - [`PassthroughRules`]: layered on either; hosts that must not be
 //!   intercepted (WhatsApp by default) are checked against public roots only.
 //!
+//! [`ProxyVar`] and the constants next to it are the shared words: the
+//! proxy variables' two spellings, the CA's variable and files, the policy
+//! page's marker.
+//!
 //! [`HostPattern`] is the crate's one host-pattern grammar (Docker Sandboxes'
 //! network-policy grammar: `*.x` one label, `**.x` any depth), used by
 //! passthrough rules and the stand-in's policy.
@@ -28,6 +32,7 @@ mod settings;
 mod static_config;
 mod target;
 mod url;
+mod vars;
 
 pub use self::env::EnvProxyConfig;
 pub use self::no_proxy::NoProxyRules;
@@ -40,3 +45,8 @@ pub use self::settings::ProxySettings;
 pub use self::static_config::StaticProxyConfig;
 pub use self::target::{Target, TargetError, TargetScheme};
 pub use self::url::{ProxyUrl, ProxyUrlError};
+pub(crate) use self::vars::provide_ca_hint;
+pub use self::vars::{
+    ProxyVar, POLICY_PAGE_MARKER, PROXY_CA_B64_VAR, PROXY_VARS, PROXY_VAR_NAMES, SANDBOX_CA_PATH,
+    SYSTEM_CA_PATH,
+};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use http::HeaderValue;
 use hyper_util::client::proxy::matcher::Matcher;
 
-use super::{ProxyUrl, Target, TargetScheme};
+use super::{ProxyUrl, ProxyVar, Target, TargetScheme};
 use crate::redact;
 
 /// Decides, per target, how to get there, and what a child process should be
@@ -122,13 +122,18 @@ pub enum ProxyVariable {
 }
 
 impl ProxyVariable {
+    /// The variable, with both its spellings.
+    pub fn var(self) -> ProxyVar {
+        match self {
+            ProxyVariable::Http => ProxyVar::HTTP_PROXY,
+            ProxyVariable::Https => ProxyVar::HTTPS_PROXY,
+            ProxyVariable::All => ProxyVar::ALL_PROXY,
+        }
+    }
+
     /// The upper-case variable name.
     pub fn name(self) -> &'static str {
-        match self {
-            ProxyVariable::Http => "HTTP_PROXY",
-            ProxyVariable::Https => "HTTPS_PROXY",
-            ProxyVariable::All => "ALL_PROXY",
-        }
+        self.var().upper
     }
 }
 
@@ -233,10 +238,10 @@ pub struct ChildProxyEnv {
 
 impl ChildProxyEnv {
     /// Adds `NAME` and `name` with the same value.
-    pub(crate) fn push_both_cases(&mut self, upper: &str, value: &str) {
-        self.vars.push((upper.to_string(), value.to_string()));
-        self.vars
-            .push((upper.to_ascii_lowercase(), value.to_string()));
+    pub(crate) fn push_both_cases(&mut self, var: ProxyVar, value: &str) {
+        for name in var.both() {
+            self.vars.push((name.to_string(), value.to_string()));
+        }
     }
 
     /// The variables, in a stable order.
@@ -296,7 +301,7 @@ mod tests {
     #[test]
     fn child_env_debug_hides_credentials() {
         let mut env = ChildProxyEnv::default();
-        env.push_both_cases("HTTPS_PROXY", "http://user:hunter2@proxy:3128");
+        env.push_both_cases(ProxyVar::HTTPS_PROXY, "http://user:hunter2@proxy:3128");
         assert_eq!(
             env.get("https_proxy"),
             Some("http://user:hunter2@proxy:3128")

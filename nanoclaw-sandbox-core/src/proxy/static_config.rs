@@ -1,7 +1,7 @@
 //! [`ProxyConfig`] with one fixed answer, whatever the environment says.
 
 use super::route::{ChildProxyEnv, Decision, ProxyAuth, RouteReason};
-use super::{ProxyConfig, ProxyUrl, Target};
+use super::{ProxyConfig, ProxyUrl, ProxyVar, Target};
 
 /// Every target direct, or every target through one proxy: for hosts that
 /// configure the proxy explicitly rather than through variables, and for
@@ -40,8 +40,8 @@ impl ProxyConfig for StaticProxyConfig {
     fn child_env(&self) -> ChildProxyEnv {
         let mut env = ChildProxyEnv::default();
         if let Some(proxy) = &self.proxy {
-            env.push_both_cases("HTTP_PROXY", &proxy.expose());
-            env.push_both_cases("HTTPS_PROXY", &proxy.expose());
+            env.push_both_cases(ProxyVar::HTTP_PROXY, &proxy.expose());
+            env.push_both_cases(ProxyVar::HTTPS_PROXY, &proxy.expose());
         }
         env
     }

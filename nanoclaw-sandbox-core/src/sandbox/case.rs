@@ -5,45 +5,12 @@
 //! uppercase `HTTP_PROXY` entirely, against "httpoxy"); Go takes the
 //! uppercase one. We take the **lowercase** one, like the majority, and say so
 //! whenever the two differ. Detection and the patcher both use this rule.
+//! The spellings themselves are [`ProxyVar`]'s.
 
-/// A variable known under two spellings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct CasePair {
-    /// The lowercase spelling (preferred).
-    pub lower: &'static str,
-    /// The uppercase spelling.
-    pub upper: &'static str,
-}
+use crate::proxy::ProxyVar;
 
-pub(crate) const HTTP_PROXY: CasePair = CasePair {
-    lower: "http_proxy",
-    upper: "HTTP_PROXY",
-};
-pub(crate) const HTTPS_PROXY: CasePair = CasePair {
-    lower: "https_proxy",
-    upper: "HTTPS_PROXY",
-};
-pub(crate) const ALL_PROXY: CasePair = CasePair {
-    lower: "all_proxy",
-    upper: "ALL_PROXY",
-};
-pub(crate) const NO_PROXY: CasePair = CasePair {
-    lower: "no_proxy",
-    upper: "NO_PROXY",
-};
-
-/// Every spelling of every proxy variable, derived from the pairs above
-/// (HTTPS first: the one the model API and the channels use).
-pub(crate) const PROXY_VAR_NAMES: [&str; 8] = [
-    HTTPS_PROXY.upper,
-    HTTPS_PROXY.lower,
-    HTTP_PROXY.upper,
-    HTTP_PROXY.lower,
-    ALL_PROXY.upper,
-    ALL_PROXY.lower,
-    NO_PROXY.upper,
-    NO_PROXY.lower,
-];
+/// `NO_PROXY`, under the name `sandbox::build` uses for it.
+pub(crate) const NO_PROXY: ProxyVar = ProxyVar::NO_PROXY;
 
 /// What a pair's two spellings amount to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,9 +29,9 @@ pub(crate) struct Ignored {
     pub value: String,
 }
 
-impl CasePair {
+impl ProxyVar {
     /// Applies the rule. An empty value counts as unset, as in curl.
-    pub fn pick(&self, get: impl Fn(&str) -> Option<String>) -> Option<Picked> {
+    pub(crate) fn pick(&self, get: impl Fn(&str) -> Option<String>) -> Option<Picked> {
         let read = |name| get(name).filter(|v| !v.is_empty());
         match (read(self.lower), read(self.upper)) {
             (None, None) => None,
@@ -105,7 +72,7 @@ mod tests {
 
     #[test]
     fn lowercase_wins_and_the_loser_is_named() {
-        let picked = HTTPS_PROXY
+        let picked = ProxyVar::HTTPS_PROXY
             .pick(env(&[
                 ("https_proxy", "http://a:1"),
                 ("HTTPS_PROXY", "http://b:2"),
@@ -124,11 +91,11 @@ mod tests {
 
     #[test]
     fn one_spelling_or_equal_values_are_not_a_conflict() {
-        let upper_only = HTTP_PROXY
+        let upper_only = ProxyVar::HTTP_PROXY
             .pick(env(&[("HTTP_PROXY", "http://b:2")]))
             .unwrap();
         assert_eq!((upper_only.from, upper_only.ignored), ("HTTP_PROXY", None));
-        let same = NO_PROXY
+        let same = ProxyVar::NO_PROXY
             .pick(env(&[("no_proxy", "x"), ("NO_PROXY", "x")]))
             .unwrap();
         assert_eq!(same.ignored, None);
@@ -137,10 +104,10 @@ mod tests {
     #[test]
     fn empty_counts_as_unset() {
         assert_eq!(
-            ALL_PROXY.pick(env(&[("all_proxy", ""), ("ALL_PROXY", "")])),
+            ProxyVar::ALL_PROXY.pick(env(&[("all_proxy", ""), ("ALL_PROXY", "")])),
             None
         );
-        let picked = ALL_PROXY
+        let picked = ProxyVar::ALL_PROXY
             .pick(env(&[("all_proxy", ""), ("ALL_PROXY", "http://c:3")]))
             .unwrap();
         assert_eq!(picked.from, "ALL_PROXY");

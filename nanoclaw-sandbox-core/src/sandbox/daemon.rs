@@ -26,19 +26,17 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::no_proxy::extend_no_proxy;
-use crate::proxy::{ProxySettings, ProxyUrl};
-use crate::trust::TrustStore;
+use crate::proxy::{ProxySettings, ProxyUrl, ProxyVar, SYSTEM_CA_PATH};
+use crate::trust::{TrustStore, HOST_BUNDLE_PATHS};
 
 /// Where the daemon reads its configuration.
 pub const DAEMON_JSON_PATH: &str = "/etc/docker/daemon.json";
 /// The systemd drop-in giving `docker.service` the proxy variables.
 pub const SYSTEMD_DROP_IN_PATH: &str = "/etc/systemd/system/docker.service.d/http-proxy.conf";
-/// Where the proxy CA goes so `update-ca-certificates` adds it to the
-/// system store.
-pub const SYSTEM_CA_PATH: &str = "/usr/local/share/ca-certificates/nanoclaw-proxy-ca.crt";
 /// The system bundle `update-ca-certificates` writes (Debian, Ubuntu), the
-/// first file Go's crypto/x509 reads on Linux.
-pub const SYSTEM_BUNDLE_PATH: &str = "/etc/ssl/certs/ca-certificates.crt";
+/// first file Go's crypto/x509 reads on Linux: the first of the host bundles
+/// ([`HOST_BUNDLE_PATHS`]).
+pub const SYSTEM_BUNDLE_PATH: &str = HOST_BUNDLE_PATHS[0];
 /// The first Engine major version that accepts `"proxies"` in `daemon.json`.
 pub const PROXIES_MIN_ENGINE: u32 = 23;
 
@@ -289,20 +287,20 @@ fn daemon_json(
 /// The systemd drop-in: both spellings, as Go reads the uppercase and
 /// other tools the lowercase one.
 fn drop_in(values: &Values<'_>, show: fn(&ProxyUrl) -> String) -> String {
-    let mut pairs: Vec<(&str, String)> = Vec::new();
+    let mut pairs: Vec<(ProxyVar, String)> = Vec::new();
     if let Some(url) = values.http {
-        pairs.push(("HTTP_PROXY", show(url)));
+        pairs.push((ProxyVar::HTTP_PROXY, show(url)));
     }
     if let Some(url) = values.https {
-        pairs.push(("HTTPS_PROXY", show(url)));
+        pairs.push((ProxyVar::HTTPS_PROXY, show(url)));
     }
-    pairs.push(("NO_PROXY", values.no_proxy.clone()));
+    pairs.push((ProxyVar::NO_PROXY, values.no_proxy.clone()));
     let mut text = String::from(
         "# Written by `nanoclaw-sandbox daemon-config`: the sandbox proxy for dockerd.\n\
          [Service]\n",
     );
-    for (name, value) in &pairs {
-        for name in [name.to_string(), name.to_ascii_lowercase()] {
+    for (var, value) in &pairs {
+        for name in var.both() {
             text.push_str(&format!(
                 "Environment=\"{}\"\n",
                 systemd_escape(&format!("{name}={value}"))

@@ -7,21 +7,23 @@ use std::path::{Path, PathBuf};
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
 
-use super::case::{self, CasePair};
+use super::case;
 use super::mode::{CaSource, Mode, ProxyCa};
-use crate::proxy::{ProxySettings, ProxyUrl, ProxyUrlError};
+use crate::proxy::{
+    ProxySettings, ProxyUrl, ProxyUrlError, ProxyVar, PROXY_CA_B64_VAR, SANDBOX_CA_PATH,
+};
 use crate::redact;
-use crate::trust::{TrustError, TrustStore, CONTAINER_BUNDLE_FILE, HOST_BUNDLE_PATHS};
+use crate::trust::{
+    TrustError, TrustStore, CONTAINER_BUNDLE_FILE, HOST_BUNDLE_PATHS, NODE_EXTRA_CA_CERTS,
+    SSL_CERT_FILE,
+};
 
-/// The variable Docker Sandboxes puts the proxy CA in (base64 of the PEM).
-pub const PROXY_CA_B64_VAR: &str = "PROXY_CA_CERT_B64";
+/// Trust variables that may name a file holding the proxy CA, in the order
+/// tried: the additive one first, since it holds extra CAs by definition.
+pub(crate) const CA_FILE_VARS: [&str; 2] = [NODE_EXTRA_CA_CERTS.name, SSL_CERT_FILE.name];
 
-/// Where Docker Sandboxes installs the proxy CA.
-pub const SANDBOX_CA_PATH: &str = "/usr/local/share/ca-certificates/proxy-ca.crt";
-
-/// Variables that may name a file holding the proxy CA, in the order tried:
-/// the additive one first, since it holds extra CAs by definition.
-const CA_FILE_VARS: &[&str] = &["NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE"];
+/// Every variable detection reads the proxy CA from, in the order tried.
+pub(crate) const CA_VARS: [&str; 3] = [PROXY_CA_B64_VAR, CA_FILE_VARS[0], CA_FILE_VARS[1]];
 
 /// What detection looks at besides the variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,7 +185,7 @@ impl SandboxEnv {
         options: &DetectOptions,
     ) -> Result<Self, DetectError> {
         let mut warnings = Vec::new();
-        let mut pick = |pair: CasePair| {
+        let mut pick = |pair: ProxyVar| {
             let picked = pair.pick(&vars)?;
             if let Some(ignored) = &picked.ignored {
                 warnings.push(EnvWarning::CaseConflict {
@@ -196,10 +198,10 @@ impl SandboxEnv {
             Some(picked)
         };
         let (http, https, all, no_proxy) = (
-            pick(case::HTTP_PROXY),
-            pick(case::HTTPS_PROXY),
-            pick(case::ALL_PROXY),
-            pick(case::NO_PROXY),
+            pick(ProxyVar::HTTP_PROXY),
+            pick(ProxyVar::HTTPS_PROXY),
+            pick(ProxyVar::ALL_PROXY),
+            pick(ProxyVar::NO_PROXY),
         );
         let proxy = ProxySettings {
             http: http.map(parse_proxy).transpose()?,
@@ -321,7 +323,7 @@ fn ca_from_variables(
     options: &DetectOptions,
     warnings: &mut Vec<EnvWarning>,
 ) -> Option<CaSource> {
-    for &name in CA_FILE_VARS {
+    for name in CA_FILE_VARS {
         let Some(value) = non_empty(vars, name) else {
             continue;
         };

@@ -17,9 +17,8 @@ pub mod daemon;
 pub mod patch;
 pub mod runtime;
 
-pub use self::env::{
-    DetectError, DetectOptions, EnvWarning, SandboxEnv, PROXY_CA_B64_VAR, SANDBOX_CA_PATH,
-};
+pub use self::env::{DetectError, DetectOptions, EnvWarning, SandboxEnv};
+pub(crate) use self::env::{CA_FILE_VARS, CA_VARS};
 pub use self::instance::{
     install_instances_dir, instances_base, InstanceDir, InstanceDirError, CA_DIR_NAME,
     EMPTY_FILE_NAME, TEMP_INSTANCES_DIR, WORKSPACE_INSTANCES_DIR,

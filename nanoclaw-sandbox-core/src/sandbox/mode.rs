@@ -102,7 +102,7 @@ pub enum CaSource {
     /// `PROXY_CA_CERT_B64`: base64 of the PEM, as Docker Sandboxes sets it.
     EnvBase64,
     /// The file Docker Sandboxes installs,
-    /// [`SANDBOX_CA_PATH`](super::SANDBOX_CA_PATH) by default.
+    /// [`SANDBOX_CA_PATH`](crate::proxy::SANDBOX_CA_PATH) by default.
     SandboxPath(PathBuf),
     /// `NODE_EXTRA_CA_CERTS` or `SSL_CERT_FILE` naming a file that is not a
     /// system bundle.
@@ -130,7 +130,7 @@ impl fmt::Display for CaSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CaSource::ExplicitPath(p) => write!(f, "the given file {}", p.display()),
-            CaSource::EnvBase64 => f.write_str(super::PROXY_CA_B64_VAR),
+            CaSource::EnvBase64 => f.write_str(crate::proxy::PROXY_CA_B64_VAR),
             CaSource::SandboxPath(p) => write!(f, "the sandbox's CA file {}", p.display()),
             CaSource::Variable { name, path } => write!(f, "{name} ({})", path.display()),
         }

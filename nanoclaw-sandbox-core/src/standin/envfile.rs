@@ -9,6 +9,7 @@ use base64::Engine;
 
 use super::error::StandinError;
 use super::fsutil;
+use crate::proxy::{ProxyVar, PROXY_CA_B64_VAR};
 
 /// The variables a client of the stand-in needs, as Docker Sandboxes sets
 /// them: the proxy in both cases (tools disagree on which they read), and the
@@ -16,11 +17,11 @@ use super::fsutil;
 pub(crate) fn variables(proxy_url: &str, ca_pem: &str) -> Vec<(String, String)> {
     let ca_b64 = base64::engine::general_purpose::STANDARD.encode(ca_pem);
     [
-        ("HTTPS_PROXY", proxy_url),
-        ("HTTP_PROXY", proxy_url),
-        ("https_proxy", proxy_url),
-        ("http_proxy", proxy_url),
-        ("PROXY_CA_CERT_B64", ca_b64.as_str()),
+        (ProxyVar::HTTPS_PROXY.upper, proxy_url),
+        (ProxyVar::HTTP_PROXY.upper, proxy_url),
+        (ProxyVar::HTTPS_PROXY.lower, proxy_url),
+        (ProxyVar::HTTP_PROXY.lower, proxy_url),
+        (PROXY_CA_B64_VAR, ca_b64.as_str()),
     ]
     .into_iter()
     .map(|(name, value)| (name.to_string(), value.to_string()))

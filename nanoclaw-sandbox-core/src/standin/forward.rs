@@ -16,6 +16,7 @@ use hyper_util::rt::TokioIo;
 use super::handover::{splice, Handover};
 use super::target::Target;
 use super::upstream::Upstream;
+use crate::proxy::POLICY_PAGE_MARKER;
 
 /// The body of every response the stand-in sends.
 pub(crate) type ProxyBody = BoxBody<Bytes, hyper::Error>;
@@ -37,7 +38,7 @@ const HOP_BY_HOP: &[&str] = &[
 pub(crate) fn blocked_response(target: &Target) -> Response<ProxyBody> {
     text_response(
         StatusCode::FORBIDDEN,
-        format!("Blocked by network policy: domain {target}"),
+        format!("{POLICY_PAGE_MARKER}: domain {target}"),
     )
 }
 

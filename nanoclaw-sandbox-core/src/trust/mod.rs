@@ -24,5 +24,5 @@ pub(crate) use self::store::generated_ca_store;
 pub use self::store::{CaInfo, TrustStore};
 pub use self::vars::{
     trust_var, TrustVar, TrustVarKind, BUNDLE_FILE_NAME, CA_FILE_NAME, CONTAINER_BUNDLE_FILE,
-    CONTAINER_CA_DIR, CONTAINER_CA_FILE, TRUST_VARS,
+    CONTAINER_CA_DIR, CONTAINER_CA_FILE, NODE_EXTRA_CA_CERTS, SSL_CERT_FILE, TRUST_VARS,
 };

@@ -79,25 +79,34 @@ impl TrustVar {
     }
 }
 
+/// Node's (and Bun's) additive trust variable. Detection also reads it on the
+/// host: a file it names holds extra CAs by definition, so it is tried first
+/// for the proxy CA.
+pub const NODE_EXTRA_CA_CERTS: TrustVar = TrustVar {
+    name: "NODE_EXTRA_CA_CERTS",
+    kind: TrustVarKind::Additive,
+    // Bun honours it too, additively (oven-sh/bun#13150), and has no
+    // trust variable of its own.
+    read_by: "Node.js, Bun",
+};
+
+/// The replacing trust variable of OpenSSL and the tools built on it.
+/// Detection also reads it on the host, after [`NODE_EXTRA_CA_CERTS`].
+pub const SSL_CERT_FILE: TrustVar = TrustVar {
+    name: "SSL_CERT_FILE",
+    kind: TrustVarKind::Replacing,
+    read_by: "OpenSSL, Python ssl, Go, Ruby, rustls-native-certs",
+};
+
 /// Every trust variable the patcher sets, additive ones first.
 pub const TRUST_VARS: &[TrustVar] = &[
-    TrustVar {
-        name: "NODE_EXTRA_CA_CERTS",
-        kind: TrustVarKind::Additive,
-        // Bun honours it too, additively (oven-sh/bun#13150), and has no
-        // trust variable of its own.
-        read_by: "Node.js, Bun",
-    },
+    NODE_EXTRA_CA_CERTS,
     TrustVar {
         name: "DENO_CERT",
         kind: TrustVarKind::Additive,
         read_by: "Deno",
     },
-    TrustVar {
-        name: "SSL_CERT_FILE",
-        kind: TrustVarKind::Replacing,
-        read_by: "OpenSSL, Python ssl, Go, Ruby, rustls-native-certs",
-    },
+    SSL_CERT_FILE,
     TrustVar {
         name: "REQUESTS_CA_BUNDLE",
         kind: TrustVarKind::Replacing,

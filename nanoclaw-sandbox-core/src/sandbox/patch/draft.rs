@@ -5,8 +5,8 @@
 //! the sandbox's value is left alone, which is what makes patching twice the
 //! same as patching once.
 
+use crate::proxy::ProxyVar;
 use crate::redact;
-use crate::sandbox::case::CasePair;
 use crate::spec::{ContainerSpec, ContainerSpecBuilder};
 
 use super::report::{PatchKind, PatchReport, Severity};
@@ -98,13 +98,13 @@ impl<'a> Draft<'a> {
     pub fn set_pair(
         &mut self,
         kind: PatchKind,
-        pair: CasePair,
+        pair: ProxyVar,
         value: &str,
         adapt: impl Fn(&str) -> String,
     ) {
         let original = self.original;
         let Some(picked) = pair.pick(|n| original.env_value(n).map(str::to_string)) else {
-            for name in [pair.upper, pair.lower] {
+            for name in pair.both() {
                 self.put_var(kind, name, value);
             }
             return;
@@ -122,7 +122,7 @@ impl<'a> Draft<'a> {
         if adapted != value {
             self.kept_var(kind, picked.from, &picked.value, value);
         }
-        for name in [pair.upper, pair.lower] {
+        for name in pair.both() {
             if original.env_value(name) != Some(adapted.as_str()) {
                 self.put_var(kind, name, &adapted);
             }

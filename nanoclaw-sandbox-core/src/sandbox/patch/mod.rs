@@ -27,7 +27,7 @@ mod trust;
 use std::path::PathBuf;
 
 use crate::dockerfile::DockerfileError;
-use crate::proxy::{ProxySettings, ProxyUrlError};
+use crate::proxy::{ProxySettings, ProxyUrlError, SANDBOX_CA_PATH};
 use crate::spec::{ContainerSpec, SpecError};
 use crate::trust::CONTAINER_CA_FILE;
 
@@ -37,7 +37,6 @@ pub(crate) use self::proxy::{proxy_values, translation_message, NODE_USE_ENV_PRO
 pub use self::report::{PatchEntry, PatchKind, PatchReport, Severity};
 pub use self::trust::NODE_TLS_REJECT_UNAUTHORIZED;
 use super::mode::Mode;
-use super::SANDBOX_CA_PATH;
 
 /// Why a spec could not be patched.
 #[derive(Debug, thiserror::Error)]

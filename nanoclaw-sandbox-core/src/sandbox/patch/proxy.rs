@@ -2,8 +2,7 @@
 //! loopback proxy address, extend `NO_PROXY`, and switch on Node's own use of
 //! the proxy variables (`NODE_USE_ENV_PROXY=1`).
 
-use crate::proxy::{ProxySettings, ProxyUrl};
-use crate::sandbox::case::{self, CasePair};
+use crate::proxy::{ProxySettings, ProxyUrl, ProxyVar};
 use crate::sandbox::no_proxy::extend_no_proxy;
 use crate::sandbox::translate::{self, DOCKER_HOST_NAME, HOST_GATEWAY};
 use crate::spec::NetworkMode;
@@ -26,12 +25,12 @@ pub(crate) const NODE_USE_ENV_PROXY_ON: &str = "1";
 pub(crate) fn proxy_values(
     proxy: &ProxySettings,
     network: &NetworkMode,
-) -> Result<Vec<(CasePair, ProxyValue)>, PatchError> {
+) -> Result<Vec<(ProxyVar, ProxyValue)>, PatchError> {
     let mut out = Vec::new();
     for (pair, url) in [
-        (case::HTTP_PROXY, &proxy.http),
-        (case::HTTPS_PROXY, &proxy.https),
-        (case::ALL_PROXY, &proxy.all),
+        (ProxyVar::HTTP_PROXY, &proxy.http),
+        (ProxyVar::HTTPS_PROXY, &proxy.https),
+        (ProxyVar::ALL_PROXY, &proxy.all),
     ] {
         let Some(url) = url else { continue };
         let translated = if network.is_host() {
@@ -104,9 +103,12 @@ pub(super) fn apply(
         );
     }
     let no_proxy = extend_no_proxy(proxy.no_proxy.as_deref().unwrap_or_default(), host_names);
-    draft.set_pair(PatchKind::NoProxy, case::NO_PROXY, &no_proxy, |caller| {
-        extend_no_proxy(caller, host_names)
-    });
+    draft.set_pair(
+        PatchKind::NoProxy,
+        ProxyVar::NO_PROXY,
+        &no_proxy,
+        |caller| extend_no_proxy(caller, host_names),
+    );
     if !translated_notes.is_empty() {
         add_docker_host(draft);
     }

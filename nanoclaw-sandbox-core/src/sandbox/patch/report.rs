@@ -7,6 +7,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::proxy::ProxyVar;
+
 /// How much an entry matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -52,7 +54,7 @@ impl fmt::Display for PatchKind {
         f.write_str(match self {
             PatchKind::DevNullMount => "/dev/null mount",
             PatchKind::ProxyVariable => "proxy variable",
-            PatchKind::NoProxy => "no_proxy",
+            PatchKind::NoProxy => ProxyVar::NO_PROXY.lower,
             PatchKind::ProxyTranslation => "proxy address",
             PatchKind::ExtraHost => "extra host",
             PatchKind::CaMount => "CA mount",

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use base64::Engine;
-use nanoclaw_sandbox_core::sandbox::{DetectOptions, SandboxEnv, PROXY_CA_B64_VAR};
+use nanoclaw_sandbox_core::proxy::PROXY_CA_B64_VAR;
+use nanoclaw_sandbox_core::sandbox::{DetectOptions, SandboxEnv};
 
 use super::error::{Context, Result};
 
