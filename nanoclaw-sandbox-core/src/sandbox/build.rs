@@ -139,7 +139,7 @@ pub fn build_args(
         report.push(
             Severity::Warn,
             PatchKind::BuildArg,
-            "http_proxy",
+            crate::proxy::ProxyVar::HTTP_PROXY.lower,
             "the proxy URL carries a user name or password: a Dockerfile that declares a proxy \
              ARG records its value in the image's `docker history`; use a proxy without \
              credentials for builds, or do not publish the image",
