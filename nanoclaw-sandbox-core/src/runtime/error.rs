@@ -12,7 +12,7 @@ const START_DAEMON_FIX: &str = "start it (`sudo systemctl start docker`, or `sud
 /// A container that exits non-zero is *not* an error: that is an
 /// [`ExitStatus`](super::ExitStatus). Messages name the input and the fix;
 /// they never carry environment values (secrets live there).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RuntimeError {
     /// The image is not present on the engine. Nothing was pulled.
@@ -166,12 +166,13 @@ pub enum RuntimeError {
         message: String,
     },
     /// The sandbox layer could not adapt a spec or build to the proxy.
-    #[error("the sandbox layer could not prepare {subject}: {message}")]
+    #[error("the sandbox layer could not prepare {subject}: {source}")]
     Sandbox {
         /// What was being prepared (`the container for image X`, `build Y`).
         subject: String,
         /// Why, with the fix (values redacted).
-        message: String,
+        #[source]
+        source: crate::sandbox::PatchError,
     },
     /// Removing a container without the caller's async runtime failed.
     #[error("removing container `{id}` after its owner went away failed: {message}; remove it with `docker rm -f {id}`")]

@@ -39,7 +39,7 @@ pub use self::trust::NODE_TLS_REJECT_UNAUTHORIZED;
 use super::mode::Mode;
 
 /// Why a spec could not be patched.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PatchError {
     /// The mode has a CA but no instance directory was given.
@@ -66,6 +66,16 @@ pub enum PatchError {
     /// The Dockerfile of a build could not be rewritten.
     #[error(transparent)]
     Dockerfile(#[from] DockerfileError),
+    /// The caller gave the build arg that carries the build-step wrapper
+    /// and the proxy CA to `RUN` steps.
+    #[error(
+        "the build arg `{name}` carries the RUN-step wrapper and the proxy CA in a sandbox \
+         build: drop your `--build-arg {name}` (a sandbox has no FTP proxy)"
+    )]
+    ReservedBuildArg {
+        /// The arg.
+        name: &'static str,
+    },
 }
 
 /// Host paths the patcher points mounts at, made by

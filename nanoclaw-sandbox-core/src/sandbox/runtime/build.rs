@@ -23,19 +23,12 @@ pub(super) fn prepare(
         .with_host_network(*request.network_mode() == NetworkMode::Host)
         .with_host_names(host_names.iter().cloned());
     let subject = format!("build `{}`", request.display_name());
-    let refused = |e: PatchError| RuntimeError::Sandbox {
+    let refused = |source: PatchError| RuntimeError::Sandbox {
         subject: subject.clone(),
-        message: e.to_string(),
+        source,
     };
     if request.build_args().contains_key(CA_BUILD_ARG) {
-        return Err(RuntimeError::Sandbox {
-            subject: subject.clone(),
-            message: format!(
-                "the build arg `{CA_BUILD_ARG}` carries the RUN-step wrapper and the proxy CA \
-                 in a sandbox build: drop your `--build-arg {CA_BUILD_ARG}` (a sandbox has no \
-                 FTP proxy)"
-            ),
-        });
+        return Err(refused(PatchError::ReservedBuildArg { name: CA_BUILD_ARG }));
     }
     let dockerfile = read_dockerfile(request.context(), request.dockerfile_path())?;
     // The engine's builder checks this too, but on the rewritten file:

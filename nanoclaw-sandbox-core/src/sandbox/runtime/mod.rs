@@ -196,9 +196,9 @@ impl<R: ContainerRuntime> SandboxRuntime<R> {
         &self,
         spec: &ContainerSpec,
     ) -> Result<(ContainerId, PatchReport), RuntimeError> {
-        let (patched, report) = self.patch(spec).map_err(|e| RuntimeError::Sandbox {
+        let (patched, report) = self.patch(spec).map_err(|source| RuntimeError::Sandbox {
             subject: format!("the container for image `{}`", spec.image()),
-            message: e.to_string(),
+            source,
         })?;
         log_report(&report, spec.image());
         *self
