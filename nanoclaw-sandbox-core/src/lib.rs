@@ -24,7 +24,7 @@
 //! adds the bollard-based runtime, `client` the HTTPS client, `standin` the
 //! local sandbox-proxy stand-in, `full` all three.
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
+#![deny(missing_docs, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod agent;

@@ -82,14 +82,12 @@ const WORDS: &[Word] = &[
 /// Literals that spell a word but are not a second spelling of it, each
 /// with the reason: `(file, word, why)`. Each must still be found, so the
 /// list cannot outlive its reasons.
-const EXCEPTIONS: &[(&str, &str, &str)] = &[
-    (
-        "nanoclaw-sandbox-core/src/proxy/env.rs",
-        "no_proxy",
-        "the name of the struct's `no_proxy` field in its hand-written Debug, as a derived \
+const EXCEPTIONS: &[(&str, &str, &str)] = &[(
+    "nanoclaw-sandbox-core/src/proxy/env.rs",
+    "no_proxy",
+    "the name of the struct's `no_proxy` field in its hand-written Debug, as a derived \
          Debug would print it",
-    ),
-];
+)];
 
 /// The folders scanned, relative to the workspace root.
 const ROOTS: &[&str] = &[

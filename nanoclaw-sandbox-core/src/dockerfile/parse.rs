@@ -81,7 +81,7 @@ const HEREDOC_INSTRUCTIONS: &[&str] = &["RUN", "COPY", "ADD"];
 const BOM: char = '\u{feff}';
 
 impl<'a> Document<'a> {
-    pub fn parse(text: &'a str) -> Result<Self, DockerfileError> {
+    pub(crate) fn parse(text: &'a str) -> Result<Self, DockerfileError> {
         let lines = split_lines(text);
         let newline = lines
             .iter()
@@ -108,7 +108,7 @@ impl<'a> Document<'a> {
 
     /// The stages, in order; instructions before the first `FROM` (global
     /// `ARG`s) belong to none.
-    pub fn stages(&self) -> Vec<Stage<'_>> {
+    pub(crate) fn stages(&self) -> Vec<Stage<'_>> {
         let starts: Vec<usize> = (0..self.instructions.len())
             .filter(|&i| self.instructions[i].keyword == "FROM")
             .collect();
@@ -130,7 +130,7 @@ impl<'a> Document<'a> {
 
     /// The text with `insertions` (line index → lines to put after it, each
     /// given without an ending) applied. Untouched lines are copied as they were.
-    pub fn render(&self, insertions: &BTreeMap<usize, Vec<String>>) -> String {
+    pub(crate) fn render(&self, insertions: &BTreeMap<usize, Vec<String>>) -> String {
         self.render_edits(insertions, &BTreeMap::new())
     }
 
@@ -138,7 +138,7 @@ impl<'a> Document<'a> {
     /// first line → (its last line, the one line it becomes). The replaced
     /// lines' comments and continuations go with it; the last replaced line's
     /// ending is kept, and insertions after a replaced line follow the new line.
-    pub fn render_edits(
+    pub(crate) fn render_edits(
         &self,
         insertions: &BTreeMap<usize, Vec<String>>,
         replacements: &BTreeMap<usize, (usize, String)>,
@@ -181,7 +181,7 @@ impl<'a> Document<'a> {
     }
 
     /// The leading whitespace of `line`, for inserted lines to match.
-    pub fn indent_of(&self, line: usize) -> &'a str {
+    pub(crate) fn indent_of(&self, line: usize) -> &'a str {
         let text = self.lines.get(line).map(|l| l.text).unwrap_or_default();
         let text = text.trim_start_matches(BOM);
         &text[..text.len() - text.trim_start().len()]
@@ -190,7 +190,7 @@ impl<'a> Document<'a> {
 
 impl Stage<'_> {
     /// The base image (or earlier stage) named by `FROM`, flags skipped.
-    pub fn base(&self) -> &str {
+    pub(crate) fn base(&self) -> &str {
         self.from
             .args
             .split_whitespace()
@@ -199,7 +199,7 @@ impl Stage<'_> {
     }
 
     /// The name given with `AS`, when there is one.
-    pub fn alias(&self) -> Option<&str> {
+    pub(crate) fn alias(&self) -> Option<&str> {
         let mut words = self.from.args.split_whitespace();
         words.by_ref().find(|w| w.eq_ignore_ascii_case("as"))?;
         words.next()
@@ -209,7 +209,7 @@ impl Stage<'_> {
 impl Instruction {
     /// The leading `--name[=value]` words as written, and the arguments
     /// after them (a `RUN`'s command, a `COPY`'s paths).
-    pub fn split_flags(&self) -> (&str, &str) {
+    pub(crate) fn split_flags(&self) -> (&str, &str) {
         let mut rest = self.args.trim_start();
         while rest.starts_with("--") {
             let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
@@ -220,7 +220,7 @@ impl Instruction {
 
     /// The leading `--name[=value]` flags: `(name, value)`, the value `None`
     /// for a bare `--name`.
-    pub fn flags(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+    pub(crate) fn flags(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
         self.split_flags()
             .0
             .split_whitespace()
@@ -233,7 +233,7 @@ impl Instruction {
 
     /// The names an `ARG` declares (`ARG a b=1` → `a`, `b`); none for any
     /// other instruction.
-    pub fn arg_names(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn arg_names(&self) -> impl Iterator<Item = &str> {
         let words = if self.keyword == "ARG" {
             self.args.as_str()
         } else {
@@ -245,7 +245,7 @@ impl Instruction {
     }
 
     /// The value of flag `--name=value`, when given.
-    pub fn flag(&self, name: &str) -> Option<&str> {
+    pub(crate) fn flag(&self, name: &str) -> Option<&str> {
         self.flags()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, value)| value.unwrap_or_default())
@@ -287,7 +287,10 @@ impl Document<'_> {
     /// the build arg given for the name, else the declared default (`""`
     /// when there is none). Build args for undeclared names are not used,
     /// as in Docker.
-    pub fn global_args(&self, build_args: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    pub(crate) fn global_args(
+        &self,
+        build_args: &BTreeMap<String, String>,
+    ) -> BTreeMap<String, String> {
         let mut args = BTreeMap::new();
         let declarations = self
             .instructions
@@ -310,7 +313,10 @@ impl Document<'_> {
     /// ([`global_args`](Self::global_args)) and the aliases of the stages
     /// before it (a stage's own alias does not count for its `FROM`:
     /// `FROM node AS node` names the image).
-    pub fn resolved_stages(&self, build_args: &BTreeMap<String, String>) -> Vec<ResolvedStage<'_>> {
+    pub(crate) fn resolved_stages(
+        &self,
+        build_args: &BTreeMap<String, String>,
+    ) -> Vec<ResolvedStage<'_>> {
         let args = self.global_args(build_args);
         let mut aliases: Vec<Option<String>> = Vec::new();
         let mut resolved = Vec::new();

@@ -81,7 +81,7 @@ impl Harness {
 }
 
 /// `--map` entry text for a name and a test server.
-pub fn map_entry(host: &str, to: SocketAddr) -> nanoclaw_sandbox_core::standin::HostMapping {
+pub fn map_entry(host: &str, to: SocketAddr) -> standin::HostMapping {
     format!("{host}={to}").parse().unwrap()
 }
 

@@ -12,7 +12,7 @@ use super::AgentImageError;
 const ROOTFS: &str = "rootfs";
 
 /// The Dockerfile: nothing but the files, and the entrypoint.
-pub fn dockerfile(entrypoint: &[String]) -> String {
+pub(super) fn dockerfile(entrypoint: &[String]) -> String {
     // serde_json renders a JSON array of strings: the exec form Docker wants.
     let exec_form = serde_json::to_string(entrypoint).unwrap_or_else(|_| "[]".to_string());
     format!("FROM scratch\nCOPY {ROOTFS}/ /\nENTRYPOINT {exec_form}\n")
@@ -20,7 +20,7 @@ pub fn dockerfile(entrypoint: &[String]) -> String {
 
 /// The lineage of an agent image: everything that names it except the
 /// executable's content (see [`LINEAGE_LABEL`](super::LINEAGE_LABEL)).
-pub fn lineage(
+pub(super) fn lineage(
     binary: &std::path::Path,
     entrypoint: &[String],
     labels: &BTreeMap<String, String>,
@@ -39,7 +39,7 @@ pub fn lineage(
 
 /// Hex SHA-256 over the Dockerfile, the labels (they change the image) and
 /// every file's path, mode and content.
-pub fn content_hash(
+pub(super) fn content_hash(
     dockerfile: &str,
     files: &[ImageFile],
     labels: &BTreeMap<String, String>,
@@ -61,7 +61,7 @@ pub fn content_hash(
 }
 
 /// The build context: `dockerfile` at the root, `files` under `rootfs/`.
-pub fn pack(dockerfile: &str, files: &[ImageFile]) -> Result<Vec<u8>, AgentImageError> {
+pub(super) fn pack(dockerfile: &str, files: &[ImageFile]) -> Result<Vec<u8>, AgentImageError> {
     let pack_error = |e: std::io::Error| AgentImageError::Pack {
         reason: e.to_string(),
     };

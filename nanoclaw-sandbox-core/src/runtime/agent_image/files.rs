@@ -10,7 +10,7 @@ use super::AgentImageError;
 
 /// One file of the image: where it goes and what it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageFile {
+pub(super) struct ImageFile {
     /// Absolute path inside the image.
     pub path: String,
     /// File mode.
@@ -20,7 +20,10 @@ pub struct ImageFile {
 }
 
 /// The binary at `binary` (placed at `binary_target`) and everything it loads.
-pub fn collect(binary: &Path, binary_target: &str) -> Result<Vec<ImageFile>, AgentImageError> {
+pub(super) fn collect(
+    binary: &Path,
+    binary_target: &str,
+) -> Result<Vec<ImageFile>, AgentImageError> {
     let binary_error = |reason: String| AgentImageError::Binary {
         path: binary.to_path_buf(),
         reason,

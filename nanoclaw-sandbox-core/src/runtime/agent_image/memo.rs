@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 /// One version of one executable, within one lineage.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Key {
+pub(super) struct Key {
     path: PathBuf,
     len: u64,
     inode: u64,
@@ -19,7 +19,7 @@ pub struct Key {
 
 impl Key {
     /// The key of the file at `binary` as it is now; `None` if unreadable.
-    pub fn of(binary: &Path, lineage: &str) -> Option<Self> {
+    pub(super) fn of(binary: &Path, lineage: &str) -> Option<Self> {
         let meta = std::fs::metadata(binary).ok()?;
         Some(Self {
             path: binary.to_path_buf(),
@@ -37,7 +37,7 @@ fn table() -> &'static Mutex<HashMap<Key, String>> {
 }
 
 /// The hash remembered for `key`.
-pub fn get(key: &Key) -> Option<String> {
+pub(super) fn get(key: &Key) -> Option<String> {
     table()
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -46,7 +46,7 @@ pub fn get(key: &Key) -> Option<String> {
 }
 
 /// Remembers `hash` for `key`.
-pub fn put(key: Key, hash: String) {
+pub(super) fn put(key: Key, hash: String) {
     table()
         .lock()
         .unwrap_or_else(PoisonError::into_inner)

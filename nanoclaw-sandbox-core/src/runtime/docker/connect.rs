@@ -16,7 +16,7 @@ use crate::runtime::RuntimeError;
 pub const DEFAULT_ENDPOINT: &str = "unix:///var/run/docker.sock";
 
 /// The endpoint to use: the configured one, else `DOCKER_HOST`, else the default socket.
-pub fn resolve_endpoint(configured: Option<&str>, docker_host: Option<&str>) -> String {
+pub(super) fn resolve_endpoint(configured: Option<&str>, docker_host: Option<&str>) -> String {
     configured
         .or(docker_host)
         .map(str::trim)
@@ -27,7 +27,7 @@ pub fn resolve_endpoint(configured: Option<&str>, docker_host: Option<&str>) -> 
 
 /// Everything needed to make a client for one daemon.
 #[derive(Clone)]
-pub struct Connector {
+pub(super) struct Connector {
     endpoint: String,
     version: ClientVersion,
     request_timeout: Duration,
@@ -52,7 +52,7 @@ impl Connector {
     /// Connects to `endpoint` and negotiates the API version: bollard speaks a
     /// newer version than e.g. Engine 20.10 (API 1.41), which refuses requests
     /// from a client claiming a version it does not know.
-    pub async fn negotiate(
+    pub(super) async fn negotiate(
         endpoint: String,
         request_timeout: Duration,
         connect_timeout: Duration,
@@ -87,7 +87,7 @@ impl Connector {
     }
 
     /// A fresh client with the negotiated version.
-    pub fn client(&self) -> Result<Docker, RuntimeError> {
+    pub(super) fn client(&self) -> Result<Docker, RuntimeError> {
         let timeout = whole_seconds(self.request_timeout);
         let endpoint = self.endpoint.as_str();
         let made = if endpoint.starts_with("unix://") {
@@ -103,12 +103,12 @@ impl Connector {
     }
 
     /// The endpoint, credentials redacted.
-    pub fn endpoint_for_display(&self) -> String {
+    pub(super) fn endpoint_for_display(&self) -> String {
         redact::redact_userinfo(&self.endpoint)
     }
 
     /// The negotiated API version, e.g. `1.41`.
-    pub fn api_version(&self) -> String {
+    pub(super) fn api_version(&self) -> String {
         format!(
             "{}.{}",
             self.version.major_version, self.version.minor_version
@@ -116,14 +116,14 @@ impl Connector {
     }
 
     /// The timeout for response headers.
-    pub fn request_timeout(&self) -> Duration {
+    pub(super) fn request_timeout(&self) -> Duration {
         self.request_timeout
     }
 }
 
 /// bollard counts timeouts in whole seconds; round up so a short timeout
 /// never becomes "no time at all".
-pub fn whole_seconds(duration: Duration) -> u64 {
+pub(super) fn whole_seconds(duration: Duration) -> u64 {
     duration
         .as_secs()
         .saturating_add(u64::from(duration.subsec_nanos() > 0))

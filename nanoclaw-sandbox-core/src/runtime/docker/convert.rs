@@ -12,7 +12,7 @@ use crate::runtime::{
 use crate::spec::EnvVar;
 
 /// An inspect answer as [`ContainerInfo`].
-pub fn container_info(inspected: models::ContainerInspectResponse) -> ContainerInfo {
+pub(super) fn container_info(inspected: models::ContainerInspectResponse) -> ContainerInfo {
     let state = inspected.state.unwrap_or_default();
     let config = inspected.config.unwrap_or_default();
     let status = state.status.map(|s| s.to_string()).unwrap_or_default();
@@ -51,7 +51,7 @@ pub fn container_info(inspected: models::ContainerInspectResponse) -> ContainerI
 }
 
 /// A listing entry as [`ContainerSummary`].
-pub fn container_summary(listed: models::ContainerSummary) -> ContainerSummary {
+pub(super) fn container_summary(listed: models::ContainerSummary) -> ContainerSummary {
     ContainerSummary {
         id: ContainerId::new(listed.id.unwrap_or_default()),
         names: listed
@@ -67,7 +67,7 @@ pub fn container_summary(listed: models::ContainerSummary) -> ContainerSummary {
 }
 
 /// An image listing entry as [`ImageSummary`].
-pub fn image_summary(listed: models::ImageSummary) -> ImageSummary {
+pub(super) fn image_summary(listed: models::ImageSummary) -> ImageSummary {
     ImageSummary {
         id: ImageId::new(listed.id),
         tags: listed

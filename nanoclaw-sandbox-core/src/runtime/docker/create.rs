@@ -10,7 +10,7 @@ use crate::runtime::{RuntimeError, RuntimeIdentity};
 use crate::spec::{self, ContainerSpec, NetworkMode};
 
 /// The query options and body that create `spec` under `identity`.
-pub fn create_request(
+pub(super) fn create_request(
     spec: &ContainerSpec,
     identity: &RuntimeIdentity,
 ) -> Result<(CreateContainerOptions, ContainerCreateBody), RuntimeError> {

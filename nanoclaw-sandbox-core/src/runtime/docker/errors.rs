@@ -9,7 +9,7 @@ use crate::runtime::RuntimeError;
 
 /// What was being done when an error happened, for naming it.
 #[derive(Debug, Clone)]
-pub struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     operation: &'static str,
     subject: Subject<'a>,
     endpoint: &'a str,
@@ -24,7 +24,7 @@ enum Subject<'a> {
 
 impl<'a> Ctx<'a> {
     /// An operation on no particular object.
-    pub fn plain(operation: &'static str, endpoint: &'a str) -> Self {
+    pub(super) fn plain(operation: &'static str, endpoint: &'a str) -> Self {
         Self {
             operation,
             subject: Subject::None,
@@ -32,7 +32,7 @@ impl<'a> Ctx<'a> {
         }
     }
     /// An operation on a container.
-    pub fn container(operation: &'static str, id: &'a str, endpoint: &'a str) -> Self {
+    pub(super) fn container(operation: &'static str, id: &'a str, endpoint: &'a str) -> Self {
         Self {
             operation,
             subject: Subject::Container(id),
@@ -40,7 +40,7 @@ impl<'a> Ctx<'a> {
         }
     }
     /// An operation on (or needing) an image.
-    pub fn image(operation: &'static str, image: &'a str, endpoint: &'a str) -> Self {
+    pub(super) fn image(operation: &'static str, image: &'a str, endpoint: &'a str) -> Self {
         Self {
             operation,
             subject: Subject::Image(image),
@@ -58,7 +58,7 @@ impl<'a> Ctx<'a> {
 }
 
 /// The operation name of a container start (see [`Ctx::container`]).
-pub const START: &str = "start";
+pub(super) const START: &str = "start";
 
 /// The runtime could not find the command (or its interpreter).
 fn command_missing(lower: &str) -> bool {
@@ -71,7 +71,7 @@ fn command_unusable(lower: &str) -> bool {
 }
 
 /// Maps an error of the operation described by `ctx`.
-pub fn map_error(error: BollardError, ctx: &Ctx<'_>) -> RuntimeError {
+pub(super) fn map_error(error: BollardError, ctx: &Ctx<'_>) -> RuntimeError {
     match error {
         BollardError::DockerResponseServerError {
             status_code,

@@ -8,7 +8,7 @@ use crate::runtime::{ContainerId, ExecOutput, RuntimeError};
 
 /// Runs `cmd` in `id`, reading stdout and stderr to their ends (each with
 /// the exec idle timeout), then asks the engine for the exit code.
-pub async fn exec(
+pub(super) async fn exec(
     runtime: &DockerRuntime,
     id: &ContainerId,
     cmd: &[String],

@@ -11,7 +11,7 @@ use crate::runtime::{BlockingRemover, ContainerId, RuntimeError};
 
 /// Removes `id` (and its anonymous volumes). A removal the engine is already
 /// doing (auto-remove, a concurrent drop) counts as success.
-pub async fn remove_with(
+pub(super) async fn remove_with(
     docker: &Docker,
     id: &ContainerId,
     force: bool,
@@ -39,13 +39,13 @@ pub async fn remove_with(
 /// single-threaded async runtime of its own, so it works while (or after)
 /// the runtime that created the container shuts down.
 #[derive(Debug)]
-pub struct DockerRemover {
+pub(super) struct DockerRemover {
     connector: Arc<Connector>,
 }
 
 impl DockerRemover {
     /// A remover for the daemon `connector` reaches.
-    pub fn new(connector: Arc<Connector>) -> Self {
+    pub(super) fn new(connector: Arc<Connector>) -> Self {
         Self { connector }
     }
 }

@@ -23,11 +23,11 @@ use crate::runtime::{OutputStream, RuntimeError, StdinSink};
 
 /// The item of a stream that went silent for longer than its idle timeout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Idle(pub Duration);
+pub(super) struct Idle(pub Duration);
 
 /// Wraps a stream so that a wait longer than `idle` (while polled) yields
 /// `Err(Idle)` once, after which the stream ends. `None` disables the timeout.
-pub struct IdleTimeout<S> {
+pub(super) struct IdleTimeout<S> {
     inner: S,
     idle: Option<Duration>,
     timer: Option<Pin<Box<Sleep>>>,
@@ -36,7 +36,7 @@ pub struct IdleTimeout<S> {
 
 impl<S> IdleTimeout<S> {
     /// Wraps `inner`.
-    pub fn new(inner: S, idle: Option<Duration>) -> Self {
+    pub(super) fn new(inner: S, idle: Option<Duration>) -> Self {
         Self {
             inner,
             idle,
@@ -87,7 +87,7 @@ type Chunk = Result<Vec<u8>, RuntimeError>;
 /// timeout. A task pumps the multiplexed stream into two unbounded channels,
 /// so a reader that drains one stream first can never stall the other.
 /// The pump stops once both streams have been dropped.
-pub fn demux<S>(
+pub(super) fn demux<S>(
     container: &str,
     multiplexed: S,
     stdout_idle: Option<Duration>,
@@ -154,7 +154,7 @@ fn channel_stream(
 }
 
 /// An idle-limited stream whose timeout becomes [`RuntimeError::StreamIdle`].
-pub fn idle_mapped<S>(
+pub(super) fn idle_mapped<S>(
     id: &str,
     name: &'static str,
     chunks: S,
@@ -176,7 +176,7 @@ where
 
 /// A container's stdin over the attach connection. Closing it half-closes
 /// the connection, which (with `StdinOnce`) closes the process's stdin.
-pub struct DockerStdin {
+pub(super) struct DockerStdin {
     pub(super) id: String,
     pub(super) writer: Pin<Box<dyn AsyncWrite + Send>>,
 }

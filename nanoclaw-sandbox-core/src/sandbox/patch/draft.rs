@@ -28,7 +28,7 @@ pub(super) enum Caller<'a> {
 }
 
 impl<'a> Draft<'a> {
-    pub fn new(original: &'a ContainerSpec) -> Self {
+    pub(super) fn new(original: &'a ContainerSpec) -> Self {
         Draft {
             original,
             builder: original.to_builder(),
@@ -37,16 +37,19 @@ impl<'a> Draft<'a> {
     }
 
     /// Applies a builder change.
-    pub fn edit(&mut self, change: impl FnOnce(ContainerSpecBuilder) -> ContainerSpecBuilder) {
+    pub(super) fn edit(
+        &mut self,
+        change: impl FnOnce(ContainerSpecBuilder) -> ContainerSpecBuilder,
+    ) {
         let builder = std::mem::replace(&mut self.builder, self.original.to_builder());
         self.builder = change(builder);
     }
 
-    pub fn finish(self) -> (ContainerSpecBuilder, PatchReport) {
+    pub(super) fn finish(self) -> (ContainerSpecBuilder, PatchReport) {
         (self.builder, self.report)
     }
 
-    pub fn note(
+    pub(super) fn note(
         &mut self,
         severity: Severity,
         kind: PatchKind,
@@ -57,7 +60,7 @@ impl<'a> Draft<'a> {
     }
 
     /// What the caller set `name` to, compared with `wanted`.
-    pub fn caller(&self, name: &str, wanted: &str) -> Caller<'a> {
+    pub(super) fn caller(&self, name: &str, wanted: &str) -> Caller<'a> {
         match self.original.env_value(name) {
             None => Caller::Unset,
             Some(v) if v == wanted => Caller::Same,
@@ -67,7 +70,7 @@ impl<'a> Draft<'a> {
 
     /// Sets `name` to `value` unless the caller set it to something else,
     /// which is kept and reported.
-    pub fn set_var(&mut self, kind: PatchKind, name: &str, value: &str) {
+    pub(super) fn set_var(&mut self, kind: PatchKind, name: &str, value: &str) {
         match self.caller(name, value) {
             Caller::Unset => self.put_var(kind, name, value),
             Caller::Same => {}
@@ -76,7 +79,7 @@ impl<'a> Draft<'a> {
     }
 
     /// Sets `name` (no report, no check): for rules that decided already.
-    pub fn put_var(&mut self, kind: PatchKind, name: &str, value: &str) {
+    pub(super) fn put_var(&mut self, kind: PatchKind, name: &str, value: &str) {
         let message = format!("set to {}", shown(name, value));
         self.edit(|b| b.env(name, value));
         self.note(Severity::Info, kind, name, message);
@@ -95,7 +98,7 @@ impl<'a> Draft<'a> {
     /// either spelling (lowercase first, as in detection), else `value`.
     /// `adapt` turns the caller's value into the one to use (e.g. extends
     /// `NO_PROXY`); it must return its input unchanged when applied twice.
-    pub fn set_pair(
+    pub(super) fn set_pair(
         &mut self,
         kind: PatchKind,
         pair: ProxyVar,

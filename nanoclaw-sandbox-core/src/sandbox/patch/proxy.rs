@@ -57,7 +57,7 @@ pub(crate) struct ProxyValue {
 
 impl ProxyValue {
     /// The URL the container uses.
-    pub fn effective(&self) -> &ProxyUrl {
+    pub(crate) fn effective(&self) -> &ProxyUrl {
         self.translated.as_ref().unwrap_or(&self.original)
     }
 }
