@@ -58,11 +58,10 @@ pub async fn run(args: &Args, workspace: Option<&Path>) -> anyhow::Result<ExitCo
     let audit = audit_container(&env, &info, args.dev)?;
     let matches = audit.matches();
     if args.json {
-        let text = serde_json::to_string_pretty(&Report {
+        crate::output::json_document(&Report {
             audit: &audit,
             matches,
         })?;
-        say!("{text}");
     } else {
         print(&audit)?;
     }

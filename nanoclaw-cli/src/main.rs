@@ -25,6 +25,7 @@ mod exit;
 mod host;
 mod inspect;
 mod logging;
+mod output;
 mod patch_dockerfile;
 mod proxy;
 mod route;

@@ -263,7 +263,7 @@ fn dry_run(
         "spec": shown_spec(&patched)?,
         "report": report,
     });
-    say!("{}", serde_json::to_string_pretty(&output)?);
+    crate::output::json_document(&output)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -58,8 +58,7 @@ pub async fn run(args: &Args, workspace: Option<&Path>) -> anyhow::Result<ExitCo
     let doctor = inputs::with_engine(configure(args, workspace)?, workspace).await;
     let checks = doctor.run().await;
     if args.json {
-        let text = serde_json::to_string_pretty(&checks)?;
-        say!("{text}");
+        crate::output::json_document(&checks)?;
     } else {
         print::human(&checks)?;
     }
