@@ -4,7 +4,7 @@
 //! context directory, and the CA does not stay in the image).
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -45,6 +45,10 @@ pub struct Args {
     /// and the build args (credentials redacted); build nothing.
     #[arg(long)]
     dry_run: bool,
+    /// The workspace: in a sandbox, the files of the proxy CA the build
+    /// prepares are kept under it [default: the current directory].
+    #[arg(long, env = engine::WORKSPACE_VAR, value_name = "DIR")]
+    workspace: Option<PathBuf>,
     #[command(flatten)]
     settings: SettingsArgs,
     /// The build context: a directory (`.dockerignore` is honoured).
@@ -52,8 +56,9 @@ pub struct Args {
 }
 
 /// Builds the image (or shows what the build would get).
-pub async fn run(args: &Args, workspace: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     logging::init(logging::WARNINGS);
+    let workspace = args.workspace.as_deref();
     let packed = build_context::pack(&args.context, args.dockerfile.as_deref())
         .map_err(|e| usage(format!("{e:#}")))?;
     let env = if args.no_sandbox {

@@ -16,7 +16,7 @@
 //! get DNS 127.0.0.1.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -59,15 +59,20 @@ pub struct Args {
     /// The message posted to the Telegram double.
     #[arg(long, default_value = "hello from the demo chat")]
     message: String,
+    /// Where the two agent hosts keep their chats and journals, and the
+    /// install id of the demo's containers [default: a temporary directory,
+    /// removed at the end].
+    #[arg(long, env = engine::WORKSPACE_VAR, value_name = "DIR")]
+    workspace: Option<PathBuf>,
 }
 
 /// Runs the demo: exit 0 when the sandboxed agent's answer came back and
 /// the unpatched control failed on the certificate.
-pub async fn run(args: &Args, workspace: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     logging::init("warn,nanoclaw_sandbox_core::host=info");
     let scratch = tempfile::tempdir().context("cannot make a temporary directory")?;
-    let workspace = match workspace {
-        Some(dir) => dir.to_path_buf(),
+    let workspace = match &args.workspace {
+        Some(dir) => dir.clone(),
         None => scratch.path().join("workspace"),
     };
     std::fs::create_dir_all(&workspace)

@@ -34,7 +34,6 @@ mod run_spec;
 mod settings;
 mod signals;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -43,11 +42,6 @@ use clap::{CommandFactory, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "nanoclaw-sandbox", version, about)]
 struct Cli {
-    /// The host's workspace: containers are labelled with an install id
-    /// derived from it, so a restart finds what an earlier run left behind.
-    #[arg(long, global = true, env = "NANOCLAW_WORKSPACE", value_name = "DIR")]
-    workspace: Option<PathBuf>,
-
     #[command(subcommand)]
     command: Command,
 }
@@ -144,18 +138,16 @@ fn main() -> ExitCode {
         // runtime's start-up unless it needs one (see agent.rs).
         Command::Agent(args) => agent::run(&args),
         Command::Route(args) => route::run(&args),
-        Command::Build(args) => exit::block_on(build_image::run(&args, cli.workspace.as_deref())),
+        Command::Build(args) => exit::block_on(build_image::run(&args)),
         Command::PatchDockerfile(args) => patch_dockerfile::run(&args),
-        Command::Run(args) => exit::block_on(run::run(args, cli.workspace.as_deref())),
+        Command::Run(args) => exit::block_on(run::run(args)),
         Command::Proxy(args) => exit::block_on(proxy::run(args)),
-        Command::Host(args) => exit::block_on(host::run(args, cli.workspace.as_deref())),
-        Command::Demo(args) => exit::block_on(demo::run(&args, cli.workspace.as_deref())),
-        Command::Doctor(args) => exit::block_on(doctor::run(&args, cli.workspace.as_deref())),
-        Command::Inspect(args) => exit::block_on(inspect::run(&args, cli.workspace.as_deref())),
+        Command::Host(args) => exit::block_on(host::run(args)),
+        Command::Demo(args) => exit::block_on(demo::run(&args)),
+        Command::Doctor(args) => exit::block_on(doctor::run(&args)),
+        Command::Inspect(args) => exit::block_on(inspect::run(&args)),
         Command::Completions { shell } => completions(shell),
-        Command::DaemonConfig(args) => {
-            exit::block_on(daemon_config::run(&args, cli.workspace.as_deref()))
-        }
+        Command::DaemonConfig(args) => exit::block_on(daemon_config::run(&args)),
     };
     exit::report(outcome)
 }

@@ -18,9 +18,10 @@ use nanoclaw_sandbox_core::runtime::InstanceId;
 /// workspace of its own.
 fn run_agent(image: &str, workspace: &Path) -> assert_cmd::Command {
     let mut cmd = cli();
-    cmd.arg("--workspace")
+    cmd.arg("run")
+        .arg("--workspace")
         .arg(workspace)
-        .args(["run", "--no-sandbox", "--network", "none", "-l"])
+        .args(["--no-sandbox", "--network", "none", "-l"])
         .arg("nanoclaw.test=true")
         .args(["--image", image]);
     cmd
@@ -115,16 +116,10 @@ fn ctrl_c_stops_and_removes_the_container_and_exits_130() {
     let workspace = tempfile::tempdir().unwrap();
     let name = format!("nanoclaw-test-sigint-{}", InstanceId::generate());
     let mut child = Command::new(BIN)
+        .arg("run")
         .arg("--workspace")
         .arg(workspace.path())
-        .args([
-            "run",
-            "--no-sandbox",
-            "--network",
-            "none",
-            "--stop-timeout",
-            "1",
-        ])
+        .args(["--no-sandbox", "--network", "none", "--stop-timeout", "1"])
         .args([
             "-l",
             "nanoclaw.test=true",
@@ -160,9 +155,10 @@ fn a_sandbox_env_file_patches_the_real_container() {
     let workspace = tempfile::tempdir().unwrap();
     let mut cmd = cli();
     let assert = cmd
+        .arg("run")
         .arg("--workspace")
         .arg(workspace.path())
-        .args(["run", "--network", "none", "-l", "nanoclaw.test=true"])
+        .args(["--network", "none", "-l", "nanoclaw.test=true"])
         .arg("--env-file")
         .arg(&proxy.env_file)
         .args(["--image", image, "--", "--print-env"])
@@ -190,7 +186,14 @@ fn a_sandbox_env_file_patches_the_real_container() {
 
 /// `run --dry-run` output as JSON.
 fn dry_run(args: &[&str]) -> serde_json::Value {
+    dry_run_with(args, &[])
+}
+
+/// The same with `vars` set (and `NANOCLAW_WORKSPACE` only when among them).
+fn dry_run_with(args: &[&str], vars: &[(&str, &str)]) -> serde_json::Value {
     let mut cmd = cli();
+    cmd.env_remove("NANOCLAW_WORKSPACE");
+    cmd.envs(vars.iter().copied());
     let assert = cmd
         .args([
             "run",
@@ -281,4 +284,48 @@ fn our_own_input_errors_are_125() {
         .assert()
         .code(125);
     assert!(text(&assert.get_output().stderr).contains("/nonexistent/x.env"));
+}
+
+/// `run` reads `--workspace` (or `NANOCLAW_WORKSPACE`): in a sandbox the CA
+/// directory the container mounts is kept under it. Before the command, where
+/// it used to be global, it is refused, with clap's hint where it belongs.
+#[test]
+fn the_workspace_is_an_argument_of_run() {
+    let proxy = ProxyProcess::start(&[]);
+    let env_file = proxy.env_file.to_str().unwrap();
+    let workspace = tempfile::tempdir().unwrap();
+    let ws = workspace.path().to_str().unwrap();
+    let ca_source = |out: &serde_json::Value| -> String {
+        out["spec"]["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["target"] == "/etc/nanoclaw/ca")
+            .and_then(|m| m["source"].as_str())
+            .unwrap_or_else(|| panic!("no CA mount: {out}"))
+            .to_string()
+    };
+    let given = ca_source(&dry_run(&["--env-file", env_file, "--workspace", ws]));
+    assert!(given.starts_with(ws), "{given} under {ws}");
+    let from_var = ca_source(&dry_run_with(
+        &["--env-file", env_file],
+        &[("NANOCLAW_WORKSPACE", ws)],
+    ));
+    // The same install directory (the instance below it is per process).
+    let install_dir = |ca: &str| Path::new(ca).ancestors().nth(2).unwrap().to_path_buf();
+    assert_eq!(install_dir(&from_var), install_dir(&given));
+    // The control: without a workspace the CA directory goes elsewhere.
+    let elsewhere = ca_source(&dry_run(&["--env-file", env_file]));
+    assert!(!elsewhere.starts_with(ws), "{elsewhere}");
+
+    let assert = cli()
+        .args(["--workspace", ws, "run", "--dry-run", "--image", "a:1"])
+        .assert()
+        .code(2);
+    let stderr = text(&assert.get_output().stderr);
+    assert!(
+        stderr.contains("unexpected argument '--workspace'"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("'run --workspace' exists"), "{stderr}");
 }
