@@ -1,8 +1,9 @@
-//! How results are printed on stdout. JSON has two forms, and every
-//! command prints it through this module:
+//! How results and notes are printed: results on stdout, notes for a human
+//! (progress, narration) on stderr. JSON has two forms, and every command
+//! prints it through this module:
 //!
 //! - [`json_line`]: one object on one line, the `--json` result of a
-//!   command (`route`), for `jq` and scripts;
+//!   command (`route`, `build`), for `jq` and scripts;
 //! - [`json_document`]: an indented document (`doctor --json`, `inspect
 //!   --json`, `run --dry-run`), read by people as often.
 
@@ -20,4 +21,11 @@ pub fn json_document(value: &impl Serialize) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value)?;
     say!("{text}");
     Ok(())
+}
+
+/// A line on stderr for a human: progress and narration, never a result.
+/// A stderr that cannot be written is no reason to fail the command.
+pub fn note(line: impl std::fmt::Display) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
