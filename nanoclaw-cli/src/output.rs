@@ -3,7 +3,7 @@
 //! prints it through this module:
 //!
 //! - [`json_line`]: one object on one line, the `--json` result of a
-//!   command (`route`, `build`), for `jq` and scripts;
+//!   command (`route`, `build`, `demo`), for `jq` and scripts;
 //! - [`json_document`]: an indented document (`doctor --json`, `inspect
 //!   --json`, `run --dry-run`), read by people as often.
 
