@@ -33,6 +33,7 @@ mod run;
 mod run_spec;
 mod settings;
 mod signals;
+mod spec_schema;
 
 use std::process::ExitCode;
 
@@ -103,6 +104,11 @@ enum Command {
     /// The test agent itself: what runs inside the agent image.
     #[command(hide = true)]
     Agent(agent::Args),
+    /// Print the JSON Schema of the container spec files `run --spec` and `doctor --spec` read.
+    ///
+    /// A spec file is TOML or JSON; the schema describes both (JSON Schema
+    /// 2020-12, for editors and CI). docs/spec-file.md documents every field.
+    SpecSchema,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
     ///
     /// For example `nanoclaw-sandbox completions bash > /etc/bash_completion.d/nanoclaw-sandbox`.
@@ -147,6 +153,7 @@ fn main() -> ExitCode {
         Command::Doctor(args) => exit::block_on(doctor::run(&args)),
         Command::Inspect(args) => exit::block_on(inspect::run(&args)),
         Command::Completions { shell } => completions(shell),
+        Command::SpecSchema => spec_schema::run(),
         Command::DaemonConfig(args) => exit::block_on(daemon_config::run(&args)),
     };
     exit::report(outcome)

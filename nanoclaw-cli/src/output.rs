@@ -5,7 +5,7 @@
 //! - [`json_line`]: one object on one line, the `--json` result of a
 //!   command (`route`, `build`, `demo`), for `jq` and scripts;
 //! - [`json_document`]: an indented document (`doctor --json`, `inspect
-//!   --json`, `run --dry-run`), read by people as often.
+//!   --json`, `run --dry-run`, `spec-schema`), read by people as often.
 
 use serde::Serialize;
 

@@ -184,13 +184,14 @@ fn a_bad_proxy_variable_exits_2_naming_it() {
 fn commands_that_do_not_use_the_workspace_refuse_it() {
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path().to_str().unwrap();
-    let commands: [&[&str]; 6] = [
+    let commands: [&[&str]; 7] = [
         &["route", "https://example.com/"],
         &["patch-dockerfile", "Dockerfile"],
         &["inspect", "some-container"],
         &["daemon-config", "--engine-version", "20.10"],
         &["proxy", "--listen", "127.0.0.1:0"],
         &["completions", "bash"],
+        &["spec-schema"],
     ];
     for args in commands {
         let assert = command(&[])
@@ -215,6 +216,7 @@ fn commands_that_do_not_use_the_workspace_refuse_it() {
     for args in [
         &["route", "https://example.com/"][..],
         &["completions", "bash"],
+        &["spec-schema"],
     ] {
         command(&[("NANOCLAW_WORKSPACE", ws)])
             .args(args)

@@ -329,3 +329,136 @@ fn the_workspace_is_an_argument_of_run() {
     );
     assert!(stderr.contains("'run --workspace' exists"), "{stderr}");
 }
+
+/// docs/spec-file.md, where the spec file is documented.
+fn spec_file_doc() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/spec-file.md");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The doc's ```toml and ```json blocks: (extension, text).
+fn spec_file_examples(doc: &str) -> Vec<(&'static str, String)> {
+    let mut found = Vec::new();
+    let mut lines = doc.lines();
+    while let Some(line) = lines.next() {
+        let extension = match line.trim() {
+            "```toml" => "toml",
+            "```json" => "json",
+            _ => continue,
+        };
+        let block: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "```").collect();
+        found.push((extension, block.join("\n") + "\n"));
+    }
+    found
+}
+
+/// A spec file's text as JSON (TOML converted), as the schema sees it.
+fn spec_value(extension: &str, text: &str) -> serde_json::Value {
+    match extension {
+        "toml" => toml::from_str(text).unwrap(),
+        _ => serde_json::from_str(text).unwrap(),
+    }
+}
+
+/// Every property name the schema has, nested ones included.
+fn property_names(schema: &serde_json::Value, names: &mut Vec<String>) {
+    match schema {
+        serde_json::Value::Object(map) => {
+            if let Some(serde_json::Value::Object(properties)) = map.get("properties") {
+                names.extend(properties.keys().cloned());
+            }
+            map.values().for_each(|v| property_names(v, names));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| property_names(v, names)),
+        _ => {}
+    }
+}
+
+/// `run --spec FILE --dry-run --no-sandbox`: the CLI's own parser.
+fn run_spec(file: &Path) -> assert_cmd::Command {
+    let mut cmd = cli();
+    cmd.args(["run", "--dry-run", "--no-sandbox", "--spec"])
+        .arg(file);
+    cmd
+}
+
+#[test]
+fn spec_schema_prints_and_the_docs_examples_validate_and_parse() {
+    let assert = cli().arg("spec-schema").assert().code(0);
+    let schema: serde_json::Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    assert_eq!(schema["required"], serde_json::json!(["image"]));
+    let validator = jsonschema::validator_for(&schema).unwrap();
+
+    let doc = spec_file_doc();
+    let examples = spec_file_examples(&doc);
+    let kinds: Vec<&str> = examples.iter().map(|(kind, _)| *kind).collect();
+    assert_eq!(kinds, ["toml", "json"], "the doc's two examples");
+    let dir = tempfile::tempdir().unwrap();
+    for (index, (extension, text)) in examples.iter().enumerate() {
+        let value = spec_value(extension, text);
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{extension} example: {errors:?}");
+        let file = dir.path().join(format!("example-{index}.{extension}"));
+        std::fs::write(&file, text).unwrap();
+        let assert = run_spec(&file).assert().code(0);
+        let parsed: serde_json::Value =
+            serde_json::from_slice(&assert.get_output().stdout).unwrap();
+        assert_eq!(parsed["spec"]["image"], value["image"], "{extension}");
+        let targets = |spec: &serde_json::Value| -> Vec<String> {
+            spec["mounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["target"].to_string())
+                .collect()
+        };
+        assert_eq!(targets(&parsed["spec"]), targets(&value), "{extension}");
+        // The default network is left out of the printed spec.
+        let network = parsed["spec"].get("network").cloned();
+        let network = network.unwrap_or_else(|| serde_json::json!("default"));
+        assert_eq!(network, value["network"], "{extension}");
+    }
+
+    // Every field the schema names is in the doc, as code.
+    let code: Vec<&str> = doc.split('`').skip(1).step_by(2).collect();
+    let mut names = Vec::new();
+    property_names(&schema, &mut names);
+    assert!(names.len() > 20, "{names:?}");
+    for name in names {
+        let documented = code.iter().any(|span| {
+            span.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .any(|word| word == name)
+        });
+        assert!(
+            documented,
+            "`{name}` is not documented in docs/spec-file.md"
+        );
+    }
+
+    // The controls: the TOML example broken two ways fails both checks,
+    // the parser naming what is wrong.
+    let toml_example = &examples[0].1;
+    for (broken, named) in [
+        (toml_example.replacen("image = ", "imgae = ", 1), "imgae"),
+        (
+            toml_example.replace("cpus = 1.5", "cpus = 0"),
+            "CPU limit `0`",
+        ),
+    ] {
+        assert_ne!(&broken, toml_example);
+        let value = spec_value("toml", &broken);
+        assert!(!validator.is_valid(&value), "the schema takes {named}");
+        let file = dir.path().join("broken.toml");
+        std::fs::write(&file, &broken).unwrap();
+        let assert = run_spec(&file).assert().code(125);
+        let stderr = text(&assert.get_output().stderr);
+        assert!(stderr.contains(named), "{stderr}");
+    }
+}
