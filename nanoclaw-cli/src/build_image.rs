@@ -127,9 +127,10 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
     // The build prepares the request itself; the report is asked for
     // separately (preparing is pure) only when it is printed.
-    let report = match args.json {
-        true => runtime.prepare_build(request.clone())?.1,
-        false => PatchReport::default(),
+    let report = if args.json {
+        runtime.prepare_build(request.clone())?.1
+    } else {
+        PatchReport::default()
     };
     let name = request.display_name().to_string();
     if !args.quiet {
