@@ -12,14 +12,16 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use nanoclaw_sandbox_core::dockerfile::{read_dockerfile, CA_BUILD_ARG};
 use nanoclaw_sandbox_core::redact;
-use nanoclaw_sandbox_core::runtime::{BuildRequest, ImageBuilder};
-use nanoclaw_sandbox_core::sandbox::{Mode, SandboxEnv};
+use nanoclaw_sandbox_core::runtime::{BuildRequest, ImageBuilder, ImageId};
+use nanoclaw_sandbox_core::sandbox::{Mode, PatchReport, SandboxEnv};
 use nanoclaw_sandbox_core::spec::NetworkMode;
+use serde::Serialize;
 
 use crate::build_context;
 use crate::engine;
 use crate::exit::usage;
 use crate::logging;
+use crate::output;
 use crate::settings::{SettingsArgs, VarSource};
 
 /// Options of `build`.
@@ -45,15 +47,51 @@ pub struct Args {
     /// and the build args (credentials redacted); build nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Suppress the build output and print only the image id (as `docker
+    /// build -q`); with `--json`, the JSON object.
+    #[arg(short = 'q', long, conflicts_with = "dry_run")]
+    quiet: bool,
+    /// Write the image id to FILE (as `docker build --iidfile`). A regular
+    /// file already there is removed before the build, so a failed build
+    /// leaves none; a FILE that cannot be written exits 2.
+    #[arg(long, value_name = "FILE", conflicts_with = "dry_run")]
+    iidfile: Option<PathBuf>,
+    /// Print the result as one JSON object on stdout: `id`, `tags`, `mode`,
+    /// `report` (what the sandbox layer changed), `context`, `files`. The
+    /// build output stays on stderr.
+    #[arg(long, conflicts_with = "dry_run")]
+    json: bool,
+    /// The workspace: in a sandbox, the files of the proxy CA the build
+    /// prepares are kept under it [default: the current directory].
+    #[arg(long, env = engine::WORKSPACE_VAR, value_name = "DIR")]
+    workspace: Option<PathBuf>,
     #[command(flatten)]
     settings: SettingsArgs,
     /// The build context: a directory (`.dockerignore` is honoured).
     context: PathBuf,
 }
 
+/// The `--json` result.
+#[derive(Debug, Serialize)]
+struct Built<'a> {
+    /// The image id (`sha256:...`).
+    id: &'a str,
+    /// The tags given with `-t`.
+    tags: &'a [String],
+    /// The sandbox mode the build ran in (`standard-docker`, `proxied`, `proxied-intercepting`).
+    mode: &'static str,
+    /// What the sandbox layer changed (build args, the Dockerfile's RUN steps).
+    report: &'a PatchReport,
+    /// The context directory, as given.
+    context: String,
+    /// How many files the context held.
+    files: usize,
+}
+
 /// Builds the image (or shows what the build would get).
-pub async fn run(args: &Args, workspace: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     logging::init(logging::WARNINGS);
+    let workspace = args.workspace.as_deref();
     let packed = build_context::pack(&args.context, args.dockerfile.as_deref())
         .map_err(|e| usage(format!("{e:#}")))?;
     let env = if args.no_sandbox {
@@ -61,6 +99,10 @@ pub async fn run(args: &Args, workspace: Option<&Path>) -> anyhow::Result<ExitCo
     } else {
         VarSource::from_args(&args.settings)?.detect()?
     };
+    let mode = env.mode().kind().as_str();
+    if let Some(path) = &args.iidfile {
+        clear_iidfile(path)?;
+    }
     let mut request = BuildRequest::new(packed.tar)
         .dockerfile(packed.dockerfile.as_str())
         .no_cache(args.no_cache);
@@ -83,20 +125,90 @@ pub async fn run(args: &Args, workspace: Option<&Path>) -> anyhow::Result<ExitCo
         }
         return Ok(ExitCode::SUCCESS);
     }
+    // The build prepares the request itself; the report is asked for
+    // separately (preparing is pure) only when it is printed.
+    let report = if args.json {
+        runtime.prepare_build(request.clone())?.1
+    } else {
+        PatchReport::default()
+    };
     let name = request.display_name().to_string();
-    say!(
-        "building {name} from {} ({} files)",
-        args.context.display(),
-        packed.files
-    );
-    let mut progress = Progress::new();
+    if !args.quiet {
+        output::note(format!(
+            "building {name} from {} ({} files)",
+            args.context.display(),
+            packed.files
+        ));
+    }
+    let mut progress = Progress::new(args.quiet);
     let built = runtime
         .build(request, &mut |line: &str| progress.line(line))
         .await;
     progress.finish();
     let id = built?;
-    say!("built {id}{}", tagged(&args.tags));
+    if let Some(path) = &args.iidfile {
+        write_iidfile(path, &id)?;
+    }
+    if args.json {
+        output::json_line(&Built {
+            id: id.as_str(),
+            tags: &args.tags,
+            mode,
+            report: &report,
+            context: args.context.display().to_string(),
+            files: packed.files,
+        })?;
+    } else if args.quiet {
+        say!("{id}");
+    } else {
+        say!("built {id}{}", tagged(&args.tags));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Before the build, as `docker build --iidfile` does: a regular file at
+/// `path` is removed (a failed build leaves no stale id behind), and a path
+/// that cannot take the id (a directory, a missing directory) is refused
+/// before anything is built. Other files (a symlink, a pipe) are written
+/// through as they are.
+fn clear_iidfile(path: &Path) -> anyhow::Result<()> {
+    let shown = path.display();
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => Err(usage(format!(
+            "--iidfile {shown} is a directory: give the path of a file to write the image id to"
+        ))),
+        Ok(meta) if meta.is_file() => std::fs::remove_file(path).map_err(|e| {
+            usage(format!(
+                "--iidfile {shown}: cannot remove the id of an earlier build: {e}"
+            ))
+        }),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let dir = match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir,
+                _ => Path::new("."),
+            };
+            if dir.is_dir() {
+                Ok(())
+            } else {
+                Err(usage(format!(
+                    "--iidfile {shown}: the directory {} does not exist: create it first",
+                    dir.display()
+                )))
+            }
+        }
+        Err(e) => Err(usage(format!("--iidfile {shown} cannot be used: {e}"))),
+    }
+}
+
+/// Writes the image id to `path` (no newline, as docker does).
+fn write_iidfile(path: &Path, id: &ImageId) -> anyhow::Result<()> {
+    std::fs::write(path, id.as_str()).map_err(|e| {
+        usage(format!(
+            "the image {id} was built, but --iidfile {} cannot be written: {e}",
+            path.display()
+        ))
+    })
 }
 
 fn tagged(tags: &[String]) -> String {
@@ -139,15 +251,20 @@ fn show_prepared(request: &BuildRequest) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Build output: on a terminal a spinner with the current line below the
-/// steps so far; otherwise every line as it comes.
+/// Build output, on stderr: on a terminal a spinner with the current line
+/// below the steps so far; otherwise every line as it comes; nothing with
+/// `--quiet`.
 enum Progress {
     Terminal(ProgressBar),
     Plain,
+    Quiet,
 }
 
 impl Progress {
-    fn new() -> Self {
+    fn new(quiet: bool) -> Self {
+        if quiet {
+            return Progress::Quiet;
+        }
         if !std::io::stderr().is_terminal() {
             return Progress::Plain;
         }
@@ -168,11 +285,8 @@ impl Progress {
                 }
                 bar.set_message(line.trim().to_string());
             }
-            Progress::Plain => {
-                use std::io::Write as _;
-                // A callback cannot fail; a closed stdout shows up at the next `say!`.
-                let _ = writeln!(std::io::stdout(), "{line}");
-            }
+            Progress::Plain => output::note(line),
+            Progress::Quiet => {}
         }
     }
 

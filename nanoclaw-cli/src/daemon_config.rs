@@ -41,11 +41,11 @@ pub struct Args {
 }
 
 /// Prints or writes the daemon's configuration.
-pub async fn run(args: &Args, workspace: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     crate::logging::init(crate::logging::WARNINGS);
     let env = VarSource::from_args(&args.settings)?.detect()?;
     let proxy = env.proxy().cloned().unwrap_or_default();
-    let (engine, source) = engine_version(args, workspace).await?;
+    let (engine, source) = engine_version(args).await?;
     let existing_path = under(&args.root, DAEMON_JSON_PATH);
     let existing = match std::fs::read_to_string(&existing_path) {
         Ok(text) => Some(text),
@@ -76,16 +76,14 @@ pub async fn run(args: &Args, workspace: Option<&Path>) -> anyhow::Result<ExitCo
 
 /// The Engine version: `--engine-version`, else the daemon's; and where it
 /// came from, for the header.
-async fn engine_version(
-    args: &Args,
-    workspace: Option<&Path>,
-) -> anyhow::Result<(EngineVersion, String)> {
+async fn engine_version(args: &Args) -> anyhow::Result<(EngineVersion, String)> {
     if let Some(text) = &args.engine_version {
         let version = EngineVersion::parse(text)
             .map_err(|e| usage(format!("--engine-version {text}: {e}")))?;
         return Ok((version, "--engine-version".into()));
     }
-    let runtime = crate::engine::connect(workspace).await.context(
+    // Only the daemon's version is asked for: no install's identity is involved.
+    let runtime = crate::engine::connect(None).await.context(
         "cannot ask the Docker daemon for its Engine version; pass --engine-version \
          MAJOR.MINOR to render without a daemon",
     )?;

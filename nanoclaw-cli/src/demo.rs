@@ -16,7 +16,7 @@
 //! get DNS 127.0.0.1.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -32,11 +32,13 @@ use nanoclaw_sandbox_core::sandbox::{DetectOptions, Mode, SandboxEnv};
 use nanoclaw_sandbox_core::standin::{
     self, DefaultPolicy, HostMapping, HostPattern, Standin, StandinConfig,
 };
+use serde::Serialize;
 use tokio::sync::oneshot;
 
 use crate::engine;
 use crate::host::{compose, HostOptions};
 use crate::logging;
+use crate::output;
 
 /// The Bot API double's name: mapped by the stand-in, never resolved.
 const TELEGRAM_HOST: &str = "api.telegram.test";
@@ -59,15 +61,99 @@ pub struct Args {
     /// The message posted to the Telegram double.
     #[arg(long, default_value = "hello from the demo chat")]
     message: String,
+    /// Print the summary as one JSON object on stdout (the running
+    /// commentary goes to stderr).
+    #[arg(long)]
+    json: bool,
+    /// Where the two agent hosts keep their chats and journals, and the
+    /// install id of the demo's containers [default: a temporary directory,
+    /// removed at the end].
+    #[arg(long, env = engine::WORKSPACE_VAR, value_name = "DIR")]
+    workspace: Option<PathBuf>,
+}
+
+/// Where the running commentary goes: stdout, or stderr with `--json`
+/// (stdout then holds the summary alone).
+#[derive(Debug, Clone, Copy)]
+struct Commentary {
+    on_stderr: bool,
+}
+
+impl Commentary {
+    fn line(self, text: impl std::fmt::Display) -> anyhow::Result<()> {
+        if self.on_stderr {
+            output::note(text);
+        } else {
+            say!("{text}");
+        }
+        Ok(())
+    }
+}
+
+/// `demo --json`: the facts the commentary gives, as data. The demo's
+/// token and API key are never part of it.
+#[derive(Debug, Serialize)]
+struct Summary {
+    /// The sandboxed agent answered and the unpatched control failed on
+    /// the certificate (the exit code is 0 exactly then).
+    ok: bool,
+    /// The Docker endpoint (credentials redacted) and the API version.
+    engine: Engine,
+    /// The agent image: this executable's `agent --serve`.
+    agent_image: ImageFacts,
+    /// Where the doubles and the proxy stand-in listen.
+    telegram_double: SocketAddr,
+    model_double: SocketAddr,
+    proxy_standin: SocketAddr,
+    /// The message posted in both chats.
+    message: String,
+    /// The model double's answer to it: what the sandboxed chat should get.
+    expected_answer: String,
+    /// Calls the model double answered (1 when only the sandboxed agent got through).
+    model_calls: usize,
+    /// The host whose agents go through the sandbox layer.
+    sandboxed: Conversation,
+    /// The same host with unpatched agents (proxy variables, no CA).
+    unpatched: Conversation,
+}
+
+#[derive(Debug, Serialize)]
+struct Engine {
+    endpoint: String,
+    api_version: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ImageFacts {
+    tag: String,
+    built: bool,
+    seconds: f64,
+}
+
+/// One chat's exchange and how its host ended.
+#[derive(Debug, Serialize)]
+struct Conversation {
+    chat: i64,
+    /// The bot's reply, `None` when none came within the wait.
+    reply: Option<String>,
+    /// How long the reply took, from the post.
+    reply_ms: Option<u64>,
+    /// The host's count of messages answered, failed and left in its journal.
+    handled: usize,
+    failed: usize,
+    pending: usize,
 }
 
 /// Runs the demo: exit 0 when the sandboxed agent's answer came back and
 /// the unpatched control failed on the certificate.
-pub async fn run(args: &Args, workspace: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     logging::init("warn,nanoclaw_sandbox_core::host=info");
+    let say = Commentary {
+        on_stderr: args.json,
+    };
     let scratch = tempfile::tempdir().context("cannot make a temporary directory")?;
-    let workspace = match workspace {
-        Some(dir) => dir.to_path_buf(),
+    let workspace = match &args.workspace {
+        Some(dir) => dir.clone(),
         None => scratch.path().join("workspace"),
     };
     std::fs::create_dir_all(&workspace)
@@ -77,36 +163,44 @@ pub async fn run(args: &Args, workspace: Option<&Path>) -> anyhow::Result<ExitCo
         .context("cannot resolve the workspace")?;
 
     let docker = engine::connect(Some(&workspace)).await?;
-    say!(
+    let engine = Engine {
+        endpoint: docker.endpoint().to_string(),
+        api_version: docker.api_version(),
+    };
+    say.line(format_args!(
         "connected to {} (API {})",
-        docker.endpoint(),
-        docker.api_version()
-    );
+        engine.endpoint, engine.api_version
+    ))?;
     let started = Instant::now();
     let image = engine::own_agent_image(&docker, &mut |_| {}).await?;
-    say!(
+    let agent_image = ImageFacts {
+        tag: image.tag,
+        built: image.built,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    say.line(format_args!(
         "agent image {} ({} in {:.1} s): this executable, whose `agent --serve` speaks the agent protocol",
-        image.tag,
-        if image.built { "built" } else { "reused" },
-        started.elapsed().as_secs_f64()
-    );
+        agent_image.tag,
+        if agent_image.built { "built" } else { "reused" },
+        agent_image.seconds
+    ))?;
 
     let public = LocalCa::generate("nanoclaw demo public CA")?;
     let telegram = TelegramDouble::start(&public, TELEGRAM_HOST, TOKEN).await?;
     let model = ModelDouble::start(&public, MODEL_HOST, Some(API_KEY)).await?;
     let standin = start_standin(&public, &telegram, &model, scratch.path()).await?;
-    say!(
+    let proxy_standin = standin.addr();
+    say.line(format_args!(
         "Telegram Bot API double  https://{TELEGRAM_HOST} on {}",
         telegram.addr()
-    );
-    say!(
+    ))?;
+    say.line(format_args!(
         "Messages API double      https://{MODEL_HOST} on {}",
         model.addr()
-    );
-    say!(
-        "sandbox proxy stand-in   {}: intercepts TLS with its own CA, maps both names, denies every other host",
-        standin.addr()
-    );
+    ))?;
+    say.line(format_args!(
+        "sandbox proxy stand-in   {proxy_standin}: intercepts TLS with its own CA, maps both names, denies every other host"
+    ))?;
 
     // What an agent host in the sandbox detects: the stand-in's variables.
     let vars: std::collections::BTreeMap<String, String> =
@@ -118,9 +212,10 @@ pub async fn run(args: &Args, workspace: Option<&Path>) -> anyhow::Result<ExitCo
         ca: None,
     });
 
-    say!("");
-    say!("1) the agent host, agents through the sandbox layer (proxy variables, proxy CA mounted and trusted):");
-    let answer = converse(
+    say.line("")?;
+    say.line("1) the agent host, agents through the sandbox layer (proxy variables, proxy CA mounted and trusted):")?;
+    let sandboxed = converse(
+        say,
         &docker,
         env.clone(),
         env.clone(),
@@ -130,9 +225,12 @@ pub async fn run(args: &Args, workspace: Option<&Path>) -> anyhow::Result<ExitCo
         &args.message,
     )
     .await?;
-    say!("");
-    say!("2) the same host, agents unpatched (proxy variables only, as without this library):");
+    say.line("")?;
+    say.line(
+        "2) the same host, agents unpatched (proxy variables only, as without this library):",
+    )?;
     let control = converse(
+        say,
         &docker,
         env.clone(),
         unpatched,
@@ -150,26 +248,49 @@ pub async fn run(args: &Args, workspace: Option<&Path>) -> anyhow::Result<ExitCo
         .into_iter()
         .filter(|r| r.status == 200)
         .count();
-    say!("");
-    let answered = answer.as_deref() == Some(expected.as_str()) && model_calls == 1;
+    say.line("")?;
+    let answered = sandboxed.reply.as_deref() == Some(expected.as_str()) && model_calls == 1;
     let refused = control
+        .reply
         .as_deref()
         .is_some_and(|reply| reply.contains("CA is not trusted") && !reply.contains(&expected));
-    if answered && refused {
-        say!("result: a Telegram message was answered by a sandboxed agent container that called the model API");
-        say!("        through the proxy with TLS verification on; unpatched, the agent's call failed on the proxy's certificate");
-        Ok(ExitCode::SUCCESS)
+    let ok = answered && refused;
+    if ok {
+        say.line("result: a Telegram message was answered by a sandboxed agent container that called the model API")?;
+        say.line("        through the proxy with TLS verification on; unpatched, the agent's call failed on the proxy's certificate")?;
     } else {
-        say!(
-            "result: UNEXPECTED: sandboxed answer {answer:?} (wanted {expected:?}, {model_calls} model call(s)); control reply {control:?} (wanted a certificate error)"
-        );
-        Ok(ExitCode::FAILURE)
+        say.line(format_args!(
+            "result: UNEXPECTED: sandboxed answer {:?} (wanted {expected:?}, {model_calls} model call(s)); control reply {:?} (wanted a certificate error)",
+            sandboxed.reply, control.reply
+        ))?;
     }
+    if args.json {
+        output::json_line(&Summary {
+            ok,
+            engine,
+            agent_image,
+            telegram_double: telegram.addr(),
+            model_double: model.addr(),
+            proxy_standin,
+            message: args.message.clone(),
+            expected_answer: expected,
+            model_calls,
+            sandboxed,
+            unpatched: control,
+        })?;
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Runs a host whose own calls use `host_env` and whose agents are patched
-/// for `agent_env`, posts `text` in `chat`, and returns the reply.
+/// for `agent_env`, posts `text` in `chat`, and returns the exchange.
+#[allow(clippy::too_many_arguments)]
 async fn converse(
+    say: Commentary,
     docker: &nanoclaw_sandbox_core::runtime::docker::DockerRuntime,
     host_env: SandboxEnv,
     agent_env: SandboxEnv,
@@ -177,7 +298,7 @@ async fn converse(
     telegram: &TelegramDouble,
     chat: i64,
     text: &str,
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<Conversation> {
     std::fs::create_dir_all(workspace)
         .with_context(|| format!("cannot create {}", workspace.display()))?;
     let client = HttpClient::from_sandbox(&host_env).context("cannot build the host's client")?;
@@ -211,32 +332,44 @@ async fn converse(
     let before = telegram.sent().len();
     let posted = Instant::now();
     telegram.post(chat, "demo-user", text);
-    say!("  telegram  | demo-user in chat {chat}: {text:?}");
+    say.line(format_args!(
+        "  telegram  | demo-user in chat {chat}: {text:?}"
+    ))?;
     let sent = telegram.wait_sent(before + 1, ANSWER_WAIT).await;
     let reply = sent
         .iter()
         .skip(before)
         .find(|m| m.chat_id == chat)
         .map(|m| m.text.clone());
-    match &reply {
-        Some(reply) => say!(
-            "  telegram  | bot in chat {chat} after {:.0} ms: {reply:?}",
-            posted.elapsed().as_secs_f64() * 1000.0
-        ),
-        None => say!("  telegram  | no answer within {} s", ANSWER_WAIT.as_secs()),
+    let reply_ms = reply
+        .as_ref()
+        .map(|_| u64::try_from(posted.elapsed().as_millis()).unwrap_or(u64::MAX));
+    match (&reply, reply_ms) {
+        (Some(reply), Some(ms)) => say.line(format_args!(
+            "  telegram  | bot in chat {chat} after {ms} ms: {reply:?}"
+        ))?,
+        _ => say.line(format_args!(
+            "  telegram  | no answer within {} s",
+            ANSWER_WAIT.as_secs()
+        ))?,
     }
     let _ = stop.send(());
     let report = running
         .await
         .context("the agent host task failed")?
         .context("the agent host failed")?;
-    say!(
+    say.line(format_args!(
         "  host      | stopped: {} answered, {} failed, {} left; agent containers removed",
-        report.handled,
-        report.failed,
-        report.pending
-    );
-    Ok(reply)
+        report.handled, report.failed, report.pending
+    ))?;
+    Ok(Conversation {
+        chat,
+        reply,
+        reply_ms,
+        handled: report.handled,
+        failed: report.failed,
+        pending: report.pending,
+    })
 }
 
 /// The stand-in, listening where containers on the bridge reach it: on

@@ -11,6 +11,10 @@ use nanoclaw_sandbox_core::runtime::docker::{DockerOptions, DockerRuntime};
 use nanoclaw_sandbox_core::runtime::InstallId;
 use nanoclaw_sandbox_core::sandbox::{SandboxEnv, SandboxRuntime};
 
+/// The variable `--workspace` falls back to, on the commands that take it
+/// (`build`, `run`, `doctor`, `host`, `demo`).
+pub const WORKSPACE_VAR: &str = "NANOCLAW_WORKSPACE";
+
 /// The workspace: the one given, else the current directory.
 pub fn workspace_dir(workspace: Option<&Path>) -> anyhow::Result<PathBuf> {
     match workspace {

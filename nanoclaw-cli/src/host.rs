@@ -9,7 +9,7 @@
 //! environment). Secrets are read from the environment only, never from
 //! flags, so they do not show in the process list.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,6 +82,11 @@ pub struct Args {
     /// Run agents without the sandbox layer even when the environment is a sandbox.
     #[arg(long)]
     no_sandbox: bool,
+    /// The workspace: chat folders, session folders and the message journal
+    /// live here, and containers are labelled with an install id derived
+    /// from it [default: ./nanoclaw-workspace].
+    #[arg(long, env = engine::WORKSPACE_VAR, value_name = "DIR")]
+    workspace: Option<PathBuf>,
     #[command(flatten)]
     settings: SettingsArgs,
     /// The agent's command (default for the built-in image: `--serve`).
@@ -127,7 +132,7 @@ pub struct HostOptions {
 }
 
 /// Runs the host until SIGINT or SIGTERM.
-pub async fn run(args: Args, workspace: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     logging::init("info");
     let token = std::env::var(TELEGRAM_TOKEN_VAR).map_err(|_| {
         usage(format!(
@@ -146,8 +151,8 @@ pub async fn run(args: Args, workspace: Option<&Path>) -> anyhow::Result<ExitCod
                 ))
             })
     };
-    let workspace = match workspace {
-        Some(dir) => dir.to_path_buf(),
+    let workspace = match &args.workspace {
+        Some(dir) => dir.clone(),
         None => std::env::current_dir()
             .context("cannot read the current directory; pass --workspace")?
             .join("nanoclaw-workspace"),

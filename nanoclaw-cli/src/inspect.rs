@@ -3,7 +3,6 @@
 //! library's `audit_container`, which asks the patcher itself). Exit 0 when
 //! they match, 1 when they do not, 2 on a usage error (no such container).
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use nanoclaw_sandbox_core::doctor::{audit_container, ContainerAudit, Finding, VarAudit};
@@ -37,14 +36,15 @@ struct Report<'a> {
 }
 
 /// Runs `inspect`.
-pub async fn run(args: &Args, workspace: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     // Detection's warnings (e.g. `HTTPS_PROXY` and `https_proxy` differing)
     // go to stderr as for `run` and `build`.
     crate::logging::init(crate::logging::WARNINGS);
     let env = VarSource::from_args(&args.settings)?
         .detect()
         .map_err(|e| usage(format!("{e:#}")))?;
-    let runtime = crate::engine::connect(workspace).await?;
+    // The container is read by name: no install's identity is involved.
+    let runtime = crate::engine::connect(None).await?;
     let info = runtime
         .inspect(&ContainerId::new(args.container.as_str()))
         .await
@@ -58,11 +58,10 @@ pub async fn run(args: &Args, workspace: Option<&Path>) -> anyhow::Result<ExitCo
     let audit = audit_container(&env, &info, args.dev)?;
     let matches = audit.matches();
     if args.json {
-        let text = serde_json::to_string_pretty(&Report {
+        crate::output::json_document(&Report {
             audit: &audit,
             matches,
         })?;
-        say!("{text}");
     } else {
         print(&audit)?;
     }

@@ -25,6 +25,7 @@ mod exit;
 mod host;
 mod inspect;
 mod logging;
+mod output;
 mod patch_dockerfile;
 mod proxy;
 mod route;
@@ -32,8 +33,8 @@ mod run;
 mod run_spec;
 mod settings;
 mod signals;
+mod spec_schema;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -42,11 +43,6 @@ use clap::{CommandFactory, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "nanoclaw-sandbox", version, about)]
 struct Cli {
-    /// The host's workspace: containers are labelled with an install id
-    /// derived from it, so a restart finds what an earlier run left behind.
-    #[arg(long, global = true, env = "NANOCLAW_WORKSPACE", value_name = "DIR")]
-    workspace: Option<PathBuf>,
-
     #[command(subcommand)]
     command: Command,
 }
@@ -108,6 +104,11 @@ enum Command {
     /// The test agent itself: what runs inside the agent image.
     #[command(hide = true)]
     Agent(agent::Args),
+    /// Print the JSON Schema of the container spec files `run --spec` and `doctor --spec` read.
+    ///
+    /// A spec file is TOML or JSON; the schema describes both (JSON Schema
+    /// 2020-12, for editors and CI). docs/spec-file.md documents every field.
+    SpecSchema,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
     ///
     /// For example `nanoclaw-sandbox completions bash > /etc/bash_completion.d/nanoclaw-sandbox`.
@@ -143,18 +144,17 @@ fn main() -> ExitCode {
         // runtime's start-up unless it needs one (see agent.rs).
         Command::Agent(args) => agent::run(&args),
         Command::Route(args) => route::run(&args),
-        Command::Build(args) => exit::block_on(build_image::run(&args, cli.workspace.as_deref())),
+        Command::Build(args) => exit::block_on(build_image::run(&args)),
         Command::PatchDockerfile(args) => patch_dockerfile::run(&args),
-        Command::Run(args) => exit::block_on(run::run(args, cli.workspace.as_deref())),
+        Command::Run(args) => exit::block_on(run::run(args)),
         Command::Proxy(args) => exit::block_on(proxy::run(args)),
-        Command::Host(args) => exit::block_on(host::run(args, cli.workspace.as_deref())),
-        Command::Demo(args) => exit::block_on(demo::run(&args, cli.workspace.as_deref())),
-        Command::Doctor(args) => exit::block_on(doctor::run(&args, cli.workspace.as_deref())),
-        Command::Inspect(args) => exit::block_on(inspect::run(&args, cli.workspace.as_deref())),
+        Command::Host(args) => exit::block_on(host::run(args)),
+        Command::Demo(args) => exit::block_on(demo::run(&args)),
+        Command::Doctor(args) => exit::block_on(doctor::run(&args)),
+        Command::Inspect(args) => exit::block_on(inspect::run(&args)),
         Command::Completions { shell } => completions(shell),
-        Command::DaemonConfig(args) => {
-            exit::block_on(daemon_config::run(&args, cli.workspace.as_deref()))
-        }
+        Command::SpecSchema => spec_schema::run(),
+        Command::DaemonConfig(args) => exit::block_on(daemon_config::run(&args)),
     };
     exit::report(outcome)
 }

@@ -45,7 +45,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             "rule": decision.reason.to_string(),
             "trust": trust,
         });
-        say!("{object}");
+        crate::output::json_line(&object)?;
         return Ok(ExitCode::SUCCESS);
     }
     match &decision.route {

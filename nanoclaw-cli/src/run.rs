@@ -7,7 +7,7 @@
 //! once the container is stopped and removed.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,6 +51,12 @@ pub struct Args {
     /// After Ctrl-C, how long the container gets to stop before it is killed.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     stop_timeout: u64,
+    /// The host's workspace: the container is labelled with an install id
+    /// derived from it (a later run finds what a crashed one left), and in a
+    /// sandbox the CA files it mounts are kept under it [default: the
+    /// current directory].
+    #[arg(long, env = engine::WORKSPACE_VAR, value_name = "DIR")]
+    workspace: Option<PathBuf>,
     #[command(flatten)]
     settings: SettingsArgs,
 }
@@ -72,8 +78,8 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 
 /// Runs the container; every failure of ours is printed and becomes 125
 /// (or 126/127), so scripts can tell it from the container's own codes.
-pub async fn run(args: Args, workspace: Option<&Path>) -> anyhow::Result<ExitCode> {
-    match execute(&args, workspace).await {
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match execute(&args, args.workspace.as_deref()).await {
         Ok(code) => Ok(code),
         Err(Failure { code, error }) => {
             // The usual printing; the code is ours, not the usual mapping.
@@ -263,7 +269,7 @@ fn dry_run(
         "spec": shown_spec(&patched)?,
         "report": report,
     });
-    say!("{}", serde_json::to_string_pretty(&output)?);
+    crate::output::json_document(&output)?;
     Ok(ExitCode::SUCCESS)
 }
 

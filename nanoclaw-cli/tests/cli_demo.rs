@@ -61,6 +61,66 @@ fn demo_answers_a_chat_message_through_a_sandboxed_agent_and_the_unpatched_contr
 }
 
 #[test]
+fn demo_json_prints_the_summary_as_one_object_and_the_commentary_on_stderr() {
+    if !daemon_reachable() {
+        prereq::missing("Docker daemon", "nothing listens on the Docker socket");
+        return;
+    }
+    let workspace = tempfile::tempdir().unwrap();
+    let assert = demo(workspace.path())
+        .args(["--json", "--message", "json test line"])
+        .assert()
+        .success();
+    let stdout = text(&assert.get_output().stdout);
+    let stderr = text(&assert.get_output().stderr);
+    assert_eq!(stdout.lines().count(), 1, "one line: {stdout}");
+    assert!(
+        stderr.contains("1) the agent host") && stderr.contains("2) the same host"),
+        "the commentary: {stderr}"
+    );
+    for out in [&stdout, &stderr] {
+        assert!(!out.contains("sk-nanoclaw-demo-key"), "{out}");
+        assert!(!out.contains("nanoclaw-demo-token"), "{out}");
+    }
+    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["ok"], true, "{summary}");
+    assert_eq!(summary["message"], "json test line");
+    let expected = summary["expected_answer"].as_str().unwrap();
+    assert!(expected.contains("json test line"), "{summary}");
+    assert_eq!(summary["model_calls"], 1, "{summary}");
+    let sandboxed = &summary["sandboxed"];
+    assert_eq!(sandboxed["chat"], 4242);
+    assert_eq!(sandboxed["reply"], expected, "{summary}");
+    assert!(sandboxed["reply_ms"].as_u64().is_some(), "{summary}");
+    assert_eq!(sandboxed["handled"], 1, "{summary}");
+    // The control: the unpatched agent's reply names the untrusted CA.
+    let unpatched = &summary["unpatched"];
+    assert_eq!(unpatched["chat"], 4343);
+    let reply = unpatched["reply"].as_str().unwrap();
+    assert!(reply.contains("CA is not trusted"), "{summary}");
+    assert!(!reply.contains(expected), "{summary}");
+    assert!(
+        summary["agent_image"]["tag"]
+            .as_str()
+            .is_some_and(|tag| tag.starts_with("nanoclaw-agent:")),
+        "{summary}"
+    );
+    assert!(summary["engine"]["api_version"].is_string(), "{summary}");
+    for addr in ["telegram_double", "model_double", "proxy_standin"] {
+        let shown = summary[addr].as_str().unwrap_or_default();
+        assert!(
+            shown.parse::<std::net::SocketAddr>().is_ok(),
+            "{addr}: {summary}"
+        );
+    }
+    assert_eq!(
+        containers_of_workspace(workspace.path()),
+        Vec::<String>::new(),
+        "every container removed"
+    );
+}
+
+#[test]
 fn demo_without_a_daemon_says_how_to_start_one() {
     let workspace = tempfile::tempdir().unwrap();
     let assert = demo(workspace.path())

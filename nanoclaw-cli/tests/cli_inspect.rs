@@ -23,19 +23,8 @@ fn setup(fixture: &Fixture) -> (std::path::PathBuf, std::path::PathBuf) {
     (ws, env)
 }
 
-fn inspect(
-    fixture: &Fixture,
-    ws: &std::path::Path,
-    env: &std::path::Path,
-    extra: &[&str],
-) -> doctor_support::Outcome {
-    let mut args = vec![
-        "inspect",
-        "--env-file",
-        env.to_str().unwrap(),
-        "--workspace",
-        ws.to_str().unwrap(),
-    ];
+fn inspect(fixture: &Fixture, env: &std::path::Path, extra: &[&str]) -> doctor_support::Outcome {
+    let mut args = vec!["inspect", "--env-file", env.to_str().unwrap()];
     args.extend_from_slice(extra);
     run(fixture.dir.path(), &args, &[])
 }
@@ -51,7 +40,7 @@ fn a_patched_agent_matches_and_a_bare_one_does_not() {
     let good = agents.start(&unique_name("inspect-patched"), true);
     let bare = agents.start(&unique_name("inspect-bare"), false);
 
-    let out = inspect(&fixture, &ws, &env, &[&good]);
+    let out = inspect(&fixture, &env, &[&good]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     for line in [
         "host mode: proxied-intercepting",
@@ -65,7 +54,7 @@ fn a_patched_agent_matches_and_a_bare_one_does_not() {
     }
     assert!(!out.stdout.contains("hunter2"), "{}", out.stdout);
 
-    let out = inspect(&fixture, &ws, &env, &[&bare]);
+    let out = inspect(&fixture, &env, &[&bare]);
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     for line in [
         "  missing  HTTPS_PROXY (expected http://***@host.docker.internal:3128)",
@@ -76,7 +65,7 @@ fn a_patched_agent_matches_and_a_bare_one_does_not() {
         assert!(out.stdout.contains(line), "`{line}` in:\n{}", out.stdout);
     }
 
-    let out = inspect(&fixture, &ws, &env, &["--json", &bare]);
+    let out = inspect(&fixture, &env, &["--json", &bare]);
     assert_eq!(out.code, 1);
     let report: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(report["matches"], false);
@@ -111,7 +100,7 @@ fn a_differing_value_is_shown_beside_the_expected_one() {
         &name,
         &[("HTTPS_PROXY", "http://agent:hunter2@127.0.0.1:3128")],
     );
-    let out = inspect(&fixture, &ws, &env, &["--json", &name]);
+    let out = inspect(&fixture, &env, &["--json", &name]);
     assert_eq!(out.code, 1, "{}", out.stderr);
     let report: Value = serde_json::from_str(&out.stdout).unwrap();
     let https = report["variables"]
@@ -135,7 +124,7 @@ fn an_unknown_container_is_a_usage_error() {
     if docker(&fixture, &ws).is_none() {
         return;
     }
-    let out = inspect(&fixture, &ws, &env, &["nanoclaw-inspect-no-such-container"]);
+    let out = inspect(&fixture, &env, &["nanoclaw-inspect-no-such-container"]);
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(
         out.stderr.contains("nanoclaw-inspect-no-such-container"),

@@ -8,7 +8,7 @@ mod cli_support;
 
 use std::collections::HashMap;
 
-use cli_support::cli;
+use cli_support::{cli, text};
 use nanoclaw_sandbox_core::sandbox::{DetectOptions, SandboxEnv};
 
 const UPPER: &str = "http://upper-proxy.test:3128";
@@ -174,4 +174,53 @@ fn a_bad_proxy_variable_exits_2_naming_it() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("HTTPS_PROXY"));
+}
+
+/// `--workspace` belongs to the commands that read it (`build`, `run`,
+/// `doctor`, `host`, `demo`); the others refuse it as clap refuses any
+/// unknown argument (exit 2), wherever it is put. Their variable,
+/// `NANOCLAW_WORKSPACE`, is nothing to them.
+#[test]
+fn commands_that_do_not_use_the_workspace_refuse_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().to_str().unwrap();
+    let commands: [&[&str]; 7] = [
+        &["route", "https://example.com/"],
+        &["patch-dockerfile", "Dockerfile"],
+        &["inspect", "some-container"],
+        &["daemon-config", "--engine-version", "20.10"],
+        &["proxy", "--listen", "127.0.0.1:0"],
+        &["completions", "bash"],
+        &["spec-schema"],
+    ];
+    for args in commands {
+        let assert = command(&[])
+            .args(args)
+            .args(["--workspace", ws])
+            .assert()
+            .code(2);
+        let stderr = text(&assert.get_output().stderr);
+        assert!(
+            stderr.contains("unexpected argument '--workspace'"),
+            "{args:?}: {stderr}"
+        );
+    }
+    // Before the command, where it used to be global, it is refused too.
+    let assert = command(&[])
+        .args(["--workspace", ws, "route", "https://example.com/"])
+        .assert()
+        .code(2);
+    assert!(text(&assert.get_output().stderr).contains("unexpected argument '--workspace'"));
+
+    // The control: the same commands run without it, with the variable set.
+    for args in [
+        &["route", "https://example.com/"][..],
+        &["completions", "bash"],
+        &["spec-schema"],
+    ] {
+        command(&[("NANOCLAW_WORKSPACE", ws)])
+            .args(args)
+            .assert()
+            .code(0);
+    }
 }

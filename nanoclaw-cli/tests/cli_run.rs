@@ -18,9 +18,10 @@ use nanoclaw_sandbox_core::runtime::InstanceId;
 /// workspace of its own.
 fn run_agent(image: &str, workspace: &Path) -> assert_cmd::Command {
     let mut cmd = cli();
-    cmd.arg("--workspace")
+    cmd.arg("run")
+        .arg("--workspace")
         .arg(workspace)
-        .args(["run", "--no-sandbox", "--network", "none", "-l"])
+        .args(["--no-sandbox", "--network", "none", "-l"])
         .arg("nanoclaw.test=true")
         .args(["--image", image]);
     cmd
@@ -115,16 +116,10 @@ fn ctrl_c_stops_and_removes_the_container_and_exits_130() {
     let workspace = tempfile::tempdir().unwrap();
     let name = format!("nanoclaw-test-sigint-{}", InstanceId::generate());
     let mut child = Command::new(BIN)
+        .arg("run")
         .arg("--workspace")
         .arg(workspace.path())
-        .args([
-            "run",
-            "--no-sandbox",
-            "--network",
-            "none",
-            "--stop-timeout",
-            "1",
-        ])
+        .args(["--no-sandbox", "--network", "none", "--stop-timeout", "1"])
         .args([
             "-l",
             "nanoclaw.test=true",
@@ -160,9 +155,10 @@ fn a_sandbox_env_file_patches_the_real_container() {
     let workspace = tempfile::tempdir().unwrap();
     let mut cmd = cli();
     let assert = cmd
+        .arg("run")
         .arg("--workspace")
         .arg(workspace.path())
-        .args(["run", "--network", "none", "-l", "nanoclaw.test=true"])
+        .args(["--network", "none", "-l", "nanoclaw.test=true"])
         .arg("--env-file")
         .arg(&proxy.env_file)
         .args(["--image", image, "--", "--print-env"])
@@ -190,7 +186,14 @@ fn a_sandbox_env_file_patches_the_real_container() {
 
 /// `run --dry-run` output as JSON.
 fn dry_run(args: &[&str]) -> serde_json::Value {
+    dry_run_with(args, &[])
+}
+
+/// The same with `vars` set (and `NANOCLAW_WORKSPACE` only when among them).
+fn dry_run_with(args: &[&str], vars: &[(&str, &str)]) -> serde_json::Value {
     let mut cmd = cli();
+    cmd.env_remove("NANOCLAW_WORKSPACE");
+    cmd.envs(vars.iter().copied());
     let assert = cmd
         .args([
             "run",
@@ -281,4 +284,181 @@ fn our_own_input_errors_are_125() {
         .assert()
         .code(125);
     assert!(text(&assert.get_output().stderr).contains("/nonexistent/x.env"));
+}
+
+/// `run` reads `--workspace` (or `NANOCLAW_WORKSPACE`): in a sandbox the CA
+/// directory the container mounts is kept under it. Before the command, where
+/// it used to be global, it is refused, with clap's hint where it belongs.
+#[test]
+fn the_workspace_is_an_argument_of_run() {
+    let proxy = ProxyProcess::start(&[]);
+    let env_file = proxy.env_file.to_str().unwrap();
+    let workspace = tempfile::tempdir().unwrap();
+    let ws = workspace.path().to_str().unwrap();
+    let ca_source = |out: &serde_json::Value| -> String {
+        out["spec"]["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["target"] == "/etc/nanoclaw/ca")
+            .and_then(|m| m["source"].as_str())
+            .unwrap_or_else(|| panic!("no CA mount: {out}"))
+            .to_string()
+    };
+    let given = ca_source(&dry_run(&["--env-file", env_file, "--workspace", ws]));
+    assert!(given.starts_with(ws), "{given} under {ws}");
+    let from_var = ca_source(&dry_run_with(
+        &["--env-file", env_file],
+        &[("NANOCLAW_WORKSPACE", ws)],
+    ));
+    // The same install directory (the instance below it is per process).
+    let install_dir = |ca: &str| Path::new(ca).ancestors().nth(2).unwrap().to_path_buf();
+    assert_eq!(install_dir(&from_var), install_dir(&given));
+    // The control: without a workspace the CA directory goes elsewhere.
+    let elsewhere = ca_source(&dry_run(&["--env-file", env_file]));
+    assert!(!elsewhere.starts_with(ws), "{elsewhere}");
+
+    let assert = cli()
+        .args(["--workspace", ws, "run", "--dry-run", "--image", "a:1"])
+        .assert()
+        .code(2);
+    let stderr = text(&assert.get_output().stderr);
+    assert!(
+        stderr.contains("unexpected argument '--workspace'"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("'run --workspace' exists"), "{stderr}");
+}
+
+/// docs/spec-file.md, where the spec file is documented.
+fn spec_file_doc() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/spec-file.md");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The doc's ```toml and ```json blocks: (extension, text).
+fn spec_file_examples(doc: &str) -> Vec<(&'static str, String)> {
+    let mut found = Vec::new();
+    let mut lines = doc.lines();
+    while let Some(line) = lines.next() {
+        let extension = match line.trim() {
+            "```toml" => "toml",
+            "```json" => "json",
+            _ => continue,
+        };
+        let block: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "```").collect();
+        found.push((extension, block.join("\n") + "\n"));
+    }
+    found
+}
+
+/// A spec file's text as JSON (TOML converted), as the schema sees it.
+fn spec_value(extension: &str, text: &str) -> serde_json::Value {
+    match extension {
+        "toml" => toml::from_str(text).unwrap(),
+        _ => serde_json::from_str(text).unwrap(),
+    }
+}
+
+/// Every property name the schema has, nested ones included.
+fn property_names(schema: &serde_json::Value, names: &mut Vec<String>) {
+    match schema {
+        serde_json::Value::Object(map) => {
+            if let Some(serde_json::Value::Object(properties)) = map.get("properties") {
+                names.extend(properties.keys().cloned());
+            }
+            map.values().for_each(|v| property_names(v, names));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| property_names(v, names)),
+        _ => {}
+    }
+}
+
+/// `run --spec FILE --dry-run --no-sandbox`: the CLI's own parser.
+fn run_spec(file: &Path) -> assert_cmd::Command {
+    let mut cmd = cli();
+    cmd.args(["run", "--dry-run", "--no-sandbox", "--spec"])
+        .arg(file);
+    cmd
+}
+
+#[test]
+fn spec_schema_prints_and_the_docs_examples_validate_and_parse() {
+    let assert = cli().arg("spec-schema").assert().code(0);
+    let schema: serde_json::Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    assert_eq!(schema["required"], serde_json::json!(["image"]));
+    let validator = jsonschema::validator_for(&schema).unwrap();
+
+    let doc = spec_file_doc();
+    let examples = spec_file_examples(&doc);
+    let kinds: Vec<&str> = examples.iter().map(|(kind, _)| *kind).collect();
+    assert_eq!(kinds, ["toml", "json"], "the doc's two examples");
+    let dir = tempfile::tempdir().unwrap();
+    for (index, (extension, text)) in examples.iter().enumerate() {
+        let value = spec_value(extension, text);
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{extension} example: {errors:?}");
+        let file = dir.path().join(format!("example-{index}.{extension}"));
+        std::fs::write(&file, text).unwrap();
+        let assert = run_spec(&file).assert().code(0);
+        let parsed: serde_json::Value =
+            serde_json::from_slice(&assert.get_output().stdout).unwrap();
+        assert_eq!(parsed["spec"]["image"], value["image"], "{extension}");
+        let targets = |spec: &serde_json::Value| -> Vec<String> {
+            spec["mounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["target"].to_string())
+                .collect()
+        };
+        assert_eq!(targets(&parsed["spec"]), targets(&value), "{extension}");
+        // The default network is left out of the printed spec.
+        let network = parsed["spec"].get("network").cloned();
+        let network = network.unwrap_or_else(|| serde_json::json!("default"));
+        assert_eq!(network, value["network"], "{extension}");
+    }
+
+    // Every field the schema names is in the doc, as code.
+    let code: Vec<&str> = doc.split('`').skip(1).step_by(2).collect();
+    let mut names = Vec::new();
+    property_names(&schema, &mut names);
+    assert!(names.len() > 20, "{names:?}");
+    for name in names {
+        let documented = code.iter().any(|span| {
+            span.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .any(|word| word == name)
+        });
+        assert!(
+            documented,
+            "`{name}` is not documented in docs/spec-file.md"
+        );
+    }
+
+    // The controls: the TOML example broken two ways fails both checks,
+    // the parser naming what is wrong.
+    let toml_example = &examples[0].1;
+    for (broken, named) in [
+        (toml_example.replacen("image = ", "imgae = ", 1), "imgae"),
+        (
+            toml_example.replace("cpus = 1.5", "cpus = 0"),
+            "CPU limit `0`",
+        ),
+    ] {
+        assert_ne!(&broken, toml_example);
+        let value = spec_value("toml", &broken);
+        assert!(!validator.is_valid(&value), "the schema takes {named}");
+        let file = dir.path().join("broken.toml");
+        std::fs::write(&file, &broken).unwrap();
+        let assert = run_spec(&file).assert().code(125);
+        let stderr = text(&assert.get_output().stderr);
+        assert!(stderr.contains(named), "{stderr}");
+    }
 }

@@ -110,9 +110,9 @@ impl Stack {
     fn host(&self, allowed: &str, max_agents: usize, agent_args: &[&str]) -> HostProcess {
         let mut command = Command::new(BIN);
         command
+            .arg("host")
             .arg("--workspace")
             .arg(self.workspace())
-            .arg("host")
             .arg("--env-file")
             .arg(&self.env_file)
             .args(["--max-agents", &max_agents.to_string()])

@@ -49,17 +49,22 @@ pub struct Args {
     /// Seconds each network step (connect, TLS) may take; a request gets three times as long.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     timeout: f64,
+    /// The sandbox's workspace root: the project and the spec's mount
+    /// sources must be inside it; the containers checked by default are
+    /// those of the install derived from it [default: the current directory].
+    #[arg(long, env = crate::engine::WORKSPACE_VAR, value_name = "DIR")]
+    workspace: Option<PathBuf>,
     #[command(flatten)]
     settings: SettingsArgs,
 }
 
 /// Runs the doctor.
-pub async fn run(args: &Args, workspace: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let workspace = args.workspace.as_deref();
     let doctor = inputs::with_engine(configure(args, workspace)?, workspace).await;
     let checks = doctor.run().await;
     if args.json {
-        let text = serde_json::to_string_pretty(&checks)?;
-        say!("{text}");
+        crate::output::json_document(&checks)?;
     } else {
         print::human(&checks)?;
     }
