@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use nanoclaw_sandbox_core::runtime::agent_image::{ensure_agent_image, AgentImageRequest};
+use nanoclaw_agent_image::{ensure_agent_image, AgentImageRequest};
 use nanoclaw_sandbox_core::runtime::ImageBuilder;
 
 /// What to tell a user who has no agent executable yet.

@@ -4,9 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use nanoclaw_sandbox_core::runtime::agent_image::{
-    ensure_agent_image, AgentImage, AgentImageRequest,
-};
+use nanoclaw_agent_image::{ensure_agent_image, AgentImage, AgentImageRequest};
 use nanoclaw_sandbox_core::runtime::docker::{DockerOptions, DockerRuntime};
 use nanoclaw_sandbox_core::runtime::InstallId;
 use nanoclaw_sandbox_core::sandbox::{SandboxEnv, SandboxRuntime};

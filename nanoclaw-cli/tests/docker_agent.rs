@@ -15,9 +15,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nanoclaw_sandbox_core::runtime::agent_image::{
-    ensure_agent_image, AgentImage, AgentImageRequest, CONTENT_HASH_LABEL,
-};
+use nanoclaw_agent_image::{ensure_agent_image, AgentImage, AgentImageRequest, CONTENT_HASH_LABEL};
 use nanoclaw_sandbox_core::runtime::docker::{DockerOptions, DockerRuntime, IdleTimeouts};
 use nanoclaw_sandbox_core::runtime::{
     AgentHandle, ContainerRuntime, ContainerState, ImageBuilder, InstallId, InstanceId,

@@ -15,7 +15,7 @@ use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, OnceLock};
 use std::time::Duration;
 
-use nanoclaw_sandbox_core::runtime::agent_image::{ensure_agent_image, AgentImageRequest};
+use nanoclaw_agent_image::{ensure_agent_image, AgentImageRequest};
 use nanoclaw_sandbox_core::runtime::docker::{DockerOptions, DockerRuntime};
 use nanoclaw_sandbox_core::runtime::{InstallId, RuntimeError, INSTALL};
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use nanoclaw_sandbox_core::runtime::agent_image::{ensure_agent_image, AgentImageRequest};
+use nanoclaw_agent_image::{ensure_agent_image, AgentImageRequest};
 use nanoclaw_sandbox_core::runtime::docker::{DockerOptions, DockerRuntime};
 use nanoclaw_sandbox_core::runtime::{
     AgentHandle, ContainerRuntime, InstallId, InstanceId, RuntimeError, TEST,

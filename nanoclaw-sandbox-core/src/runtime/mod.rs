@@ -17,7 +17,6 @@
 //! | [`handle`] | [`AgentHandle`]: one container, removed when dropped |
 //! | [`base_images`] | the images a Dockerfile needs (so builds never pull) |
 //! | `docker` (feature `docker`) | the bollard-based implementation |
-//! | `agent_image` (feature `docker`) | the registry-free test agent image |
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,8 +36,6 @@ pub mod orphans;
 pub mod own_container;
 pub mod types;
 
-#[cfg(feature = "docker")]
-pub mod agent_image;
 #[cfg(feature = "docker")]
 pub mod docker;
 

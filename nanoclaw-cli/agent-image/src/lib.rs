@@ -6,6 +6,7 @@
 //! `nanoclaw-agent:<first 12 hex digits>`. [`ensure_agent_image`] reuses an
 //! image with that label and tag, so a machine builds each version once.
 //! The image needs no network, not even at build time.
+#![deny(missing_docs, unreachable_pub)]
 
 mod context;
 mod elf;
@@ -16,8 +17,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use self::elf::{dynamic_needs, DynamicNeeds};
-use crate::runtime::{BuildRequest, ImageBuilder, ImageId, RuntimeError};
-use crate::spec::NetworkMode;
+use nanoclaw_sandbox_core::runtime::{BuildRequest, ImageBuilder, ImageId, RuntimeError};
+use nanoclaw_sandbox_core::spec::NetworkMode;
 
 /// The repository agent images are tagged in.
 pub const AGENT_IMAGE_REPO: &str = "nanoclaw-agent";
