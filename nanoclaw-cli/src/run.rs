@@ -15,11 +15,9 @@ use std::time::Duration;
 use anyhow::Context;
 use nanoclaw_sandbox_core::redact;
 use nanoclaw_sandbox_core::runtime::{
-    AgentHandle, ContainerRuntime, InstanceId, OutputStream, RuntimeError, Stdin,
+    AgentHandle, ContainerRuntime, InstanceId, OutputStream, RuntimeError, RuntimeIdentity, Stdin,
 };
-use nanoclaw_sandbox_core::sandbox::{
-    install_instances_dir, InstancePaths, Mode, SandboxEnv, SandboxPatcher,
-};
+use nanoclaw_sandbox_core::sandbox::{preview_patcher, Mode, SandboxEnv, SandboxPatcher};
 use nanoclaw_sandbox_core::spec::ContainerSpec;
 use tokio::sync::mpsc;
 
@@ -273,19 +271,15 @@ fn dry_run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The patcher `SandboxRuntime` would build, pointing at the instance
-/// directory it would make (`BASE/<install>/<instance>`), without making it:
-/// a dry run touches no file and needs no daemon.
+/// The patcher `SandboxRuntime` would build (the library's preview),
+/// pointing at the instance directory it would make, without making it: a
+/// dry run touches no file and needs no daemon.
 fn dry_run_patcher(env: &SandboxEnv, workspace: Option<&Path>) -> anyhow::Result<SandboxPatcher> {
-    let instance = match env.mode().ca() {
-        None => None,
-        Some(_) => {
-            let root = install_instances_dir(workspace, engine::install_id(workspace)?.as_str())
-                .join(InstanceId::current().as_str());
-            Some(InstancePaths::in_dir(&root))
-        }
+    let identity = RuntimeIdentity {
+        install: engine::install_id(workspace)?,
+        instance: InstanceId::current(),
     };
-    Ok(SandboxPatcher::new(env.mode(), instance)?)
+    Ok(preview_patcher(env, &identity, workspace)?)
 }
 
 /// The spec's serde form with secret values redacted (API keys by name,

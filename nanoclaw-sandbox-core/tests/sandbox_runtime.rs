@@ -611,3 +611,53 @@ async fn every_other_method_is_delegated() {
         ]
     );
 }
+
+/// The preview is what `create` applies: the same spec and report as the
+/// built runtime's, builder settings included, with no file made. The
+/// control: `build` does make the instance directory the preview names.
+#[tokio::test]
+async fn the_preview_is_exactly_what_create_applies_and_makes_no_file() {
+    let workspace = tempfile::tempdir().unwrap();
+    let mode = intercepting("http://127.0.0.1:3128", &ca_pem("Preview CA"));
+    let builder = || {
+        SandboxRuntime::builder(Recorder::new("now"))
+            .mode(mode.clone())
+            .workspace_root(workspace.path())
+            .system_roots(SystemRoots::Builtin)
+            .host_names(["agent.test"])
+            .ca_only_paths(["/etc/agent/ca.pem"])
+    };
+    let spec = agent_spec();
+    let preview = builder().preview().unwrap();
+    let instance_root = workspace.path().join(".nanoclaw/instances/install-t/now");
+    assert!(!instance_root.exists(), "the preview made no directory");
+    let previewed = preview.patch(&spec).unwrap();
+
+    let runtime = builder().build().unwrap();
+    assert_eq!(runtime.instance_dir().unwrap().path(), instance_root);
+    let (_, report) = runtime.create_with_report(&spec).await.unwrap();
+    let applied = runtime.inner().created().pop().unwrap();
+    assert_eq!(previewed.0, applied, "the spec create sent");
+    assert_eq!(previewed.1, report, "the report create gave");
+    assert!(
+        applied
+            .env()
+            .iter()
+            .any(|v| v.name() == "NO_PROXY" && v.value().ends_with(",agent.test")),
+        "the builder's host names are in both: {applied:?}"
+    );
+    // The daemon-less form is the preview of a builder with default
+    // settings: the same spec as such a runtime's create.
+    let bare = nanoclaw_sandbox_core::sandbox::preview_patcher(
+        &SandboxEnv::new(mode.clone()),
+        runtime.inner().identity(),
+        Some(workspace.path()),
+    )
+    .unwrap();
+    let plain = sandbox(mode.clone(), workspace.path());
+    plain.create_with_report(&spec).await.unwrap();
+    assert_eq!(
+        bare.patch(&spec).unwrap().0,
+        plain.inner().created().pop().unwrap()
+    );
+}

@@ -28,5 +28,7 @@ pub use self::no_proxy::LOOPBACK_NO_PROXY;
 pub use self::patch::{
     InstancePaths, PatchEntry, PatchError, PatchKind, PatchReport, SandboxPatcher, Severity,
 };
-pub use self::runtime::{NoEnv, SandboxRuntime, SandboxRuntimeBuilder, SandboxRuntimeError};
+pub use self::runtime::{
+    preview_patcher, NoEnv, SandboxRuntime, SandboxRuntimeBuilder, SandboxRuntimeError,
+};
 pub use self::translate::{DOCKER_HOST_NAME, HOST_GATEWAY};

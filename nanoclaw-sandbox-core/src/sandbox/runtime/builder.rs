@@ -3,13 +3,13 @@
 //! [`env`](SandboxRuntimeBuilder::env) or [`mode`](SandboxRuntimeBuilder::mode)
 //! was called), so a host cannot forget it and silently run unpatched.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::SandboxRuntime;
-use crate::runtime::ContainerRuntime;
+use crate::runtime::{ContainerRuntime, RuntimeIdentity};
 use crate::sandbox::{
-    install_instances_dir, InstanceDir, InstanceDirError, Mode, PatchError, SandboxEnv,
-    SandboxPatcher,
+    install_instances_dir, InstanceDir, InstanceDirError, InstancePaths, Mode, PatchError,
+    SandboxEnv, SandboxPatcher,
 };
 use crate::trust::{SystemRoots, TrustError};
 
@@ -115,16 +115,60 @@ impl<R, E> SandboxRuntimeBuilder<R, E> {
     }
 }
 
+/// Where a [`SandboxRuntime`] for `identity` keeps its instance directory
+/// (the CA files and the empty file containers mount):
+/// `BASE/<install>/<instance>`, under `workspace_root` when one is given.
+fn instance_root(identity: &RuntimeIdentity, workspace_root: Option<&Path>) -> (PathBuf, String) {
+    let instances_dir = install_instances_dir(workspace_root, identity.install.as_str());
+    (instances_dir, identity.instance.as_str().to_string())
+}
+
+/// The patcher a [`SandboxRuntime`] for `identity`, built with
+/// `workspace_root` and otherwise default settings, applies to every
+/// container — made without a runtime, an engine or a file written: what
+/// `run --dry-run` shows. [`SandboxRuntimeBuilder::preview`] is the same
+/// with a builder's settings.
+pub fn preview_patcher(
+    env: &SandboxEnv,
+    identity: &RuntimeIdentity,
+    workspace_root: Option<&Path>,
+) -> Result<SandboxPatcher, PatchError> {
+    let (dir, name) = instance_root(identity, workspace_root);
+    let instance = env
+        .mode()
+        .ca()
+        .map(|_| InstancePaths::in_dir(&dir.join(name)));
+    SandboxPatcher::new(env.mode(), instance)
+}
+
 impl<R: ContainerRuntime> SandboxRuntimeBuilder<R, SandboxEnv> {
+    /// The patcher [`build`](Self::build) makes and `create` applies,
+    /// pointing at the instance directory `build` would create — without
+    /// creating it, reading the system roots or calling the engine.
+    pub fn preview(&self) -> Result<SandboxPatcher, SandboxRuntimeError> {
+        let patcher = preview_patcher(
+            &self.env,
+            self.inner.identity(),
+            self.workspace_root.as_deref(),
+        )?;
+        Ok(self.configure(patcher))
+    }
+
+    /// The builder's patcher settings applied to `patcher`.
+    fn configure(&self, patcher: SandboxPatcher) -> SandboxPatcher {
+        patcher
+            .with_host_names(self.host_names.iter().cloned())
+            .with_ca_only_paths(self.ca_only_paths.iter().cloned())
+            .with_insecure_dev_mode(self.insecure_dev_mode)
+    }
+
     /// Makes the runtime. With an intercepting proxy (a CA) this creates the
     /// instance directory `BASE/<install>/<instance>` (the ids of `inner`'s
     /// identity) and writes `proxy-ca.pem` and `ca-bundle.pem` into it;
     /// otherwise it touches no file.
     pub fn build(self) -> Result<SandboxRuntime<R>, SandboxRuntimeError> {
-        let identity = self.inner.identity();
-        let instances_dir =
-            install_instances_dir(self.workspace_root.as_deref(), identity.install.as_str());
-        let instance_name = identity.instance.as_str().to_string();
+        let (instances_dir, instance_name) =
+            instance_root(self.inner.identity(), self.workspace_root.as_deref());
         let mode = self.env.mode().clone();
         let instance = match mode.ca() {
             Some(ca) => {
@@ -136,10 +180,10 @@ impl<R: ContainerRuntime> SandboxRuntimeBuilder<R, SandboxEnv> {
             }
             None => None,
         };
-        let patcher = SandboxPatcher::new(&mode, instance.as_ref().map(InstanceDir::paths))?
-            .with_host_names(self.host_names.iter().cloned())
-            .with_ca_only_paths(self.ca_only_paths)
-            .with_insecure_dev_mode(self.insecure_dev_mode);
+        let patcher = self.configure(SandboxPatcher::new(
+            &mode,
+            instance.as_ref().map(InstanceDir::paths),
+        )?);
         Ok(SandboxRuntime::assemble(super::Parts {
             inner: self.inner,
             patcher,

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use self::builder::{NoEnv, SandboxRuntimeBuilder, SandboxRuntimeError};
+pub use self::builder::{preview_patcher, NoEnv, SandboxRuntimeBuilder, SandboxRuntimeError};
 use super::{InstanceDir, Mode, PatchError, PatchReport, SandboxPatcher, Severity};
 use crate::runtime::{
     Attachment, BlockingRemover, BuildRequest, ContainerId, ContainerInfo, ContainerRuntime,
