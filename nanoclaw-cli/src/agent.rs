@@ -24,25 +24,25 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// `--get` exit code when the server's certificate is not trusted (the
 /// sandbox CA missing, an interception detected): curl's code for it.
-pub const GET_CERTIFICATE_UNTRUSTED: u8 = 60;
+pub(crate) const GET_CERTIFICATE_UNTRUSTED: u8 = 60;
 
 /// `--get` exit code when the server answered 400 or above (as `curl --fail`).
-pub const GET_HTTP_ERROR: u8 = 22;
+pub(crate) const GET_HTTP_ERROR: u8 = 22;
 
 /// `--get` exit code for every other failure (proxy unreachable, policy
 /// denial, timeout, ...).
-pub const GET_FAILED: u8 = 1;
+pub(crate) const GET_FAILED: u8 = 1;
 
 /// `--serve --exit-on` exit code: the agent "crashed" mid-message.
-pub const SERVE_EXIT_ON: u8 = 3;
+pub(crate) const SERVE_EXIT_ON: u8 = 3;
 
 /// `--serve` exit code on SIGTERM unless `--term-exit` names another
 /// (128 + SIGTERM, as a shell reports it).
-pub const SERVE_TERMINATED: u8 = 143;
+pub(crate) const SERVE_TERMINATED: u8 = 143;
 
 /// The test agent's behaviours.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Print the environment, one NAME=VALUE per line, sorted by name.
     #[arg(long)]
     print_env: bool,
@@ -91,7 +91,7 @@ pub struct Args {
 }
 
 /// Runs the agent.
-pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if args.serve {
         return run_serve(args);
     }

@@ -9,11 +9,11 @@ use nanoclaw_sandbox_core::dockerfile::DockerIgnore;
 
 /// Where a Dockerfile from outside the context goes inside it (as the
 /// docker CLI does, under a name no context is likely to use).
-pub const OUTSIDE_DOCKERFILE: &str = ".nanoclaw-sandbox.Dockerfile";
+pub(crate) const OUTSIDE_DOCKERFILE: &str = ".nanoclaw-sandbox.Dockerfile";
 
 /// A packed context.
 #[derive(Debug)]
-pub struct PackedContext {
+pub(crate) struct PackedContext {
     /// The uncompressed tar archive.
     pub tar: Vec<u8>,
     /// The Dockerfile's path inside it.
@@ -26,7 +26,7 @@ pub struct PackedContext {
 /// Symlinks are packed as links, not followed; sockets and the like are
 /// skipped. The Dockerfile and `.dockerignore` are always packed, as the
 /// engine needs them.
-pub fn pack(dir: &Path, dockerfile: Option<&Path>) -> anyhow::Result<PackedContext> {
+pub(crate) fn pack(dir: &Path, dockerfile: Option<&Path>) -> anyhow::Result<PackedContext> {
     let root = std::fs::canonicalize(dir)
         .with_context(|| format!("the build context {} cannot be read", dir.display()))?;
     if !root.is_dir() {

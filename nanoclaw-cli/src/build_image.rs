@@ -26,7 +26,7 @@ use crate::settings::{SettingsArgs, VarSource};
 
 /// Options of `build`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The Dockerfile [default: CONTEXT/Dockerfile]; it may lie outside
     /// the context.
     #[arg(short = 'f', long = "file", value_name = "Dockerfile")]
@@ -89,7 +89,7 @@ struct Built<'a> {
 }
 
 /// Builds the image (or shows what the build would get).
-pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     logging::init(logging::WARNINGS);
     let workspace = args.workspace.as_deref();
     let packed = build_context::pack(&args.context, args.dockerfile.as_deref())

@@ -23,7 +23,7 @@ use crate::settings::{SettingsArgs, VarSource};
 
 /// Arguments of `daemon-config`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Write the files (as root) instead of printing them; prints the paths
     /// written and the commands to run next.
     #[arg(long)]
@@ -41,7 +41,7 @@ pub struct Args {
 }
 
 /// Prints or writes the daemon's configuration.
-pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     crate::logging::init(crate::logging::WARNINGS);
     let env = VarSource::from_args(&args.settings)?.detect()?;
     let proxy = env.proxy().cloned().unwrap_or_default();

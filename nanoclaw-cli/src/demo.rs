@@ -57,7 +57,7 @@ const ANSWER_WAIT: Duration = Duration::from_secs(90);
 
 /// Options of `demo`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The message posted to the Telegram double.
     #[arg(long, default_value = "hello from the demo chat")]
     message: String,
@@ -146,7 +146,7 @@ struct Conversation {
 
 /// Runs the demo: exit 0 when the sandboxed agent's answer came back and
 /// the unpatched control failed on the certificate.
-pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     logging::init("warn,nanoclaw_sandbox_core::host=info");
     let say = Commentary {
         on_stderr: args.json,

@@ -11,10 +11,10 @@ use nanoclaw_sandbox_core::sandbox::{SandboxEnv, SandboxRuntime};
 
 /// The variable `--workspace` falls back to, on the commands that take it
 /// (`build`, `run`, `doctor`, `host`, `demo`).
-pub const WORKSPACE_VAR: &str = "NANOCLAW_WORKSPACE";
+pub(crate) const WORKSPACE_VAR: &str = "NANOCLAW_WORKSPACE";
 
 /// The workspace: the one given, else the current directory.
-pub fn workspace_dir(workspace: Option<&Path>) -> anyhow::Result<PathBuf> {
+pub(crate) fn workspace_dir(workspace: Option<&Path>) -> anyhow::Result<PathBuf> {
     match workspace {
         Some(dir) => Ok(dir.to_path_buf()),
         None => {
@@ -24,13 +24,13 @@ pub fn workspace_dir(workspace: Option<&Path>) -> anyhow::Result<PathBuf> {
 }
 
 /// The install the workspace (default: the current directory) identifies.
-pub fn install_id(workspace: Option<&Path>) -> anyhow::Result<InstallId> {
+pub(crate) fn install_id(workspace: Option<&Path>) -> anyhow::Result<InstallId> {
     Ok(InstallId::from_workspace(&workspace_dir(workspace)?))
 }
 
 /// Connects to the Docker daemon as the install rooted at `workspace`
 /// (default: the current directory).
-pub async fn connect(workspace: Option<&Path>) -> anyhow::Result<DockerRuntime> {
+pub(crate) async fn connect(workspace: Option<&Path>) -> anyhow::Result<DockerRuntime> {
     let install = install_id(workspace)?;
     Ok(DockerRuntime::connect(DockerOptions::new(install)).await?)
 }
@@ -40,7 +40,7 @@ pub async fn connect(workspace: Option<&Path>) -> anyhow::Result<DockerRuntime> 
 /// proxy, the instance directory (the CA files containers mount) goes under
 /// the workspace when one was given, as a sandbox mounts only workspace
 /// paths, else under the temp dir.
-pub fn sandboxed(
+pub(crate) fn sandboxed(
     runtime: DockerRuntime,
     env: SandboxEnv,
     workspace: Option<&Path>,
@@ -56,7 +56,7 @@ pub fn sandboxed(
 
 /// The agent image built from this very executable (its hidden `agent`
 /// subcommand is the agent), built on first use and reused after.
-pub async fn own_agent_image(
+pub(crate) async fn own_agent_image(
     runtime: &DockerRuntime,
     on_output: &mut (dyn for<'line> FnMut(&'line str) + Send),
 ) -> anyhow::Result<AgentImage> {

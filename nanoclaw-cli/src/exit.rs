@@ -7,14 +7,14 @@ use nanoclaw_sandbox_core::runtime::RuntimeError;
 use nanoclaw_sandbox_core::sandbox::DetectError;
 
 /// Exit code when a prerequisite (the Docker daemon) is missing.
-pub const PREREQUISITE_MISSING: u8 = 2;
+pub(crate) const PREREQUISITE_MISSING: u8 = 2;
 
 /// Exit code for a usage or input error (bad flag value, malformed file).
-pub const USAGE: u8 = 2;
+pub(crate) const USAGE: u8 = 2;
 
 /// An error in what the user typed or gave: exits with [`USAGE`].
 #[derive(Debug)]
-pub struct UsageError(String);
+pub(crate) struct UsageError(String);
 
 impl std::fmt::Display for UsageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -25,13 +25,13 @@ impl std::fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 /// Wraps an input error so that the command exits with [`USAGE`].
-pub fn usage(error: impl std::fmt::Display) -> anyhow::Error {
+pub(crate) fn usage(error: impl std::fmt::Display) -> anyhow::Error {
     anyhow::Error::new(UsageError(error.to_string()))
 }
 
 /// Whoever read our stdout is gone (`| head`): the command ends quietly.
 #[derive(Debug)]
-pub struct StdoutClosed;
+pub(crate) struct StdoutClosed;
 
 impl std::fmt::Display for StdoutClosed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -42,7 +42,7 @@ impl std::fmt::Display for StdoutClosed {
 impl std::error::Error for StdoutClosed {}
 
 /// A failed write to stdout as an error: [`StdoutClosed`] for a closed pipe.
-pub fn stdout_error(error: std::io::Error) -> anyhow::Error {
+pub(crate) fn stdout_error(error: std::io::Error) -> anyhow::Error {
     if error.kind() == std::io::ErrorKind::BrokenPipe {
         anyhow::Error::new(StdoutClosed)
     } else {
@@ -51,7 +51,7 @@ pub fn stdout_error(error: std::io::Error) -> anyhow::Error {
 }
 
 /// Runs `future` on a fresh multi-threaded runtime.
-pub fn block_on<F: Future<Output = anyhow::Result<ExitCode>>>(
+pub(crate) fn block_on<F: Future<Output = anyhow::Result<ExitCode>>>(
     future: F,
 ) -> anyhow::Result<ExitCode> {
     tokio::runtime::Builder::new_multi_thread()
@@ -81,7 +81,7 @@ fn error_text(error: &anyhow::Error) -> String {
 /// Prints an error (with its causes) and maps it to an exit code: 2 when the
 /// daemon is unreachable or the input is bad, 1 otherwise; nothing at all,
 /// and 0, when stdout was closed under us.
-pub fn report(outcome: anyhow::Result<ExitCode>) -> ExitCode {
+pub(crate) fn report(outcome: anyhow::Result<ExitCode>) -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(error)

@@ -31,14 +31,14 @@ use crate::settings::{SettingsArgs, VarSource};
 use crate::signals::Signals;
 
 /// The variable holding the Telegram bot token.
-pub const TELEGRAM_TOKEN_VAR: &str = "TELEGRAM_BOT_TOKEN";
+pub(crate) const TELEGRAM_TOKEN_VAR: &str = "TELEGRAM_BOT_TOKEN";
 /// The variable holding the model API key agents get in the protocol (the
 /// credential's own name).
-pub const ANTHROPIC_KEY_VAR: &str = API_KEY_CREDENTIAL;
+pub(crate) const ANTHROPIC_KEY_VAR: &str = API_KEY_CREDENTIAL;
 
 /// Options of `host`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Chats that may talk to the agents: chat ids separated by commas, bare
     /// (`123`) or namespaced (`telegram:123`), or `*` for anyone. Anyone
     /// else gets a reply naming their chat id and how to allow it.
@@ -96,7 +96,7 @@ pub struct Args {
 
 /// What a host needs besides the engine: everything `host` and `demo` share.
 #[derive(Debug, Clone)]
-pub struct HostOptions {
+pub(crate) struct HostOptions {
     /// Chat files, sessions and the journal go here.
     pub workspace: PathBuf,
     /// Who may talk to it.
@@ -132,7 +132,7 @@ pub struct HostOptions {
 }
 
 /// Runs the host until SIGINT or SIGTERM.
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     logging::init("info");
     let token = std::env::var(TELEGRAM_TOKEN_VAR).map_err(|_| {
         usage(format!(
@@ -217,7 +217,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// The host: Telegram through `client`, agents on `docker` behind the
 /// sandbox layer for `env`, the agent image built on first use.
-pub async fn compose(
+pub(crate) async fn compose(
     docker: DockerRuntime,
     env: SandboxEnv,
     client: HttpClient,

@@ -14,7 +14,7 @@ use crate::settings::{SettingsArgs, VarSource};
 
 /// Arguments of `inspect`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The container's name or id.
     container: String,
     /// Print the comparison as JSON.
@@ -36,7 +36,7 @@ struct Report<'a> {
 }
 
 /// Runs `inspect`.
-pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     // Detection's warnings (e.g. `HTTPS_PROXY` and `https_proxy` differing)
     // go to stderr as for `run` and `build`.
     crate::logging::init(crate::logging::WARNINGS);

@@ -7,7 +7,7 @@
 //!   Messages API on loopback, with certificates from a [`upstream::LocalCa`],
 //!   so an agent host can run end to end with nothing leaving the machine.
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
+#![deny(missing_docs, unreachable_pub)]
 
 pub mod doubles;
 pub mod upstream;

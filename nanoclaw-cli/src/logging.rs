@@ -4,7 +4,7 @@
 use tracing_subscriber::EnvFilter;
 
 /// Warnings only: what commands other than `proxy` show by default.
-pub const WARNINGS: &str = "warn";
+pub(crate) const WARNINGS: &str = "warn";
 
 /// Colour only on a terminal, and not when `NO_COLOR` is set to anything
 /// but the empty string (no-color.org).
@@ -15,7 +15,7 @@ fn colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
 /// Installs a subscriber writing to stderr, with `default_filter` unless
 /// `RUST_LOG` says otherwise. A second call (or another subscriber already
 /// installed) keeps the first.
-pub fn init(default_filter: &str) {
+pub(crate) fn init(default_filter: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let _ = tracing_subscriber::fmt()

@@ -3,6 +3,7 @@
 //! This file only parses arguments and dispatches: each subcommand lives in a
 //! module of its own, and the library does the work.
 #![forbid(unsafe_code)]
+#![deny(unreachable_pub)]
 
 /// `println!` that returns an error instead of panicking when stdout is
 /// gone (a closed pipe, as with `| head`). Use inside functions returning

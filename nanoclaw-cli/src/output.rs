@@ -10,14 +10,14 @@
 use serde::Serialize;
 
 /// Prints `value` as one line of JSON on stdout.
-pub fn json_line(value: &impl Serialize) -> anyhow::Result<()> {
+pub(crate) fn json_line(value: &impl Serialize) -> anyhow::Result<()> {
     let text = serde_json::to_string(value)?;
     say!("{text}");
     Ok(())
 }
 
 /// Prints `value` as indented JSON on stdout.
-pub fn json_document(value: &impl Serialize) -> anyhow::Result<()> {
+pub(crate) fn json_document(value: &impl Serialize) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value)?;
     say!("{text}");
     Ok(())
@@ -25,7 +25,7 @@ pub fn json_document(value: &impl Serialize) -> anyhow::Result<()> {
 
 /// A line on stderr for a human: progress and narration, never a result.
 /// A stderr that cannot be written is no reason to fail the command.
-pub fn note(line: impl std::fmt::Display) {
+pub(crate) fn note(line: impl std::fmt::Display) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "{line}");
 }

@@ -11,11 +11,11 @@ use nanoclaw_sandbox_core::dockerfile::{patch_dockerfile, DockerfilePatch};
 use crate::exit::usage;
 
 /// Exit code of `--check` when the file needs the patch.
-pub const NEEDS_PATCH: u8 = 1;
+pub(crate) const NEEDS_PATCH: u8 = 1;
 
 /// Options of `patch-dockerfile`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Only check: exit 1 when the file needs the patch, 0 when it has it
     /// (for CI). Nothing is written.
     #[arg(long, conflicts_with = "in_place")]
@@ -29,7 +29,7 @@ pub struct Args {
 }
 
 /// Prints the patched file, rewrites it, or checks it.
-pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))
         .map_err(|e| usage(format!("{e:#}")))?;

@@ -21,7 +21,7 @@ use crate::signals::Signals;
 
 /// Options of `proxy`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Where to listen: `IP:PORT`, or a port on 127.0.0.1 (0 picks a free
     /// one). Containers on Docker's bridge reach a loopback proxy only when
     /// it listens on an address they can route to, e.g. `0.0.0.0:3128`.
@@ -68,7 +68,7 @@ pub struct Args {
 }
 
 /// Runs the stand-in until Ctrl-C or SIGTERM, then shuts it down gracefully.
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     logging::init(&format!(
         "{},{ACCESS_LOG_TARGET}=info,nanoclaw_sandbox_core::standin=info",
         logging::WARNINGS

@@ -10,7 +10,7 @@ use crate::settings::{SettingsArgs, VarSource};
 
 /// Arguments of `route`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The URL to route (`https://api.anthropic.com/v1/messages`, `wss://...`).
     url: String,
     /// Print one JSON object (`route`, `proxy`, `rule`, `trust`) instead of lines.
@@ -21,7 +21,7 @@ pub struct Args {
 }
 
 /// Prints `direct` or `proxy <url>` (credentials redacted) and the rule that decided.
-pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     // Detection's warnings (e.g. `HTTPS_PROXY` and `https_proxy` differing)
     // go to stderr as for `run` and `build`: stdout stays the route alone.
     crate::logging::init(crate::logging::WARNINGS);

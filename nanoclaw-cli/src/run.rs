@@ -28,15 +28,15 @@ use crate::settings::{SettingsArgs, VarSource};
 use crate::signals::{Signal, Signals};
 
 /// Our own failure (as `docker run`'s 125).
-pub const OWN_ERROR: u8 = 125;
+pub(crate) const OWN_ERROR: u8 = 125;
 /// The command exists but cannot be run.
-pub const CANNOT_RUN: u8 = 126;
+pub(crate) const CANNOT_RUN: u8 = 126;
 /// The command is not found in the image.
-pub const NOT_FOUND: u8 = 127;
+pub(crate) const NOT_FOUND: u8 = 127;
 
 /// Options of `run`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     spec: SpecArgs,
     /// Plain Docker: no sandbox patches even when the environment is a sandbox.
@@ -76,7 +76,7 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 
 /// Runs the container; every failure of ours is printed and becomes 125
 /// (or 126/127), so scripts can tell it from the container's own codes.
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match execute(&args, args.workspace.as_deref()).await {
         Ok(code) => Ok(code),
         Err(Failure { code, error }) => {
@@ -90,7 +90,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// The exit code for an argument error of `run` when `error` is one:
 /// clap's own 2 is a code a container may well return. `None` for the
 /// other commands, help and version.
-pub fn parse_error_code(cli: clap::Command, error: &clap::Error) -> Option<i32> {
+pub(crate) fn parse_error_code(cli: clap::Command, error: &clap::Error) -> Option<i32> {
     if !error.use_stderr() {
         return None;
     }

@@ -8,7 +8,7 @@ use nanoclaw_sandbox_core::spec::{ContainerSpec, Mount, NetworkMode};
 
 /// The flags of `run` that describe the container.
 #[derive(Debug, Default, clap::Args)]
-pub struct SpecArgs {
+pub(crate) struct SpecArgs {
     /// Start from this spec: TOML or JSON (the `ContainerSpec` serde form),
     /// by extension, else whichever parses. Flags override its fields.
     #[arg(long, value_name = "FILE")]
@@ -47,7 +47,7 @@ pub struct SpecArgs {
 impl SpecArgs {
     /// The spec file's content (if any) with every flag applied, validated.
     /// `lookup` reads this process's variables (for `-e KEY`).
-    pub fn to_spec(
+    pub(crate) fn to_spec(
         &self,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> anyhow::Result<ContainerSpec> {
@@ -124,7 +124,7 @@ fn parse_volume(text: &str) -> anyhow::Result<Mount> {
 
 /// Reads a spec file (`run --spec`, `doctor --spec`): TOML or JSON by
 /// extension, else whichever parses. Errors are input errors (exit 2).
-pub fn read_spec_file(path: &Path) -> anyhow::Result<ContainerSpec> {
+pub(crate) fn read_spec_file(path: &Path) -> anyhow::Result<ContainerSpec> {
     parse_spec_file(path).map_err(|e| crate::exit::usage(format!("{e:#}")))
 }
 

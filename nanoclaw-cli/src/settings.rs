@@ -15,7 +15,7 @@ use nanoclaw_sandbox_core::sandbox::{DetectOptions, SandboxEnv};
 
 /// The `--env-file` flag shared by `run`, `doctor`, `build`, `inspect` and `route`.
 #[derive(Debug, Clone, Default, clap::Args)]
-pub struct SettingsArgs {
+pub(crate) struct SettingsArgs {
     /// Read the sandbox settings (proxy variables, PROXY_CA_CERT_B64, ...)
     /// from this file instead of the environment: `KEY=VALUE` lines, as
     /// written by `nanoclaw-sandbox proxy --env-file`.
@@ -25,7 +25,7 @@ pub struct SettingsArgs {
 
 /// The variables sandbox detection reads.
 #[derive(Debug, Clone)]
-pub enum VarSource {
+pub(crate) enum VarSource {
     /// The process environment.
     Process,
     /// An env file's values.
@@ -39,7 +39,7 @@ pub enum VarSource {
 
 impl VarSource {
     /// From `--env-file` when given, else the process environment.
-    pub fn from_args(args: &SettingsArgs) -> anyhow::Result<Self> {
+    pub(crate) fn from_args(args: &SettingsArgs) -> anyhow::Result<Self> {
         match &args.env_file {
             None => Ok(VarSource::Process),
             Some(path) => Ok(VarSource::File {
@@ -51,7 +51,7 @@ impl VarSource {
     }
 
     /// The value of `name`, if set.
-    pub fn get(&self, name: &str) -> Option<String> {
+    pub(crate) fn get(&self, name: &str) -> Option<String> {
         match self {
             VarSource::Process => std::env::var(name).ok(),
             VarSource::File { vars, .. } => vars.get(name).cloned(),
@@ -59,7 +59,7 @@ impl VarSource {
     }
 
     /// Detects the sandbox from these variables.
-    pub fn detect(&self) -> anyhow::Result<SandboxEnv> {
+    pub(crate) fn detect(&self) -> anyhow::Result<SandboxEnv> {
         let env = SandboxEnv::detect_from(|name| self.get(name), &DetectOptions::default());
         env.with_context(|| match self {
             VarSource::Process => "cannot read the sandbox settings from the environment".into(),
@@ -72,7 +72,7 @@ impl VarSource {
 
 /// Reads `KEY=VALUE` lines; blank lines and `#` comments are skipped, an
 /// `export ` prefix and matching surrounding quotes are removed.
-pub fn read_env_file(path: &Path) -> anyhow::Result<HashMap<String, String>> {
+pub(crate) fn read_env_file(path: &Path) -> anyhow::Result<HashMap<String, String>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read env file {}", path.display()))?;
     parse_env_file(&text).with_context(|| format!("env file {} is malformed", path.display()))

@@ -8,7 +8,7 @@ use tokio::signal::unix::{signal, Signal as Stream, SignalKind};
 
 /// A signal that asks us to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
+pub(crate) enum Signal {
     /// SIGINT (Ctrl-C).
     Interrupt,
     /// SIGTERM (`kill`, `docker stop`, systemd).
@@ -18,7 +18,7 @@ pub enum Signal {
 impl Signal {
     /// The shell's code for a process ended by this signal (128 + number):
     /// 130 after Ctrl-C, 143 after SIGTERM.
-    pub fn exit_code(self) -> u8 {
+    pub(crate) fn exit_code(self) -> u8 {
         match self {
             Signal::Interrupt => 130,
             Signal::Terminate => 143,
@@ -38,14 +38,14 @@ impl fmt::Display for Signal {
 /// Handlers for SIGINT and SIGTERM. Once installed, neither signal ends the
 /// process by itself any more: the command decides what to do.
 #[derive(Debug)]
-pub struct Signals {
+pub(crate) struct Signals {
     interrupt: Stream,
     terminate: Stream,
 }
 
 impl Signals {
     /// Installs the handlers (needs a Tokio runtime).
-    pub fn install() -> anyhow::Result<Self> {
+    pub(crate) fn install() -> anyhow::Result<Self> {
         let install = |kind: SignalKind| {
             signal(kind).with_context(|| format!("cannot install a handler for signal {kind:?}"))
         };
@@ -56,7 +56,7 @@ impl Signals {
     }
 
     /// Waits for the next SIGINT or SIGTERM.
-    pub async fn next(&mut self) -> Signal {
+    pub(crate) async fn next(&mut self) -> Signal {
         tokio::select! {
             _ = self.interrupt.recv() => Signal::Interrupt,
             _ = self.terminate.recv() => Signal::Terminate,

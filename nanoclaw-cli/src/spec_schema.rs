@@ -162,7 +162,7 @@ struct ResourcesFile {
 }
 
 /// The schema, as `spec-schema` prints it.
-pub fn schema() -> schemars::Schema {
+pub(crate) fn schema() -> schemars::Schema {
     let mut schema = schemars::schema_for!(SpecFile);
     // Changed in place: the schema's own serializer puts `$schema`, `title`
     // and `description` first, as a person reads it.
@@ -194,7 +194,7 @@ fn unwrap_descriptions(value: &mut serde_json::Value) {
 }
 
 /// Prints the schema.
-pub fn run() -> anyhow::Result<ExitCode> {
+pub(crate) fn run() -> anyhow::Result<ExitCode> {
     crate::output::json_document(&schema())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -14,7 +14,7 @@ use crate::exit::usage;
 use crate::settings::{SettingsArgs, VarSource};
 
 /// The variables to diagnose: the env file's alone, or the process's.
-pub fn variables(settings: &SettingsArgs) -> anyhow::Result<BTreeMap<String, String>> {
+pub(super) fn variables(settings: &SettingsArgs) -> anyhow::Result<BTreeMap<String, String>> {
     Ok(match VarSource::from_args(settings)? {
         VarSource::Process => std::env::vars().collect(),
         VarSource::File { vars, .. } => vars.into_iter().collect(),
@@ -22,7 +22,7 @@ pub fn variables(settings: &SettingsArgs) -> anyhow::Result<BTreeMap<String, Str
 }
 
 /// `--probe`: an `https://` URL.
-pub fn probe_url(url: &str) -> anyhow::Result<String> {
+pub(super) fn probe_url(url: &str) -> anyhow::Result<String> {
     let target = Target::parse(url).map_err(usage)?;
     if !target.scheme().is_tls() {
         return Err(usage(format!(
@@ -33,7 +33,7 @@ pub fn probe_url(url: &str) -> anyhow::Result<String> {
 }
 
 /// `--passthrough-host HOST` → `https://HOST/`.
-pub fn passthrough_urls(hosts: &[String]) -> anyhow::Result<Vec<String>> {
+pub(super) fn passthrough_urls(hosts: &[String]) -> anyhow::Result<Vec<String>> {
     hosts
         .iter()
         .map(|host| {
@@ -46,7 +46,7 @@ pub fn passthrough_urls(hosts: &[String]) -> anyhow::Result<Vec<String>> {
 }
 
 /// A file's text; unreadable is a usage error.
-pub fn read_text(path: &Path, what: &str) -> anyhow::Result<String> {
+pub(super) fn read_text(path: &Path, what: &str) -> anyhow::Result<String> {
     std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the {what} {}", path.display()))
         .map_err(|e| usage(format!("{e:#}")))
@@ -54,7 +54,7 @@ pub fn read_text(path: &Path, what: &str) -> anyhow::Result<String> {
 
 /// `doctor` checking passthrough hosts against the CA certificates of
 /// the `--public-ca` files.
-pub fn with_public_roots(doctor: Doctor, files: &[PathBuf]) -> anyhow::Result<Doctor> {
+pub(super) fn with_public_roots(doctor: Doctor, files: &[PathBuf]) -> anyhow::Result<Doctor> {
     let mut roots = Vec::new();
     for file in files {
         let store = TrustStore::from_file(file).map_err(usage)?;
@@ -65,7 +65,7 @@ pub fn with_public_roots(doctor: Doctor, files: &[PathBuf]) -> anyhow::Result<Do
 
 /// `doctor` with the engine as found (connected, or why not) and, when
 /// connected, the daemon's own proxy settings (`GET /info`).
-pub async fn with_engine(doctor: Doctor, workspace: Option<&Path>) -> Doctor {
+pub(super) async fn with_engine(doctor: Doctor, workspace: Option<&Path>) -> Doctor {
     match crate::engine::connect(workspace).await {
         Ok(runtime) => {
             let proxy = runtime

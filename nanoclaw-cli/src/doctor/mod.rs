@@ -16,7 +16,7 @@ use crate::settings::SettingsArgs;
 
 /// Options of `doctor`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Print the checks as a JSON array of `{id, status, detail, fix}`.
     #[arg(long)]
     json: bool,
@@ -59,7 +59,7 @@ pub struct Args {
 }
 
 /// Runs the doctor.
-pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let workspace = args.workspace.as_deref();
     let doctor = inputs::with_engine(configure(args, workspace)?, workspace).await;
     let checks = doctor.run().await;

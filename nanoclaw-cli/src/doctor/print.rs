@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use nanoclaw_sandbox_core::doctor::{Check, Status};
 
 /// Prints `checks` and a summary line.
-pub fn human(checks: &[Check]) -> anyhow::Result<()> {
+pub(super) fn human(checks: &[Check]) -> anyhow::Result<()> {
     let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     for check in checks {
         let (mark, code) = match check.status {

@@ -55,7 +55,11 @@ pub(crate) struct Server {
 
 impl Server {
     /// Serves `handler` over HTTPS as `hosts` on a free loopback port.
-    pub async fn start<H, F>(ca: &LocalCa, hosts: &[&str], handler: H) -> anyhow::Result<Self>
+    pub(super) async fn start<H, F>(
+        ca: &LocalCa,
+        hosts: &[&str],
+        handler: H,
+    ) -> anyhow::Result<Self>
     where
         H: Fn(Request) -> F + Clone + Send + Sync + 'static,
         F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
@@ -74,12 +78,12 @@ impl Server {
     }
 
     /// Where it listens.
-    pub fn addr(&self) -> SocketAddr {
+    pub(super) fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// Stops accepting and closes every connection.
-    pub fn shutdown(&self) {
+    pub(super) fn shutdown(&self) {
         self.stop.send_replace(true);
     }
 }
