@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::process::ExitCode;
 
+use nanoclaw_sandbox_core::runtime::docker::docker_hint;
 use nanoclaw_sandbox_core::runtime::RuntimeError;
 use nanoclaw_sandbox_core::sandbox::DetectError;
 
@@ -75,6 +76,15 @@ fn error_text(error: &anyhow::Error) -> String {
         out.push_str(&format!("  caused by: {text}\n"));
         shown.push_str(&text);
     }
+    // The engine is Docker: the library's engine-neutral errors get the
+    // docker command that fixes them.
+    let hint = error
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<RuntimeError>())
+        .find_map(docker_hint);
+    if let Some(hint) = hint {
+        out.push_str(&format!("  hint: {hint}\n"));
+    }
     out
 }
 
@@ -142,6 +152,26 @@ mod tests {
             error_text(&error),
             "error: run failed\n  caused by: cannot read the spec: no such file\n"
         );
+    }
+
+    #[test]
+    fn engine_neutral_errors_get_the_docker_hint() {
+        let missing = anyhow::Error::new(RuntimeError::ImageNotFound {
+            image: "agent:1".into(),
+        })
+        .context("run failed");
+        let text = error_text(&missing);
+        assert!(
+            text.ends_with("  hint: build it with `docker build -t agent:1 ...` or load it with `docker load`\n"),
+            "{text}"
+        );
+        // The library's own text names no docker command.
+        assert!(!text.lines().next().unwrap().contains("docker "), "{text}");
+        let other = anyhow::Error::new(RuntimeError::ContainerNotRunning {
+            id: "c".into(),
+            operation: "exec",
+        });
+        assert!(!error_text(&other).contains("hint:"));
     }
 
     #[test]

@@ -17,8 +17,8 @@ const START_DAEMON_FIX: &str = "start it (`sudo systemctl start docker`, or `sud
 pub enum RuntimeError {
     /// The image is not present on the engine. Nothing was pulled.
     #[error(
-        "image `{image}` does not exist on this engine: build it or load it \
-         (`docker build -t {image} ...` / `docker load`); nanoclaw-sandbox never pulls"
+        "image `{image}` does not exist on this engine: build it or load it there; \
+         nanoclaw-sandbox never pulls"
     )]
     ImageNotFound {
         /// The image reference as given.
@@ -88,8 +88,8 @@ pub enum RuntimeError {
     },
     /// The container does not exist (any more).
     #[error(
-        "container `{id}` does not exist (already removed?): list managed containers with \
-         `docker ps -a --filter label=nanoclaw.managed=true`"
+        "container `{id}` does not exist (already removed?): the engine's containers \
+         labelled `nanoclaw.managed=true` are the managed ones"
     )]
     NoSuchContainer {
         /// The container id or name as given.
@@ -175,7 +175,7 @@ pub enum RuntimeError {
         source: crate::sandbox::PatchError,
     },
     /// Removing a container without the caller's async runtime failed.
-    #[error("removing container `{id}` after its owner went away failed: {message}; remove it with `docker rm -f {id}`")]
+    #[error("removing container `{id}` after its owner went away failed: {message}; remove it on the engine (orphan cleanup also will)")]
     CleanupFailed {
         /// The container id.
         id: String,

@@ -167,6 +167,26 @@ fn connect_failure(error: &BollardError) -> Option<String> {
     }
 }
 
+/// The docker CLI command that fixes `error`, for a program that talks to
+/// Docker (the library's own errors stay engine-neutral): `docker build` or
+/// `docker load` for a missing image, the managed-container listing for a
+/// gone container, `docker rm -f` for a failed cleanup.
+pub fn docker_hint(error: &RuntimeError) -> Option<String> {
+    match error {
+        RuntimeError::ImageNotFound { image } => Some(format!(
+            "build it with `docker build -t {image} ...` or load it with `docker load`"
+        )),
+        RuntimeError::NoSuchContainer { .. } => Some(format!(
+            "list the managed containers with `docker ps -a --filter label={}=true`",
+            crate::runtime::MANAGED
+        )),
+        RuntimeError::CleanupFailed { id, .. } => {
+            Some(format!("remove it with `docker rm -f {id}`"))
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

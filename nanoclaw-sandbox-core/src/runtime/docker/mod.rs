@@ -33,6 +33,7 @@ use futures_util::StreamExt;
 
 pub use self::connect::DEFAULT_ENDPOINT;
 use self::connect::{resolve_endpoint, whole_seconds, Connector};
+pub use self::errors::docker_hint;
 use self::errors::{map_error, Ctx};
 use crate::runtime::{
     Attachment, BlockingRemover, ContainerId, ContainerInfo, ContainerRuntime, ContainerSummary,
