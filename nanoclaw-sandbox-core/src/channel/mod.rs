@@ -11,6 +11,8 @@ use crate::http::HttpError;
 
 #[cfg(feature = "telegram")]
 pub mod telegram;
+#[cfg(feature = "telegram")]
+mod text;
 
 /// A chat on a platform (a Telegram chat id, a Slack channel, a WhatsApp JID).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
