@@ -14,106 +14,25 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use nanoclaw_sandbox_core::channel::discord::{DiscordOptions, DiscordToken, DiscordTransport};
+use nanoclaw_sandbox_core::channel::discord::DiscordTransport;
 use nanoclaw_sandbox_core::channel::{
     ChannelError, ChannelTransport, ChatId, InboundMessage, OutboundMessage,
 };
-use nanoclaw_sandbox_core::http::{HttpClient, HttpError, Timeouts};
-use nanoclaw_sandbox_core::proxy::{ProxyUrl, StaticProxyConfig};
-use rustls::pki_types::CertificateDer;
+use nanoclaw_sandbox_core::http::HttpError;
 use serde_json::json;
 
 use discord_double::*;
-use support::mitm::{MitmOptions, Mitmproxy};
-use support::test_ca::TestCa;
-
-/// The double, mitmproxy in front of it (its CA made at start), and the
-/// "public" CA the double's certificates chain to.
-struct Setup {
-    double: DiscordDouble,
-    mitm: Mitmproxy,
-    public_ca: CertificateDer<'static>,
-    _dir: tempfile::TempDir,
-}
-
-/// The double saying Hello with `heartbeat_ms`, behind mitmproxy configured
-/// by `configure`; `None` (skipped) when mitmdump is missing.
-async fn setup_with(heartbeat_ms: u64, configure: impl FnOnce(&mut MitmOptions)) -> Option<Setup> {
-    let ca = TestCa::new("Discord test public CA");
-    let double = DiscordDouble::start(&ca, heartbeat_ms).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut options = MitmOptions {
-        hosts: double.hosts(),
-        upstream_ca_pem: Some(ca.write_pem(dir.path(), "public-ca.pem")),
-        ..MitmOptions::default()
-    };
-    configure(&mut options);
-    let mitm = Mitmproxy::start(&options)?;
-    Some(Setup {
-        double,
-        mitm,
-        public_ca: ca.cert_der(),
-        _dir: dir,
-    })
-}
 
 /// A slow heartbeat (45 s), so that only the tests about them see any.
-async fn setup() -> Option<Setup> {
-    setup_with(45_000, |_| ()).await
+async fn setup() -> Option<Stack> {
+    Stack::start(45_000, |_| ()).await
 }
 
-impl Setup {
-    /// A client through mitmproxy trusting the public CA, and mitmproxy's
-    /// CA only if `trust_proxy_ca`.
-    fn client(&self, trust_proxy_ca: bool) -> HttpClient {
-        let extra = if trust_proxy_ca {
-            vec![CertificateDer::from(self.mitm.ca_cert_der())]
-        } else {
-            Vec::new()
-        };
-        HttpClient::builder(StaticProxyConfig::via(
-            ProxyUrl::parse(&self.mitm.url()).unwrap(),
-        ))
-        .public_roots(vec![self.public_ca.clone()])
-        .native_roots(false)
-        .extra_roots(extra)
-        .timeouts(Timeouts {
-            connect: Duration::from_secs(5),
-            tls: Duration::from_secs(5),
-            request: Duration::from_secs(15),
-        })
-        .build()
-        .unwrap()
-    }
-
-    fn options(&self) -> DiscordOptions {
-        DiscordOptions::default()
-            .api_base(format!("https://{API_HOST}/api/v10"))
-            .receive_wait(Duration::from_secs(1))
-    }
-
-    fn transport(&self, trust_proxy_ca: bool) -> DiscordTransport {
-        self.transport_with(trust_proxy_ca, TOKEN, self.options())
-    }
-
-    fn transport_with(
-        &self,
-        trust_proxy_ca: bool,
-        token: &str,
-        options: DiscordOptions,
-    ) -> DiscordTransport {
-        DiscordTransport::new(
-            self.client(trust_proxy_ca),
-            DiscordToken::new(token).unwrap(),
-            options,
-        )
-    }
-
-    /// Starts the bot's gateway (its first `receive`) and waits for its session.
-    async fn connect(&self, bot: &DiscordTransport) {
-        let (batch, ()) = tokio::join!(bot.receive(), self.double.wait_live());
-        assert_eq!(batch.unwrap(), Vec::<InboundMessage>::new());
-    }
+async fn setup_with(
+    heartbeat_ms: u64,
+    configure: impl FnOnce(&mut support::mitm::MitmOptions),
+) -> Option<Stack> {
+    Stack::start(heartbeat_ms, configure).await
 }
 
 /// Receives (never acknowledging) until the batch holds `count` messages.

@@ -25,6 +25,10 @@
 //! keeps its events in order, so a resume loses and repeats nothing.
 //! Every client frame is recorded ([`DiscordDouble::frames`]), every
 //! connection with the `Host` it asked for ([`DiscordDouble::connections`]).
+//!
+//! [`Stack`] puts it behind mitmproxy (the tests' driver, `support::mitm`)
+//! and makes transports whose client goes through it, trusting the
+//! double's CA as the "public" root and, unless told not to, mitmproxy's.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -53,6 +57,13 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
+use nanoclaw_sandbox_core::channel::discord::{DiscordOptions, DiscordToken, DiscordTransport};
+use nanoclaw_sandbox_core::channel::{ChannelTransport, InboundMessage};
+use nanoclaw_sandbox_core::http::{HttpClient, Timeouts};
+use nanoclaw_sandbox_core::proxy::{ProxyUrl, StaticProxyConfig};
+use rustls::pki_types::CertificateDer;
+
+use crate::support::mitm::{MitmOptions, Mitmproxy};
 use crate::support::test_ca::TestCa;
 
 /// The bot token the double accepts (never to appear in an error).
@@ -145,6 +156,93 @@ pub const OURSELVES: Author = Author {
     username: "nanoclaw-bot",
     bot: false,
 };
+
+/// The double, mitmproxy in front of it (its CA made at start), and the
+/// "public" CA the double's certificates chain to.
+pub struct Stack {
+    pub double: DiscordDouble,
+    pub mitm: Mitmproxy,
+    public_ca: CertificateDer<'static>,
+    _dir: tempfile::TempDir,
+}
+
+impl Stack {
+    /// The double saying Hello with `heartbeat_ms`, behind mitmproxy
+    /// configured by `configure`; `None` (skipped) when mitmdump is missing.
+    pub async fn start(
+        heartbeat_ms: u64,
+        configure: impl FnOnce(&mut MitmOptions),
+    ) -> Option<Stack> {
+        let ca = TestCa::new("Discord test public CA");
+        let double = DiscordDouble::start(&ca, heartbeat_ms).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = MitmOptions {
+            hosts: double.hosts(),
+            upstream_ca_pem: Some(ca.write_pem(dir.path(), "public-ca.pem")),
+            ..MitmOptions::default()
+        };
+        configure(&mut options);
+        let mitm = Mitmproxy::start(&options)?;
+        Some(Stack {
+            double,
+            mitm,
+            public_ca: ca.cert_der(),
+            _dir: dir,
+        })
+    }
+
+    /// A client through mitmproxy trusting the public CA, and mitmproxy's
+    /// CA only if `trust_proxy_ca`.
+    pub fn client(&self, trust_proxy_ca: bool) -> HttpClient {
+        let extra = if trust_proxy_ca {
+            vec![CertificateDer::from(self.mitm.ca_cert_der())]
+        } else {
+            Vec::new()
+        };
+        HttpClient::builder(StaticProxyConfig::via(
+            ProxyUrl::parse(&self.mitm.url()).unwrap(),
+        ))
+        .public_roots(vec![self.public_ca.clone()])
+        .native_roots(false)
+        .extra_roots(extra)
+        .timeouts(Timeouts {
+            connect: Duration::from_secs(5),
+            tls: Duration::from_secs(5),
+            request: Duration::from_secs(15),
+        })
+        .build()
+        .unwrap()
+    }
+
+    pub fn options(&self) -> DiscordOptions {
+        DiscordOptions::default()
+            .api_base(format!("https://{API_HOST}/api/v10"))
+            .receive_wait(Duration::from_secs(1))
+    }
+
+    pub fn transport(&self, trust_proxy_ca: bool) -> DiscordTransport {
+        self.transport_with(trust_proxy_ca, TOKEN, self.options())
+    }
+
+    pub fn transport_with(
+        &self,
+        trust_proxy_ca: bool,
+        token: &str,
+        options: DiscordOptions,
+    ) -> DiscordTransport {
+        DiscordTransport::new(
+            self.client(trust_proxy_ca),
+            DiscordToken::new(token).unwrap(),
+            options,
+        )
+    }
+
+    /// Starts the bot's gateway (its first `receive`) and waits for its session.
+    pub async fn connect(&self, bot: &DiscordTransport) {
+        let (batch, ()) = tokio::join!(bot.receive(), self.double.wait_live());
+        assert_eq!(batch.unwrap(), Vec::<InboundMessage>::new());
+    }
+}
 
 enum Command {
     Send(Value),
