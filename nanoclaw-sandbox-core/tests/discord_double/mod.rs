@@ -20,7 +20,8 @@
 //! checks the token (else close 4004) and starts a session (READY, `s` 1,
 //! `resume_gateway_url` `wss://resume.gateway.discord.test`); Heartbeat
 //! (op 1) is acknowledged (op 11) unless [`DiscordDouble::set_ack`] says
-//! not; Resume (op 6) replays the session's events after `seq` then sends
+//! not; Resume (op 6) replays the session's events after `seq` (and as many
+//! before it as [`DiscordDouble::set_replay_overlap`] says) then sends
 //! RESUMED, or answers op 9 `false` for an unknown session. Each session
 //! keeps its events in order, so a resume loses and repeats nothing.
 //! Every client frame is recorded ([`DiscordDouble::frames`]), every
@@ -277,6 +278,8 @@ struct State {
     /// Channel → until when its bucket is empty.
     blocked: HashMap<String, Instant>,
     early: usize,
+    /// A resume replays this many events before `seq` too.
+    overlap: usize,
     next_id: u64,
     next_session: u64,
 }
@@ -317,6 +320,7 @@ impl DiscordDouble {
             bad_gateway: 0,
             blocked: HashMap::new(),
             early: 0,
+            overlap: 0,
             next_id: 1_000_000_000_000_000_000,
             next_session: 0,
         }));
@@ -474,6 +478,12 @@ impl DiscordDouble {
             }
         }
         self.send_op(json!({"op": 9, "d": resumable}));
+    }
+
+    /// Resumes replay `n` events the client had already received too (a
+    /// gateway delivering twice): the client must pass them on once.
+    pub fn set_replay_overlap(&self, n: usize) {
+        self.state().overlap = n;
     }
 
     /// Whether heartbeats are acknowledged.
@@ -739,7 +749,8 @@ fn handle(state: &Mutex<State>, conn: usize, frame: &Value) -> Vec<Reply> {
                 });
                 return vec![Reply::Send(json!({"op": 9, "d": false}))];
             };
-            let mut replies: Vec<Reply> = log[seq..].iter().cloned().map(Reply::Send).collect();
+            let from = seq.saturating_sub(s.overlap);
+            let mut replies: Vec<Reply> = log[from..].iter().cloned().map(Reply::Send).collect();
             let resumed = s.append(&id, json!({"op": 0, "t": "RESUMED", "d": {}}));
             replies.push(Reply::Send(resumed));
             s.current = Some(id.clone());
