@@ -9,10 +9,15 @@ use async_trait::async_trait;
 
 use crate::http::HttpError;
 
+#[cfg(feature = "discord")]
+pub mod discord;
 #[cfg(feature = "telegram")]
 pub mod telegram;
+#[cfg(any(feature = "telegram", feature = "discord"))]
+mod text;
 
-/// A chat on a platform (a Telegram chat id, a Slack channel, a WhatsApp JID).
+/// A chat on a platform (a Telegram chat id, a Discord channel id, a Slack
+/// channel, a WhatsApp JID).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ChatId(pub String);
 
@@ -33,7 +38,8 @@ pub struct InboundMessage {
     pub sender: Option<String>,
     /// The text.
     pub text: String,
-    /// Posted in a group chat (Telegram `group`, `supergroup`, `channel`), not a private chat.
+    /// Posted in a group chat (Telegram `group`, `supergroup`, `channel`; a
+    /// Discord server's channel), not a private chat (a direct message).
     pub group: bool,
 }
 
@@ -98,6 +104,18 @@ pub enum ChannelError {
         /// The API method called.
         method: &'static str,
         /// The parser's reason.
+        reason: String,
+    },
+    /// The platform's real-time connection (Discord's Gateway WebSocket)
+    /// was closed, or spoke out of turn, for a reason the transport reports
+    /// rather than hides (it reconnects by itself where reconnecting helps).
+    #[error("{channel} gateway: {reason}")]
+    Gateway {
+        /// The channel's name.
+        channel: &'static str,
+        /// The WebSocket close code the platform sent, if it sent one.
+        close_code: Option<u16>,
+        /// What happened and what to do about it (secrets masked as `***`).
         reason: String,
     },
 }
