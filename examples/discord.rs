@@ -33,13 +33,13 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use nanoclaw_agent_image::{ensure_agent_image, AgentImageRequest};
 use nanoclaw_sandbox_core::agent::serve::{
     serve, ServeOptions, AGENT_ENV_VARS, API_KEY_CREDENTIAL,
 };
 use nanoclaw_sandbox_core::channel::discord::{DiscordOptions, DiscordToken, DiscordTransport};
 use nanoclaw_sandbox_core::host::{AgentHost, AgentProfile, ChatAllowlist, ALLOWED_CHATS_VAR};
 use nanoclaw_sandbox_core::http::HttpClient;
-use nanoclaw_agent_image::{ensure_agent_image, AgentImageRequest};
 use nanoclaw_sandbox_core::runtime::docker::{DockerOptions, DockerRuntime};
 use nanoclaw_sandbox_core::runtime::InstallId;
 use nanoclaw_sandbox_core::sandbox::{SandboxEnv, SandboxRuntime};

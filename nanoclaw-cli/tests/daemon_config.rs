@@ -119,11 +119,19 @@ impl Dockerd {
             let relay_socket = root.join("proxy.sock");
             relay_to_loopback(&relay_socket, port);
             std::fs::write(root.join("relay.py"), RELAY_PY).unwrap();
+            // dockerd starts only once the relay listens (python can take
+            // seconds to start on a loaded machine; a pull before that is
+            // refused).
+            let ready = root.join("relay.ready");
             script.push_str(&format!(
-                "python3 {} {port} {} & echo $! > {}\n",
+                "python3 {} {port} {} {} & echo $! > {}\n\
+                 i=0; while [ ! -e {ready} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\n\
+                 [ -e {ready} ] || {{ echo 'the relay did not start' >&2; exit 1; }}\n",
                 root.join("relay.py").display(),
                 relay_socket.display(),
-                root.join("relay.pid").display()
+                ready.display(),
+                root.join("relay.pid").display(),
+                ready = ready.display(),
             ));
         }
         script.push_str("exec dockerd \"$@\"\n");
@@ -280,11 +288,12 @@ impl Drop for Dockerd {
 /// Inside the namespace: 127.0.0.1:PORT forwarded to a unix socket.
 const RELAY_PY: &str = r#"
 import socket, sys, threading
-port, path = int(sys.argv[1]), sys.argv[2]
+port, path, ready = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 server = socket.socket()
 server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 server.bind(("127.0.0.1", port))
 server.listen(16)
+open(ready, "w").close()
 def pipe(a, b):
     try:
         while True:
