@@ -299,7 +299,9 @@ async fn a_disconnect_reconnects_through_a_new_url_and_keeps_what_was_received()
     let gap = connections[1]
         .at
         .saturating_duration_since(connections[0].ended.unwrap());
-    assert!(gap < Duration::from_secs(2), "reconnected at once: {gap:?}");
+    // At once: no pause beyond the request and the handshake (the
+    // default ping interval, 30 s, or a backoff cannot explain it).
+    assert!(gap < Duration::from_secs(5), "reconnected at once: {gap:?}");
 
     let after = double.post("C111", ADA, "after");
     let batch = receive_until(&app, 2).await;
@@ -363,13 +365,15 @@ async fn a_silent_socket_is_replaced_after_a_ping_interval() {
     let muted = Instant::now();
     double.mute_live();
     double
-        .wait_for("a new connection", Duration::from_secs(5), |d| {
+        .wait_for("a new connection", Duration::from_secs(10), |d| {
             d.live_conn() == Some(1)
         })
         .await;
+    // Within two intervals (a ping, then silence), plus a new URL and a
+    // handshake through the proxy; far below the default 30 s interval.
     let replaced = double.connections()[1].at - muted;
     assert!(
-        replaced >= interval / 2 && replaced <= interval * 3 + Duration::from_millis(500),
+        replaced >= interval / 2 && replaced <= interval * 2 + Duration::from_secs(4),
         "replaced {replaced:?} after going silent"
     );
     double.post("C111", ADA, "through the new socket");
