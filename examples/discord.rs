@@ -95,7 +95,7 @@ async fn host() -> Result<(), Failure> {
             ),
         )
     })?;
-    let token = DiscordToken::new(token).map_err(|e| config(&e))?;
+    let token = DiscordToken::new(token).map_err(|e| config(&format!("{TOKEN_VAR}: {e}")))?;
     let allow = ChatAllowlist::parse(&std::env::var(ALLOWED_CHATS_VAR).unwrap_or_default())
         .map_err(|e| config(&e))?;
     let workspace = std::env::current_dir()

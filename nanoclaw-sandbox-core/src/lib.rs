@@ -17,7 +17,7 @@
 //! | [`dockerfile`] | the Dockerfile patcher |
 //! | [`doctor`] | the sandbox checks as data (`Check { id, status, detail, fix }`) |
 //! | `http` (feature `client`) | the proxy-aware HTTPS and WebSocket client |
-//! | `channel` (feature `client`; platforms `telegram`, `discord`, ...) | [`ChannelTransport`](channel::ChannelTransport) |
+//! | `channel` (feature `client`; platforms `telegram`, `discord`, `slack`) | [`ChannelTransport`](channel::ChannelTransport) |
 //! | `standin` (feature `standin`) | a local stand-in for the sandbox proxy |
 //!
 //! Features are off by default except the `ring` crypto provider: `docker`

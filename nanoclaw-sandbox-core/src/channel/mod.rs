@@ -11,9 +11,11 @@ use crate::http::HttpError;
 
 #[cfg(feature = "discord")]
 pub mod discord;
+#[cfg(feature = "slack")]
+pub mod slack;
 #[cfg(feature = "telegram")]
 pub mod telegram;
-#[cfg(any(feature = "telegram", feature = "discord"))]
+#[cfg(any(feature = "telegram", feature = "discord", feature = "slack"))]
 mod text;
 
 /// A chat on a platform (a Telegram chat id, a Discord channel id, a Slack
