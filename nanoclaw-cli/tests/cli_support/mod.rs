@@ -44,14 +44,10 @@ pub fn test_install() -> InstallId {
 /// Connects the library's runtime with `options`; `None` (after
 /// `prereq::missing` said why) when no daemon answers.
 pub async fn connect_with(options: DockerOptions) -> Option<DockerRuntime> {
-    match DockerRuntime::connect(options).await {
-        Ok(runtime) => Some(runtime),
-        Err(e @ RuntimeError::DaemonUnreachable { .. }) => {
-            prereq::missing("Docker daemon", &e.to_string());
-            None
-        }
-        Err(e) => panic!("connecting to Docker failed unexpectedly: {e}"),
-    }
+    let connected = DockerRuntime::connect(options).await;
+    prereq::or_skip("Docker daemon", connected, |e| {
+        matches!(e, RuntimeError::DaemonUnreachable { .. })
+    })
 }
 
 /// Connects as a fresh test install.

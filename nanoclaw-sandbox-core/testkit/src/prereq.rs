@@ -21,3 +21,21 @@ pub fn missing(what: &str, why: &str) {
     }
     eprintln!("SKIPPED: {what} unavailable ({why}); set {REQUIRE_VAR}=1 to make this a failure");
 }
+
+/// `Some(value)` when `result` is `Ok`; `None`, after [`missing`] said
+/// why, when its error means `what` is absent (`absent` says which errors
+/// do: a daemon that does not answer, say); panics on any other error.
+pub fn or_skip<T, E: std::fmt::Display>(
+    what: &str,
+    result: Result<T, E>,
+    absent: impl FnOnce(&E) -> bool,
+) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(e) if absent(&e) => {
+            missing(what, &e.to_string());
+            None
+        }
+        Err(e) => panic!("{what} failed unexpectedly: {e}"),
+    }
+}

@@ -8,7 +8,7 @@ use nanoclaw_sandbox_core::runtime::{
     BuildRequest, ImageBuilder, InstallId, InstanceId, RuntimeError, TEST,
 };
 use nanoclaw_sandbox_core::spec::NetworkMode;
-use nanoclaw_testkit::prereq::missing;
+use nanoclaw_testkit::prereq;
 use nanoclaw_testkit::tar::tar_context;
 
 /// An install id of its own for each test: cleanup in one test can then
@@ -18,16 +18,12 @@ pub fn test_install() -> InstallId {
     InstallId::new(format!("test-{unique}")).expect("a generated id is valid")
 }
 
-/// Connects with `options`; `None` (after `missing`) when no daemon.
+/// Connects with `options`; `None` (after `prereq::missing`) when no daemon answers.
 pub async fn connect_with(options: DockerOptions) -> Option<DockerRuntime> {
-    match DockerRuntime::connect(options).await {
-        Ok(runtime) => Some(runtime),
-        Err(e @ RuntimeError::DaemonUnreachable { .. }) => {
-            missing("Docker daemon", &e.to_string());
-            None
-        }
-        Err(e) => panic!("connecting to Docker failed unexpectedly: {e}"),
-    }
+    let connected = DockerRuntime::connect(options).await;
+    prereq::or_skip("Docker daemon", connected, |e| {
+        matches!(e, RuntimeError::DaemonUnreachable { .. })
+    })
 }
 
 /// Connects as a fresh test install.
