@@ -253,7 +253,7 @@ pub fn run(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Outcome {
 }
 
 /// The runtime of the install rooted at `workspace` (what the CLI uses with
-/// `--workspace`), or `None` after `support::missing` when no daemon answers.
+/// `--workspace`), or `None` after `prereq::missing` when no daemon answers.
 pub fn docker(fixture: &Fixture, workspace: &Path) -> Option<Arc<DockerRuntime>> {
     let options = DockerOptions::new(InstallId::from_workspace(workspace));
     let runtime = fixture.rt.block_on(cli_support::connect_with(options))?;
