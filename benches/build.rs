@@ -11,13 +11,6 @@
 //! image (`.ci/debian-agent-image.sh`); without them it says so and exits.
 //! Nothing is pulled.
 
-// The tests' own helpers, by path (the bench is not in their crate): the
-// tar context builder and the test CA.
-#[path = "../nanoclaw-sandbox-core/tests/support/tar_context.rs"]
-mod tar_files;
-#[path = "../nanoclaw-sandbox-core/tests/trust_ca/mod.rs"]
-mod trust_ca;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -28,6 +21,9 @@ use nanoclaw_sandbox_core::runtime::docker::{DockerOptions, DockerRuntime};
 use nanoclaw_sandbox_core::runtime::{BuildRequest, ImageBuilder, InstallId, TEST};
 use nanoclaw_sandbox_core::sandbox::{DetectOptions, SandboxEnv, SandboxRuntime};
 use nanoclaw_sandbox_core::trust::SystemRoots;
+// The workspace's test kit: the test CA and the tar context builder.
+use nanoclaw_testkit::ca::TestCa;
+use nanoclaw_testkit::tar::tar_context;
 
 /// The Dockerfile built on both sides; `{base}` is the Debian test image.
 const DOCKERFILE: &str = "FROM {base}
@@ -104,7 +100,7 @@ async fn run(root: &Path, base: &str, pairs: usize) {
     // wraps every RUN step and passes the CA as a build arg.
     let workspace = tempfile::tempdir().expect("a temporary directory");
     let ca_path = workspace.path().join("proxy-ca.crt");
-    std::fs::write(&ca_path, trust_ca::ca("Bench Build Proxy CA").pem)
+    std::fs::write(&ca_path, TestCa::new("Bench Build Proxy CA").pem())
         .expect("writing the CA file");
     let vars = |name: &str| {
         (name == ProxyVar::HTTPS_PROXY.upper).then(|| "http://proxy.invalid:3128".into())
@@ -119,7 +115,7 @@ async fn run(root: &Path, base: &str, pairs: usize) {
         .expect("a sandbox runtime");
 
     let dockerfile = DOCKERFILE.replace("{base}", base);
-    let context = tar_files::tar_context(&[("Dockerfile", &dockerfile), ("app.js", APP_JS)]);
+    let context = tar_context(&[("Dockerfile", &dockerfile), ("app.js", APP_JS)]);
     check_prepared_build(&sandbox, &context);
 
     println!(

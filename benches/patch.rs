@@ -13,6 +13,7 @@ use nanoclaw_sandbox_core::proxy::{ProxySettings, ProxyUrl};
 use nanoclaw_sandbox_core::sandbox::{CaSource, InstancePaths, Mode, ProxyCa, SandboxPatcher};
 use nanoclaw_sandbox_core::spec::{ContainerSpec, Mount};
 use nanoclaw_sandbox_core::trust::TrustStore;
+use nanoclaw_testkit::ca::TestCa;
 
 fn agent_spec() -> ContainerSpec {
     let mut builder = ContainerSpec::builder("nanoclaw-agent:latest")
@@ -32,13 +33,7 @@ fn agent_spec() -> ContainerSpec {
 }
 
 fn proxy_ca() -> ProxyCa {
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "Bench Proxy CA");
-    let key = rcgen::KeyPair::generate().expect("a key");
-    let pem = params.self_signed(&key).expect("a CA").pem();
+    let pem = TestCa::new("Bench Proxy CA").pem().to_string();
     let store = TrustStore::from_pem(pem.as_bytes(), "bench").expect("a CA store");
     ProxyCa::new(store, CaSource::EnvBase64)
 }

@@ -11,7 +11,8 @@ use nanoclaw_cli::upstream::{HttpsUpstream, LocalCa, Responder};
 
 #[test]
 fn prints_the_status_and_body_and_fails_on_an_error_status() {
-    let map = format!("plain.test={}", plain_http_server());
+    let server = plain_http_server();
+    let map = format!("plain.test={}", server.addr());
     let proxy = ProxyProcess::start(&["--map", &map]);
     let assert = agent_with_env(&proxy.env())
         .args(["--get", "http://plain.test/page"])
@@ -43,10 +44,7 @@ fn an_untrusted_proxy_ca_exits_60_with_the_typed_error() {
 
 #[test]
 fn an_unreachable_proxy_exits_1_naming_it() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = nanoclaw_testkit::net::closed_port();
     let url = format!("http://{closed}");
     let env = BTreeMap::from([("HTTPS_PROXY".to_string(), url.clone())]);
     let assert = agent_with_env(&env)

@@ -1,7 +1,8 @@
 //! `nanoclaw-sandbox demo`, as a user types it.
 
 mod cli_support;
-use cli_support::{cli, containers_of_workspace, daemon_reachable, prereq, text};
+use cli_support::{cli, containers_of_workspace, text};
+use nanoclaw_testkit::{docker, prereq};
 
 fn demo(workspace: &std::path::Path) -> assert_cmd::Command {
     let mut cmd = cli();
@@ -11,8 +12,8 @@ fn demo(workspace: &std::path::Path) -> assert_cmd::Command {
 
 #[test]
 fn demo_answers_a_chat_message_through_a_sandboxed_agent_and_the_unpatched_control_fails() {
-    if !daemon_reachable() {
-        prereq::missing("Docker daemon", "nothing listens on the Docker socket");
+    if let Err(why) = docker::available() {
+        prereq::missing("Docker daemon", &why);
         return;
     }
     let workspace = tempfile::tempdir().unwrap();
@@ -62,8 +63,8 @@ fn demo_answers_a_chat_message_through_a_sandboxed_agent_and_the_unpatched_contr
 
 #[test]
 fn demo_json_prints_the_summary_as_one_object_and_the_commentary_on_stderr() {
-    if !daemon_reachable() {
-        prereq::missing("Docker daemon", "nothing listens on the Docker socket");
+    if let Err(why) = docker::available() {
+        prereq::missing("Docker daemon", &why);
         return;
     }
     let workspace = tempfile::tempdir().unwrap();

@@ -3,14 +3,14 @@
 //! certificate comes from a test CA) and the real daemon. Each check has a
 //! passing and a failing case.
 
-#[path = "../../nanoclaw-sandbox-core/tests/support/prereq.rs"]
-mod support;
-
+mod cli_support;
 mod doctor_support;
 
 use std::path::PathBuf;
 
-use doctor_support::{closed_port, docker, unique_name, Agents, Fixture, ProxyOptions};
+use doctor_support::{docker, Agents, Fixture, ProxyOptions};
+use nanoclaw_testkit::docker::unique_name;
+use nanoclaw_testkit::net::closed_port;
 
 const PATCHED_DOCKERFILE: &str = "FROM scratch\n\
 # nanoclaw-sandbox: proxy and proxy-CA build args (see docs/sandbox.md)\n\
@@ -30,7 +30,7 @@ fn daemon_expected(outcome: &doctor_support::Outcome) -> bool {
     if daemon["status"] == "pass" {
         return true;
     }
-    support::missing("Docker daemon", &daemon["detail"].to_string());
+    nanoclaw_testkit::prereq::missing("Docker daemon", &daemon["detail"].to_string());
     false
 }
 
@@ -222,7 +222,7 @@ fn a_loopback_only_proxy_warns_about_bridge_containers() {
 #[test]
 fn proxy_variables_missing_https_disagreeing_or_unreachable_fail() {
     let fixture = Fixture::new();
-    let dead = format!("http://127.0.0.1:{}", closed_port());
+    let dead = format!("http://{}", closed_port());
 
     let http_only = fixture.env_file(&[format!("HTTP_PROXY={dead}")]);
     let out = fixture.doctor_env(&http_only, &[]);

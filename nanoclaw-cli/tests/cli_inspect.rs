@@ -1,12 +1,11 @@
 //! `nanoclaw-sandbox inspect CONTAINER`, on the real daemon: agents started
 //! through the sandbox layer match, agents started without it do not.
 
-#[path = "../../nanoclaw-sandbox-core/tests/support/prereq.rs"]
-mod support;
-
+mod cli_support;
 mod doctor_support;
 
-use doctor_support::{docker, run, unique_name, Agents, Fixture};
+use doctor_support::{docker, run, Agents, Fixture};
+use nanoclaw_testkit::docker::unique_name;
 use serde_json::Value;
 
 /// A workspace and an env file like the stand-in's (credentials in the

@@ -61,7 +61,8 @@ fn a_port_in_use_is_an_error_and_leaves_no_env_file() {
 
 #[test]
 fn policy_allows_denies_with_a_403_page_and_matches_wildcards() {
-    let server = plain_http_server().to_string();
+    let plain = plain_http_server();
+    let server = plain.addr().to_string();
     let maps: Vec<String> = [
         "a.one.test",
         "b.a.one.test",

@@ -20,22 +20,18 @@
 //! this machine's loopback reaches it through a unix-socket relay.
 
 mod cli_support;
-#[path = "../../nanoclaw-sandbox-core/tests/support/test_ca.rs"]
-mod test_ca;
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use cli_support::prereq;
 use nanoclaw_sandbox_core::standin::{self, HostMapping, StandinConfig};
+use nanoclaw_testkit::ca::TestCa;
+use nanoclaw_testkit::prereq;
 use tempfile::TempDir;
-
-use test_ca::TestCa;
 
 const IMAGE: &str = "registry.test/nanoclaw/probe:1";
 const CA_FILE: &str = "/usr/local/share/ca-certificates/nanoclaw-proxy-ca.crt";
@@ -341,14 +337,6 @@ fn relay_to_loopback(path: &Path, port: u16) {
     });
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn sha256(dir: &Path, bytes: &[u8]) -> String {
     let path = dir.join("blob.tmp");
     std::fs::write(&path, bytes).unwrap();
@@ -442,30 +430,16 @@ fn seed_registry(storage: &Path, scratch: &Path) {
     );
 }
 
-fn pem_key(der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        pem.push_str(std::str::from_utf8(line).unwrap());
-        pem.push('\n');
-    }
-    pem.push_str("-----END PRIVATE KEY-----\n");
-    pem
-}
-
 /// The registry double: TLS for `registry.test` on a loopback port, its
 /// storage seeded with the probe image.
 fn start_registry(dir: &Path, ca: &TestCa) -> (Process, SocketAddr) {
     let cert = ca.issue(&["registry.test"]);
     std::fs::write(dir.join("registry.crt"), &cert.cert_pem).unwrap();
-    std::fs::write(
-        dir.join("registry.key"),
-        pem_key(cert.key_der.secret_pkcs8_der()),
-    )
-    .unwrap();
+    std::fs::write(dir.join("registry.key"), cert.key_pem()).unwrap();
     let storage = dir.join("reg");
     seed_registry(&storage, dir);
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let port = nanoclaw_testkit::net::free_port(Ipv4Addr::LOCALHOST.into()).unwrap();
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let config = format!(
         "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
          http:\n  addr: {addr}\n  tls:\n    certificate: {}\n    key: {}\n",

@@ -5,10 +5,7 @@
 //!
 //! Every container runs with `--network none` and is labelled `nanoclaw.test=true`.
 
-#[path = "../../nanoclaw-sandbox-core/tests/docker_support/mod.rs"]
-mod docker_support;
-#[path = "../../nanoclaw-sandbox-core/tests/support/prereq.rs"]
-mod support;
+mod cli_support;
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -22,9 +19,10 @@ use nanoclaw_sandbox_core::runtime::{
     RuntimeError, INSTALL, TEST,
 };
 use nanoclaw_sandbox_core::spec::{ContainerSpec, ContainerSpecBuilder, NetworkMode};
+use nanoclaw_testkit::docker::{container_ids, ImageGuard};
 use tokio::sync::OnceCell;
 
-use docker_support::{connect, connect_with, containers_of, test_install, ImageCleanup};
+use cli_support::{connect, connect_with, test_install};
 
 const AGENT_EXE: &str = env!("CARGO_BIN_EXE_nanoclaw-sandbox");
 
@@ -82,9 +80,8 @@ async fn exit_codes_are_values_not_errors() {
         assert_eq!(out.status.success(), code == 0);
         assert!(!out.status.oom_killed);
     }
-    assert!(containers_of(&runtime, &runtime.identity().install)
-        .await
-        .is_empty());
+    let install = &runtime.identity().install;
+    assert!(container_ids(INSTALL, install.as_str()).is_empty());
 }
 
 #[tokio::test]
@@ -425,7 +422,7 @@ async fn a_panicking_test_leaves_no_container() {
         stderr.contains("deliberate panic") && !child.status.success(),
         "the helper did not panic:\n{stdout}\n{stderr}"
     );
-    let left = containers_of(&runtime, &install).await;
+    let left = container_ids(INSTALL, install.as_str());
     assert!(
         left.is_empty(),
         "containers left behind: {left:?}\n{stderr}"
@@ -444,13 +441,13 @@ async fn the_agent_image_is_built_once_then_reused() {
         .entrypoint_args(["agent"])
         .label(TEST, "true")
         .label("nanoclaw.test.marker", marker.as_str());
-    let mut cleanup = ImageCleanup { tags: vec![] };
+    let mut cleanup = ImageGuard::new();
 
     let mut lines = Vec::new();
     let first = ensure_agent_image(&runtime, &request, &mut |l| lines.push(l.to_string()))
         .await
         .unwrap();
-    cleanup.tags.push(first.tag.clone());
+    cleanup.tag(first.tag.clone());
     assert!(first.built);
     assert!(
         lines.iter().any(|l| l.contains("FROM scratch")),

@@ -13,10 +13,6 @@
 
 mod cli_support;
 
-#[path = "../../nanoclaw-sandbox-core/tests/support/mitm.rs"]
-#[allow(dead_code)]
-mod mitm;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -26,18 +22,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use cli_support::{
-    containers_of_workspace, daemon_reachable, prereq, send_signal, wait_with_patience, BIN,
-};
-use mitm::{MitmOptions, Mitmproxy};
+use cli_support::{containers_of_workspace, send_signal, wait_with_patience, BIN};
 use nanoclaw_cli::doubles::anthropic::ModelDouble;
 use nanoclaw_cli::doubles::telegram::{SentMessage, TelegramDouble};
 use nanoclaw_cli::upstream::LocalCa;
 use nanoclaw_sandbox_core::host::FAILURE_REPLY;
 use nanoclaw_sandbox_core::runtime::{InstallId, INSTALL};
-
-// mitm.rs reports a missing mitmdump through `super::missing`.
-use prereq::missing;
+use nanoclaw_testkit::mitm::{MitmOptions, Mitmproxy, Route};
+use nanoclaw_testkit::prereq::missing;
+use nanoclaw_testkit::{docker, envfile};
 
 const TOKEN: &str = "777:host-e2e-token";
 const API_KEY: &str = "sk-host-e2e-secret-key";
@@ -58,8 +51,8 @@ struct Stack {
 
 impl Stack {
     async fn start() -> Option<Stack> {
-        if !daemon_reachable() {
-            missing("Docker daemon", "nothing listens on the Docker socket");
+        if let Err(why) = docker::available() {
+            missing("Docker daemon", &why);
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -75,17 +68,17 @@ impl Stack {
         // Containers on the bridge reach it through the gateway, the host
         // through loopback: listen on every address (the tests' own
         // machine only; mitmproxy maps the two names, nothing else exists).
-        let mitm = Mitmproxy::start(&MitmOptions {
+        let mitm = Mitmproxy::start_or_skip(&MitmOptions {
             listen_host: Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-            hosts: vec![
-                (TELEGRAM_HOST.to_string(), telegram.addr()),
-                (MODEL_HOST.to_string(), model.addr()),
+            routes: vec![
+                Route::new(TELEGRAM_HOST, telegram.addr()),
+                Route::new(MODEL_HOST, model.addr()),
             ],
             upstream_ca_pem: Some(public_pem),
             ..MitmOptions::default()
         })?;
         let proxy = format!("http://127.0.0.1:{}", mitm.addr().port());
-        let ca = base64::engine::general_purpose::STANDARD.encode(mitm.ca_cert_pem());
+        let ca = base64::engine::general_purpose::STANDARD.encode(mitm.ca_pem());
         let env_file = dir.path().join("sandbox.env");
         std::fs::write(
             &env_file,
@@ -471,14 +464,10 @@ async fn the_telegram_example_answers_a_message_through_the_proxy() {
         return;
     };
     let example = build_example("telegram");
-    let sandbox_env = std::fs::read_to_string(&stack.env_file).unwrap();
     let mut command = Command::new(&example);
-    command.current_dir(stack.workspace());
-    for line in sandbox_env.lines() {
-        if let Some((name, value)) = line.split_once('=') {
-            command.env(name, value);
-        }
-    }
+    command
+        .current_dir(stack.workspace())
+        .envs(envfile::read(&stack.env_file));
     // The example keeps its chats in ./nanoclaw-workspace.
     let workspace = stack.workspace().join("nanoclaw-workspace");
     let mut host = stack.spawn(command, "telegram:401");

@@ -7,31 +7,25 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
+use http_body_util::Full;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use nanoclaw_sandbox_core::agent::history::HISTORY_FILE;
 use nanoclaw_sandbox_core::agent::protocol::{AgentLine, AgentMessage, HostLine, PROTOCOL_VERSION};
 use nanoclaw_sandbox_core::agent::serve::{serve, ServeError, ServeOptions, ServeSummary};
 use nanoclaw_sandbox_core::http::HttpClient;
 use nanoclaw_sandbox_core::sandbox::{DetectOptions, SandboxEnv};
 use nanoclaw_sandbox_core::standin::HostPattern;
+use nanoclaw_testkit::ca::TestCa;
+use nanoclaw_testkit::https::{handler, Body, Server};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
 
 use support::standin_client::{map_entry, Harness};
-use support::test_ca::TestCa;
 
 const KEY: &str = "sk-ant-api03-TEST-secret-KEY_0123456789";
 const API_HOST: &str = "api.anthropic.test";
@@ -52,30 +46,18 @@ type Log = Arc<Mutex<Vec<Seen>>>;
 /// `please 429` and `please 500` get those errors; any other text
 /// `turns=N: TEXT`. A request without the right key gets a 401 whose message
 /// echoes the key it got (a careless gateway: the agent must not repeat it).
-async fn messages_api(pki: &TestCa) -> (std::net::SocketAddr, Log) {
-    let acceptor = TlsAcceptor::from(pki.server_config(&[API_HOST], &[b"h2", b"http/1.1"]));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+async fn messages_api(pki: &TestCa) -> (Server, Log) {
+    let tls = pki.server_config(&[API_HOST], &[b"h2", b"http/1.1"]);
     let log: Log = Arc::default();
     let record = log.clone();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let (acceptor, record) = (acceptor.clone(), record.clone());
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let service = service_fn(move |req| answer(req, record.clone()));
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(tls), service)
-                    .await;
-            });
-        }
-    });
-    (addr, log)
+    let api = Server::https(tls, handler(move |req| answer(req, record.clone())))
+        .start()
+        .await
+        .expect("the Messages API double");
+    (api, log)
 }
 
-async fn answer(req: Request<Incoming>, log: Log) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn answer(req: Request<Bytes>, log: Log) -> Response<Body> {
     let header = |name: &str| {
         req.headers()
             .get(name)
@@ -84,8 +66,7 @@ async fn answer(req: Request<Incoming>, log: Log) -> Result<Response<Full<Bytes>
     };
     let (api_key, version) = (header("x-api-key"), header("anthropic-version"));
     let path = req.uri().path().to_string();
-    let body = req.into_body().collect().await.unwrap().to_bytes();
-    let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let body: serde_json::Value = serde_json::from_slice(req.body()).unwrap_or_default();
     log.lock().unwrap().push(Seen {
         path: path.clone(),
         api_key: api_key.clone(),
@@ -140,11 +121,12 @@ async fn answer(req: Request<Incoming>, log: Log) -> Result<Response<Full<Bytes>
     if let Some(after) = retry_after {
         response = response.header("retry-after", after);
     }
-    Ok(response.body(Full::new(Bytes::from(reply))).unwrap())
+    response.body(Full::new(Bytes::from(reply))).unwrap()
 }
 
 struct Setup {
     harness: Harness,
+    _api: Server,
     log: Log,
     session: tempfile::TempDir,
 }
@@ -155,9 +137,13 @@ async fn setup() -> Setup {
     let public = TestCa::new("Messages API test public CA");
     let (api, log) = messages_api(&public).await;
     let deny: HostPattern = BLOCKED_HOST.parse().unwrap();
-    let harness = Harness::start(public, |b| b.maps([map_entry(API_HOST, api)]).deny([deny])).await;
+    let harness = Harness::start(public, |b| {
+        b.maps([map_entry(API_HOST, api.addr())]).deny([deny])
+    })
+    .await;
     Setup {
         harness,
+        _api: api,
         log,
         session: tempfile::tempdir().unwrap(),
     }

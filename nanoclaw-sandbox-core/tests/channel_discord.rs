@@ -30,7 +30,7 @@ async fn setup() -> Option<Stack> {
 
 async fn setup_with(
     heartbeat_ms: u64,
-    configure: impl FnOnce(&mut support::mitm::MitmOptions),
+    configure: impl FnOnce(&mut nanoclaw_testkit::mitm::MitmOptions),
 ) -> Option<Stack> {
     Stack::start(heartbeat_ms, configure).await
 }

@@ -7,17 +7,12 @@
 
 mod support;
 
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
+use http_body_util::Full;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use nanoclaw_sandbox_core::channel::telegram::{BotToken, TelegramTransport};
 use nanoclaw_sandbox_core::channel::{
     ChannelError, ChannelTransport, ChatId, InboundMessage, OutboundMessage,
@@ -25,14 +20,13 @@ use nanoclaw_sandbox_core::channel::{
 use nanoclaw_sandbox_core::http::{HttpClient, HttpError, Timeouts};
 use nanoclaw_sandbox_core::proxy::{ProxyUrl, StaticProxyConfig};
 use nanoclaw_sandbox_core::standin::{self, StandinConfig};
+use nanoclaw_testkit::ca::TestCa;
+use nanoclaw_testkit::https::{handler, Body, Server};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 use serde_json::json;
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 use support::standin_client::map_entry;
-use support::test_ca::TestCa;
 
 const TOKEN: &str = "4242:secret-TOKEN_value";
 const API_HOST: &str = "api.telegram.test";
@@ -83,36 +77,23 @@ fn sticker_update(update_id: i64) -> serde_json::Value {
 /// A Bot API double with Telegram's offset semantics: `getUpdates` drops
 /// the updates below `offset` and returns the rest; `sendMessage` succeeds
 /// unless the text is `refuse me`.
-async fn bot_api(pki: &TestCa, updates: Vec<serde_json::Value>) -> (std::net::SocketAddr, Shared) {
-    let acceptor = TlsAcceptor::from(pki.server_config(&[API_HOST], &[b"h2", b"http/1.1"]));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+async fn bot_api(pki: &TestCa, updates: Vec<serde_json::Value>) -> (Server, Shared) {
+    let tls = pki.server_config(&[API_HOST], &[b"h2", b"http/1.1"]);
     let api: Shared = Arc::new(Mutex::new(Api {
         updates,
         ..Api::default()
     }));
     let state = api.clone();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let (acceptor, state) = (acceptor.clone(), state.clone());
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let service = service_fn(move |req| answer(req, state.clone()));
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(tls), service)
-                    .await;
-            });
-        }
-    });
-    (addr, api)
+    let server = Server::https(tls, handler(move |req| answer(req, state.clone())))
+        .start()
+        .await
+        .expect("the Bot API double");
+    (server, api)
 }
 
-async fn answer(req: Request<Incoming>, api: Shared) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn answer(req: Request<Bytes>, api: Shared) -> Response<Body> {
     let path = req.uri().path().to_string();
-    let body = req.into_body().collect().await.unwrap().to_bytes();
-    let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let json: serde_json::Value = serde_json::from_slice(req.body()).unwrap_or_default();
     let mut api = api.lock().unwrap();
     api.seen.push(Seen {
         path: path.clone(),
@@ -176,15 +157,16 @@ async fn answer(req: Request<Incoming>, api: Shared) -> Result<Response<Full<Byt
                 .to_string(),
         )
     };
-    Ok(Response::builder()
+    Response::builder()
         .status(status)
         .header("content-type", content_type)
         .body(Full::new(Bytes::from(reply)))
-        .unwrap())
+        .unwrap()
 }
 
 struct Setup {
     _proxy: standin::Standin,
+    _api: Server,
     _dir: tempfile::TempDir,
     api: Shared,
     proxy_url: ProxyUrl,
@@ -199,14 +181,14 @@ async fn setup() -> Setup {
 
 async fn setup_with(updates: Vec<serde_json::Value>) -> Setup {
     let public = TestCa::new("Telegram test public CA");
-    let (api_addr, api) = bot_api(&public, updates).await;
+    let (api_server, api) = bot_api(&public, updates).await;
     let dir = tempfile::tempdir().unwrap();
     let public_pem = public.write_pem(dir.path(), "public-ca.pem");
     let proxy = standin::start(
         StandinConfig::builder()
             .listen("127.0.0.1:0".parse().unwrap())
             .ca_dir(dir.path().join("standin-ca"))
-            .maps([map_entry(API_HOST, api_addr)])
+            .maps([map_entry(API_HOST, api_server.addr())])
             .upstream_ca_files([public_pem])
             .build(),
     )
@@ -217,6 +199,7 @@ async fn setup_with(updates: Vec<serde_json::Value>) -> Setup {
         standin_ca: CertificateDer::from_pem_slice(proxy.ca_pem().as_bytes()).unwrap(),
         public_ca: CertificateDer::from_pem_slice(public.pem().as_bytes()).unwrap(),
         _proxy: proxy,
+        _api: api_server,
         _dir: dir,
         api,
     }

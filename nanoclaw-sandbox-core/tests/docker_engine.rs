@@ -4,7 +4,6 @@
 //! where the agent executable is at hand.)
 #![cfg(feature = "docker")]
 
-mod docker_support;
 mod support;
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,8 +17,9 @@ use nanoclaw_sandbox_core::runtime::{
     INSTALL, INSTANCE, MANAGED, TEST,
 };
 use nanoclaw_sandbox_core::spec::{ContainerSpec, EnvVar, Mount, NetworkMode};
-
-use docker_support::{connect, scratch_image, unique_tag, ImageCleanup};
+use nanoclaw_testkit::docker::{container_ids, ImageGuard};
+use nanoclaw_testkit::tar::tar_context;
+use support::docker::{connect, scratch_image, unique_tag};
 
 /// A spec for an inert test container of `image` (created, never started).
 fn inert(image: &str) -> nanoclaw_sandbox_core::spec::ContainerSpecBuilder {
@@ -42,9 +42,7 @@ async fn a_missing_image_fails_at_once_naming_it_and_nothing_is_pulled() {
     };
     let image = format!("nanoclaw-missing-{}:latest", InstanceId::generate());
     let control_tag = unique_tag("nanoclaw-test-control");
-    let _cleanup = ImageCleanup {
-        tags: vec![control_tag.clone()],
-    };
+    let _cleanup = ImageGuard::of([control_tag.clone()]);
     let control_image = scratch_image(&runtime, &control_tag).await;
     let control = |which: &str| {
         let name = format!("nanoclaw-test-{which}-{}", InstanceId::generate());
@@ -122,11 +120,9 @@ async fn images_build_from_a_tar_context_are_found_by_label_and_removed() {
         unique_tag("nanoclaw-test-build"),
         unique_tag("nanoclaw-test-build-alias"),
     );
-    let _cleanup = ImageCleanup {
-        tags: vec![first.clone(), second.clone()],
-    };
+    let _cleanup = ImageGuard::of([first.clone(), second.clone()]);
     let marker = InstanceId::generate().to_string();
-    let context = docker_support::tar_context(&[
+    let context = tar_context(&[
         (
             "build/Dockerfile.test",
             "FROM scratch\nARG WHAT\nCOPY file /file\nLABEL what=$WHAT\n",
@@ -179,11 +175,8 @@ async fn a_failing_build_step_reports_its_output() {
         return;
     };
     let tag = unique_tag("nanoclaw-test-broken");
-    let _cleanup = ImageCleanup {
-        tags: vec![tag.clone()],
-    };
-    let context =
-        docker_support::tar_context(&[("Dockerfile", "FROM scratch\nCOPY missing-file /x\n")]);
+    let _cleanup = ImageGuard::of([tag.clone()]);
+    let context = tar_context(&[("Dockerfile", "FROM scratch\nCOPY missing-file /x\n")]);
     let err = runtime
         .build(
             BuildRequest::new(context).tag(&tag).label(TEST, "true"),
@@ -217,8 +210,7 @@ async fn a_build_on_a_missing_base_image_is_refused_before_any_pull() {
         return;
     };
     let base = format!("nanoclaw-missing-base-{}:1", InstanceId::generate());
-    let context =
-        docker_support::tar_context(&[("Dockerfile", "ARG BASE\nFROM ${BASE}\nCOPY x /x\n")]);
+    let context = tar_context(&[("Dockerfile", "ARG BASE\nFROM ${BASE}\nCOPY x /x\n")]);
     let started = Instant::now();
     let err = runtime
         .build(
@@ -237,9 +229,7 @@ async fn created_containers_carry_the_spec_and_the_managed_labels() {
         return;
     };
     let tag = unique_tag("nanoclaw-test-inert");
-    let _cleanup = ImageCleanup {
-        tags: vec![tag.clone()],
-    };
+    let _cleanup = ImageGuard::of([tag.clone()]);
     let image = scratch_image(&runtime, &tag).await;
     let host_dir = tempfile::tempdir().unwrap();
     let spec = inert(&image)
@@ -326,9 +316,7 @@ async fn cleanup_removes_an_earlier_process_containers_but_not_ours() {
     .await
     .unwrap();
     let tag = unique_tag("nanoclaw-test-orphans");
-    let _cleanup = ImageCleanup {
-        tags: vec![tag.clone()],
-    };
+    let _cleanup = ImageGuard::of([tag.clone()]);
     let image = scratch_image(&current, &tag).await;
     let spec = inert(&image).build().unwrap();
     let orphan = earlier.create(&spec).await.unwrap();
@@ -347,14 +335,12 @@ async fn cleanup_removes_an_earlier_process_containers_but_not_ours() {
     );
 
     current.remove(&ours, true).await.unwrap();
-    assert!(docker_support::containers_of(&current, &install)
-        .await
-        .is_empty());
+    assert!(container_ids(INSTALL, install.as_str()).is_empty());
 }
 
 #[tokio::test]
 async fn an_unreachable_daemon_is_named_with_the_fix() {
-    let options = DockerOptions::new(docker_support::test_install())
+    let options = DockerOptions::new(support::docker::test_install())
         .endpoint("unix:///nonexistent/nanoclaw-test.sock");
     let err = DockerRuntime::connect(options).await.unwrap_err();
     assert!(

@@ -11,7 +11,6 @@
 //! Run: `NANOCLAW_REQUIRE_DOCKER=1 cargo test -p nanoclaw-sandbox-core --features full --test dockerfile_engine_support`
 #![cfg(feature = "docker")]
 
-mod docker_support;
 mod support;
 
 use nanoclaw_sandbox_core::dockerfile::{DockerfileError, SyntaxFeature};
@@ -20,8 +19,9 @@ use nanoclaw_sandbox_core::runtime::{
 };
 use nanoclaw_sandbox_core::sandbox::{Mode, SandboxEnv, SandboxRuntime};
 use nanoclaw_sandbox_core::spec::NetworkMode;
-
-use docker_support::{tar_context, unique_tag, ImageCleanup};
+use nanoclaw_testkit::docker::ImageGuard;
+use nanoclaw_testkit::tar::tar_context;
+use support::docker::{connect, scratch_image, unique_tag};
 
 fn request(dockerfile: &str, files: &[(&str, &str)], tag: &str) -> BuildRequest {
     let mut entries = vec![("Dockerfile", dockerfile)];
@@ -34,14 +34,12 @@ fn request(dockerfile: &str, files: &[(&str, &str)], tag: &str) -> BuildRequest 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_heredoc_is_refused_before_the_engine_is_called() {
-    let Some(docker) = docker_support::connect().await else {
+    let Some(docker) = connect().await else {
         return;
     };
     let missing = unique_tag("nanoclaw-test-missing-base");
     let tag = unique_tag("nanoclaw-test-heredoc");
-    let _cleanup = ImageCleanup {
-        tags: vec![tag.clone()],
-    };
+    let _cleanup = ImageGuard::of([tag.clone()]);
     assert!(
         !docker.image_exists(&missing).await.unwrap(),
         "{missing} must not exist for this test"
@@ -101,15 +99,13 @@ async fn a_heredoc_is_refused_before_the_engine_is_called() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backtick_escape_multi_stage_dockerfile_builds() {
-    let Some(docker) = docker_support::connect().await else {
+    let Some(docker) = connect().await else {
         return;
     };
     let base = unique_tag("nanoclaw-test-escape-base");
     let tag = unique_tag("nanoclaw-test-escape");
-    let _cleanup = ImageCleanup {
-        tags: vec![base.clone(), tag.clone()],
-    };
-    docker_support::scratch_image(&docker, &base).await;
+    let _cleanup = ImageGuard::of([base.clone(), tag.clone()]);
+    scratch_image(&docker, &base).await;
 
     // With the backtick escape, `C:\` ends the LABEL; a reader that took
     // `\` for the escape would join the next line and never see `builder`.
@@ -153,7 +149,7 @@ async fn a_backtick_escape_multi_stage_dockerfile_builds() {
 /// classic builder, asked for, refuses the flags before the engine is called.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buildkit_builds_run_mounts_and_honours_dockerignore() {
-    let Some(docker) = docker_support::connect().await else {
+    let Some(docker) = connect().await else {
         return;
     };
     let Some(base) = support::e2e::debian_image() else {
@@ -209,9 +205,7 @@ async fn buildkit_builds_run_mounts_and_honours_dockerignore() {
 
     let (tag, ignoring) = build(Some("secret.txt\n"), Builder::Auto);
     let (control_tag, keeping) = build(None, Builder::BuildKit);
-    let _cleanup = ImageCleanup {
-        tags: vec![tag.clone(), control_tag.clone()],
-    };
+    let _cleanup = ImageGuard::of([tag.clone(), control_tag.clone()]);
     let mut output: Vec<String> = Vec::new();
     if let Err(e) = docker
         .build(ignoring, &mut |line| output.push(line.to_string()))

@@ -1,20 +1,19 @@
-//! The doctor's network checks through a plain CONNECT proxy (the client
-//! tests' fixture): 407 with and without credentials, policy refusals at
-//! CONNECT and inside TLS, a proxy that does not intercept, a passthrough
-//! host tunnelled untouched, and credentials never shown.
-#![cfg(feature = "client")]
+//! The doctor's network checks through the library's stand-in (the client
+//! tests' fixture): 407 with and without credentials (the test kit's fault
+//! proxy in front: the stand-in has no proxy auth), policy refusals at
+//! CONNECT and inside TLS, a proxy that does not intercept (every host
+//! bypassed), a passthrough host tunnelled untouched, and credentials never
+//! shown.
+#![cfg(feature = "standin")]
 
 mod support;
-
-use std::sync::Arc;
 
 use base64::Engine;
 use nanoclaw_sandbox_core::doctor::{Check, CheckId, Doctor, Status};
 use nanoclaw_sandbox_core::sandbox::DetectOptions;
+use nanoclaw_sandbox_core::standin::DenyStyle;
 use serde_json::Value;
 use support::client_fixture::*;
-use support::connect_proxy::ConnectProxyOptions;
-use support::test_ca::TestCa;
 
 /// The doctor for `vars`, probing `upstream.test`, with the test CA as the
 /// public roots and none of this machine's CA files.
@@ -48,13 +47,10 @@ fn assert_no_secret(checks: &[Check], secret: &str) {
 #[tokio::test]
 async fn a_407_names_the_fix_and_credentials_in_the_url_pass() {
     let upstreams = Upstreams::start().await;
-    let proxy = connect_proxy(
-        &upstreams,
-        ConnectProxyOptions {
-            require_auth: Some(("agent".into(), "hunter2".into())),
-            ..ConnectProxyOptions::default()
-        },
-    )
+    let tunnel = plain_tunnel(&upstreams).await;
+    let proxy = fault_proxy(&tunnel, |o| {
+        o.require_auth = Some(("agent".into(), "hunter2".into()));
+    })
     .await;
     let checks = doctor(&upstreams, &[("HTTPS_PROXY", proxy.url())]).await;
     let reachable = find(&checks, "proxy-reachable");
@@ -78,8 +74,8 @@ async fn a_407_names_the_fix_and_credentials_in_the_url_pass() {
 #[tokio::test]
 async fn a_proxy_that_does_not_intercept_needs_no_ca() {
     let upstreams = Upstreams::start().await;
-    let proxy = connect_proxy(&upstreams, ConnectProxyOptions::default()).await;
-    let checks = doctor(&upstreams, &[("HTTPS_PROXY", proxy.url())]).await;
+    let proxy = plain_tunnel(&upstreams).await;
+    let checks = doctor(&upstreams, &[("HTTPS_PROXY", proxy.proxy_url().into())]).await;
     let tls = find(&checks, "tls-probe");
     assert_eq!(tls.status, Status::Pass, "{tls}");
     assert!(
@@ -96,15 +92,13 @@ async fn a_proxy_that_does_not_intercept_needs_no_ca() {
 #[tokio::test]
 async fn a_policy_refusal_at_connect_fails_the_reachability_check() {
     let upstreams = Upstreams::start().await;
-    let proxy = connect_proxy(
-        &upstreams,
-        ConnectProxyOptions {
-            deny: vec![UPSTREAM.into()],
-            ..ConnectProxyOptions::default()
-        },
-    )
+    let proxy = standin(&upstreams, |b| {
+        b.bypass([every_host()])
+            .deny([UPSTREAM.parse().unwrap()])
+            .deny_style(DenyStyle::ConnectReply)
+    })
     .await;
-    let checks = doctor(&upstreams, &[("HTTPS_PROXY", proxy.url())]).await;
+    let checks = doctor(&upstreams, &[("HTTPS_PROXY", proxy.proxy_url().into())]).await;
     for id in ["proxy-reachable", "tls-probe"] {
         let check = find(&checks, id);
         assert_eq!(check.status, Status::Fail, "{check}");
@@ -122,19 +116,18 @@ async fn a_policy_refusal_at_connect_fails_the_reachability_check() {
 #[tokio::test]
 async fn a_policy_page_inside_tls_fails_the_tls_probe() {
     let upstreams = Upstreams::start().await;
-    let proxy_ca = Arc::new(TestCa::new("doctor test proxy CA"));
-    let proxy = connect_proxy(
-        &upstreams,
-        ConnectProxyOptions {
-            deny_inside_tls: Some((proxy_ca.clone(), vec![UPSTREAM.into()])),
-            ..ConnectProxyOptions::default()
-        },
-    )
+    let proxy = standin(&upstreams, |b| {
+        b.deny([UPSTREAM.parse().unwrap()])
+            .deny_style(DenyStyle::InsideTls)
+    })
     .await;
-    let ca_b64 = base64::engine::general_purpose::STANDARD.encode(proxy_ca.pem());
+    let ca_b64 = base64::engine::general_purpose::STANDARD.encode(proxy.ca_pem());
     let checks = doctor(
         &upstreams,
-        &[("HTTPS_PROXY", proxy.url()), ("PROXY_CA_CERT_B64", ca_b64)],
+        &[
+            ("HTTPS_PROXY", proxy.proxy_url().into()),
+            ("PROXY_CA_CERT_B64", ca_b64),
+        ],
     )
     .await;
     assert_eq!(find(&checks, "proxy-reachable").status, Status::Pass);
@@ -146,9 +139,10 @@ async fn a_policy_page_inside_tls_fails_the_tls_probe() {
 #[tokio::test]
 async fn a_dead_proxy_fails_the_network_checks_and_skips_nothing_else() {
     let upstreams = Upstreams::start().await;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = format!("http://agent:hunter2@{}", listener.local_addr().unwrap());
-    drop(listener);
+    let dead = format!(
+        "http://agent:hunter2@{}",
+        nanoclaw_testkit::net::closed_port()
+    );
     let checks = doctor(&upstreams, &[("HTTPS_PROXY", dead)]).await;
     for id in ["proxy-reachable", "tls-probe"] {
         assert_eq!(find(&checks, id).status, Status::Fail, "{id}");

@@ -26,7 +26,6 @@
 #![cfg(all(feature = "docker", feature = "standin"))]
 
 mod support;
-mod trust_ca;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -37,14 +36,16 @@ use nanoclaw_sandbox_core::runtime::{
     BuildRequest, Builder, ContainerRuntime, ImageBuilder, ImageId, RuntimeError,
 };
 use nanoclaw_sandbox_core::spec::NetworkMode;
+use nanoclaw_testkit::ca::TestCa;
+use nanoclaw_testkit::docker::{docker, unique_name, ImageGuard, RUN_TIMEOUT, TEST_LABEL};
+use nanoclaw_testkit::tar::tar_context;
+use nanoclaw_testkit::{Context, FixtureError};
 use support::e2e::{
-    self, docker, hello_body, pass_line, run_cases_with, sandbox_env, unique_name, Case, Client,
-    Context, Expect, FixtureError, ImageGuard, Library, ProxyKind, Stage, BYPASS_HOST, RUN_TIMEOUT,
-    TEST_LABEL, UPSTREAM_HOST,
+    self, hello_body, pass_line, run_cases_with, sandbox_env, Case, Client, Expect, Library,
+    ProxyKind, Stage, BYPASS_HOST, UPSTREAM_HOST,
 };
-use support::tar_context::tar_context;
 
-type TestResult = e2e::Result<()>;
+type TestResult = nanoclaw_testkit::Result<()>;
 
 /// The system bundle of the Debian image.
 const BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -77,7 +78,7 @@ fn builds_with_buildkit_through_the_standin() -> TestResult {
 }
 
 /// A line from the middle of the CA's PEM: it identifies this CA in a bundle.
-fn ca_marker(pem: &str) -> e2e::Result<String> {
+fn ca_marker(pem: &str) -> nanoclaw_testkit::Result<String> {
     let lines: Vec<&str> = pem
         .lines()
         .filter(|l| !l.starts_with("-----") && !l.trim().is_empty())
@@ -128,7 +129,7 @@ fn printed(log: &str, line: &str) -> bool {
 }
 
 /// The DER bytes of the first certificate in `pem`.
-fn der_of(pem: &str) -> e2e::Result<Vec<u8>> {
+fn der_of(pem: &str) -> nanoclaw_testkit::Result<Vec<u8>> {
     let body: String = pem
         .lines()
         .skip_while(|l| !l.starts_with("-----BEGIN"))
@@ -145,7 +146,11 @@ fn der_of(pem: &str) -> e2e::Result<Vec<u8>> {
 /// the base image's searched as it is (an uncompressed tar: file names and
 /// contents appear in it byte for byte). The image's config (its history)
 /// is left to the history check.
-fn found_in_layers(tag: &str, base: &str, needles: &[(&str, Vec<u8>)]) -> e2e::Result<Vec<String>> {
+fn found_in_layers(
+    tag: &str,
+    base: &str,
+    needles: &[(&str, Vec<u8>)],
+) -> nanoclaw_testkit::Result<Vec<String>> {
     let base_layers: usize = docker([
         "image",
         "inspect",
@@ -160,7 +165,7 @@ fn found_in_layers(tag: &str, base: &str, needles: &[(&str, Vec<u8>)]) -> e2e::R
     let saved = dir.path().join("image.tar");
     let saved_arg = saved.to_string_lossy().into_owned();
     docker(["save", "-o", saved_arg.as_str(), tag])?;
-    let open = || -> e2e::Result<tar::Archive<std::fs::File>> {
+    let open = || -> nanoclaw_testkit::Result<tar::Archive<std::fs::File>> {
         Ok(tar::Archive::new(
             std::fs::File::open(&saved).context(|| "the saved image".to_string())?,
         ))
@@ -295,7 +300,7 @@ fn builds(kind: ProxyKind, builder: Builder) -> TestResult {
     };
     let ca_pem = stage.proxy.ca_pem().to_string();
     let marker = ca_marker(&ca_pem)?;
-    let theirs = trust_ca::ca("The Dockerfile's own CA").pem;
+    let theirs = TestCa::new("The Dockerfile's own CA").pem().to_string();
     let their_marker = ca_marker(&theirs)?;
     let text = dockerfile(&stage.image, builder);
     let request = |tag: &str| {
@@ -315,7 +320,7 @@ fn builds(kind: ProxyKind, builder: Builder) -> TestResult {
     // With the build patches.
     let env = sandbox_env(&stage.proxy.proxy_url(), BYPASS_HOST, Some(&ca_pem))?;
     let patched = library.sandbox(env, stage.public_ca_path(), workspace.path())?;
-    let tag = format!("{}:patched", unique_name("build"));
+    let tag = format!("{}:patched", unique_name("nanoclaw-e2e-build"));
     images.tag(&tag);
     let started = Instant::now();
     let (built, log) = build(&library, &*patched, request(&tag), &mut images);
@@ -355,7 +360,7 @@ fn builds(kind: ProxyKind, builder: Builder) -> TestResult {
     assert!(found.is_empty(), "{p}: the image's layers hold {found:?}");
     // The control: the same search finds the CA in an image that copies it
     // (a plain build of a context holding it).
-    let control_tag = format!("{}:copies-the-ca", unique_name("build"));
+    let control_tag = format!("{}:copies-the-ca", unique_name("nanoclaw-e2e-build"));
     images.tag(&control_tag);
     let control = BuildRequest::new(tar_context(&[
         (
@@ -412,7 +417,7 @@ fn builds(kind: ProxyKind, builder: Builder) -> TestResult {
             "{p}: `{needle}` in the history:\n{history}"
         );
     }
-    let declaring_tag = format!("{}:declaring", unique_name("build"));
+    let declaring_tag = format!("{}:declaring", unique_name("nanoclaw-e2e-build"));
     images.tag(&declaring_tag);
     let declaring = BuildRequest::new(tar_context(&[(
         "Dockerfile",
@@ -510,7 +515,7 @@ fn builds(kind: ProxyKind, builder: Builder) -> TestResult {
     // Negative control: the proxy's build args, no CA.
     let env = sandbox_env(&stage.proxy.proxy_url(), BYPASS_HOST, None)?;
     let plain_proxy = library.sandbox(env, stage.public_ca_path(), workspace.path())?;
-    let tag = format!("{}:ca-missing", unique_name("build"));
+    let tag = format!("{}:ca-missing", unique_name("nanoclaw-e2e-build"));
     images.tag(&tag);
     let started = Instant::now();
     let (built, log) = build(&library, &*plain_proxy, request(&tag), &mut images);

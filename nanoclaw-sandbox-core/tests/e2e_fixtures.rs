@@ -13,12 +13,14 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use nanoclaw_testkit::docker::{self, RUN_TIMEOUT};
+use nanoclaw_testkit::Context;
 use support::e2e::{
-    self, hand_patch, run_cases, start_detached, Case, Client, Context, Expect, ReplacingVars,
-    Stage, Target, Topology, BYPASS_HOST, RUN_TIMEOUT, UPSTREAM_HOST,
+    self, hand_patch, run_cases, start_detached, Case, Client, Expect, ReplacingVars, Stage,
+    Target, Topology, BYPASS_HOST, UPSTREAM_HOST,
 };
 
-type TestResult = e2e::Result<()>;
+type TestResult = nanoclaw_testkit::Result<()>;
 
 #[test]
 fn debian_image_is_reused_and_has_the_clients() -> TestResult {
@@ -40,7 +42,7 @@ fn debian_image_is_reused_and_has_the_clients() -> TestResult {
     assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), prereqs.image);
     assert!(reuse < Duration::from_secs(10), "reuse took {reuse:?}");
     println!("debian image {} reused in {reuse:?}", prereqs.image);
-    let label = e2e::docker([
+    let label = docker::docker([
         "image",
         "inspect",
         "--format",

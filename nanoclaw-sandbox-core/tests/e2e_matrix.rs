@@ -39,13 +39,15 @@ use nanoclaw_sandbox_core::runtime::ContainerRuntime;
 use nanoclaw_sandbox_core::sandbox::Severity;
 use nanoclaw_sandbox_core::spec::{ContainerSpec, NetworkMode};
 use nanoclaw_sandbox_core::trust::CONTAINER_CA_FILE;
+use nanoclaw_testkit::docker::{RUN_TIMEOUT, TEST_LABEL};
+use nanoclaw_testkit::mitm::Route;
+use nanoclaw_testkit::Context;
 use support::e2e::{
-    self, hello_body, run_cases_with, sandbox_env, Case, Client, Context, Expect, Library, Proxy,
-    ProxyKind, Route, Stage, Target, BYPASS_HOST, DNS_NOWHERE, HELLO_PATH, RUN_TIMEOUT, TEST_LABEL,
-    UPSTREAM_HOST,
+    self, hello_body, run_cases_with, sandbox_env, Case, Client, Expect, Library, Proxy, ProxyKind,
+    Stage, Target, BYPASS_HOST, DNS_NOWHERE, HELLO_PATH, UPSTREAM_HOST,
 };
 
-type TestResult = e2e::Result<()>;
+type TestResult = nanoclaw_testkit::Result<()>;
 
 #[test]
 fn matrix_against_mitmproxy() -> TestResult {

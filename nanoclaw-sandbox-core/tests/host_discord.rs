@@ -9,7 +9,6 @@
 #![cfg(all(feature = "host", feature = "docker", feature = "discord"))]
 
 mod discord_double;
-mod docker_support;
 mod support;
 
 use std::sync::Arc;
@@ -36,7 +35,7 @@ for line in sys.stdin:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_discord_message_is_answered_by_its_agent_container_through_the_proxy() {
-    let Some(docker) = docker_support::connect().await else {
+    let Some(docker) = support::docker::connect().await else {
         return;
     };
     let Some(image) = debian_image() else {
@@ -102,7 +101,10 @@ async fn a_discord_message_is_answered_by_its_agent_container_through_the_proxy(
     let report = running.await.unwrap().expect("the host runs");
     assert_eq!((report.handled, report.failed, report.pending), (1, 0, 0));
     assert_eq!(
-        docker_support::containers_of(&docker, &docker.identity().install).await,
+        nanoclaw_testkit::docker::container_ids(
+            nanoclaw_sandbox_core::runtime::INSTALL,
+            docker.identity().install.as_str(),
+        ),
         Vec::<String>::new(),
         "no container left"
     );

@@ -6,7 +6,6 @@
 //! needs.
 #![cfg(all(feature = "host", feature = "docker"))]
 
-mod docker_support;
 mod support;
 
 use std::collections::VecDeque;
@@ -21,7 +20,7 @@ use nanoclaw_sandbox_core::host::{
     AgentHost, AgentProfile, ChatAllowlist, HostReport, FAILURE_REPLY,
 };
 use nanoclaw_sandbox_core::runtime::docker::DockerRuntime;
-use nanoclaw_sandbox_core::runtime::{ContainerRuntime, ContainerState};
+use nanoclaw_sandbox_core::runtime::{ContainerRuntime, ContainerState, INSTALL};
 use nanoclaw_sandbox_core::spec::{ContainerSpec, NetworkMode};
 use tokio::sync::{oneshot, Notify};
 
@@ -148,7 +147,7 @@ struct Setup {
 
 impl Setup {
     async fn new() -> Option<Setup> {
-        let docker = docker_support::connect().await?;
+        let docker = support::docker::connect().await?;
         let image = debian_image()?;
         Some(Setup {
             docker,
@@ -217,7 +216,8 @@ impl Setup {
     }
 
     async fn all_containers(&self) -> Vec<String> {
-        docker_support::containers_of(&self.docker, &self.docker.identity().install).await
+        let install = &self.docker.identity().install;
+        nanoclaw_testkit::docker::container_ids(INSTALL, install.as_str())
     }
 }
 
@@ -384,7 +384,7 @@ fn host_config_errors_name_the_setting() {
     // No daemon needed: a runtime is only used once the host runs.
     let spec = ContainerSpec::builder("agent:1").build().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(docker) = rt.block_on(docker_support::connect()) else {
+    let Some(docker) = rt.block_on(support::docker::connect()) else {
         return;
     };
     let runtime: Arc<dyn ContainerRuntime> = Arc::new(docker);

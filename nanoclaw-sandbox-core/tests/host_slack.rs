@@ -10,7 +10,6 @@
 //! naming its chat key, and no container, no chat folder.
 #![cfg(all(feature = "host", feature = "docker", feature = "slack"))]
 
-mod docker_support;
 mod slack_double;
 mod support;
 
@@ -39,7 +38,7 @@ for line in sys.stdin:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slack_messages_are_answered_by_their_agent_container_in_channel_and_thread() {
-    let Some(docker) = docker_support::connect().await else {
+    let Some(docker) = support::docker::connect().await else {
         return;
     };
     let Some(image) = debian_image() else {
@@ -130,7 +129,10 @@ async fn slack_messages_are_answered_by_their_agent_container_in_channel_and_thr
     let report = running.await.unwrap().expect("the host runs");
     assert_eq!((report.handled, report.failed, report.pending), (2, 0, 0));
     assert_eq!(
-        docker_support::containers_of(&docker, &docker.identity().install).await,
+        nanoclaw_testkit::docker::container_ids(
+            nanoclaw_sandbox_core::runtime::INSTALL,
+            docker.identity().install.as_str(),
+        ),
         Vec::<String>::new(),
         "no container left"
     );

@@ -1,33 +1,41 @@
-//! The client through a plain (non-intercepting) CONNECT proxy: proxy auth,
-//! the policy page as the CONNECT reply and inside terminated TLS, other
-//! refusals, pooling through the tunnel, plain http in absolute form, an
-//! `https://` proxy, an unreachable or killed proxy, a passthrough host that
-//! is not intercepted, and credentials kept out of every message.
-#![cfg(feature = "client")]
+//! The client through a plain (non-intercepting) CONNECT proxy, the
+//! library's stand-in with every host bypassed: the policy page as the
+//! CONNECT reply and inside terminated TLS, other refusals, pooling through
+//! the tunnel, plain http in absolute form, an unreachable or killed proxy,
+//! a passthrough host that is not intercepted, and credentials kept out of
+//! every message. Proxy auth (407) and an `https://` proxy, which the
+//! stand-in does not offer, go through the test kit's fault proxy in front
+//! of it.
+#![cfg(feature = "standin")]
 
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::Version;
 use nanoclaw_sandbox_core::http::{HttpError, HttpVersions};
 use nanoclaw_sandbox_core::proxy::{PassthroughRules, Route};
+use nanoclaw_sandbox_core::standin::DenyStyle;
+use nanoclaw_testkit::ca::TestCa;
+use nanoclaw_testkit::fault_proxy::{FaultOptions, FaultProxy};
 use support::client_fixture::*;
-use support::connect_proxy::ConnectProxyOptions;
-use support::test_ca::TestCa;
 
-fn with_auth() -> ConnectProxyOptions {
-    ConnectProxyOptions {
-        require_auth: Some(("agent".into(), "p@ss:word".into())),
-        ..ConnectProxyOptions::default()
-    }
+/// A plain tunnel behind a fault proxy demanding Basic auth (a password
+/// holding `@` and `:`): neither the stand-in nor mitmproxy can ask for
+/// that (see `nanoclaw_testkit::fault_proxy`).
+async fn with_auth(upstreams: &Upstreams) -> (nanoclaw_sandbox_core::standin::Standin, FaultProxy) {
+    let tunnel = plain_tunnel(upstreams).await;
+    let front = fault_proxy(&tunnel, |o: &mut FaultOptions| {
+        o.require_auth = Some(("agent".into(), "p@ss:word".into()));
+    })
+    .await;
+    (tunnel, front)
 }
 
 #[tokio::test]
 async fn proxy_auth_from_the_url_userinfo_is_accepted() {
     let upstreams = Upstreams::start().await;
-    let proxy = connect_proxy(&upstreams, with_auth()).await;
+    let (_tunnel, proxy) = with_auth(&upstreams).await;
     // Percent-encoded in the URL, decoded for Basic auth.
     let url = proxy.url_with_credentials("agent", "p%40ss%3Aword");
     let client = client_via(&url, &upstreams, Vec::new());
@@ -37,17 +45,20 @@ async fn proxy_auth_from_the_url_userinfo_is_accepted() {
         .await
         .expect("HTTPS through the tunnel");
     assert!(
-        first_line(got.body()).contains("proxy-auth=no"),
+        !echoed(got.body())
+            .headers
+            .contains_key("proxy-authorization"),
         "the target never sees proxy credentials"
     );
     let got = client
         .get(&format!("http://{PLAIN}/plain"))
         .await
         .expect("plain http through the proxy");
-    let line = first_line(got.body());
+    let echo = echoed(got.body());
     assert!(
-        line.starts_with("GET /plain") && line.contains("proxy-auth=no"),
-        "{line}"
+        (echo.method.as_str(), echo.path.as_str()) == ("GET", "/plain")
+            && !echo.headers.contains_key("proxy-authorization"),
+        "{echo:?}"
     );
     assert_eq!(
         proxy.seen(),
@@ -61,7 +72,7 @@ async fn proxy_auth_from_the_url_userinfo_is_accepted() {
 #[tokio::test]
 async fn missing_proxy_auth_is_a_407_error_naming_the_fix() {
     let upstreams = Upstreams::start().await;
-    let proxy = connect_proxy(&upstreams, with_auth()).await;
+    let (_tunnel, proxy) = with_auth(&upstreams).await;
     let client = client_via(&proxy.url(), &upstreams, Vec::new());
     for url in [format!("https://{UPSTREAM}/"), format!("http://{PLAIN}/")] {
         let err = expect_error(client.get(&url).await, "ProxyAuthRequired", |e| {
@@ -83,7 +94,7 @@ async fn missing_proxy_auth_is_a_407_error_naming_the_fix() {
 #[tokio::test]
 async fn wrong_proxy_auth_is_a_407_error_that_never_shows_the_password() {
     let upstreams = Upstreams::start().await;
-    let proxy = connect_proxy(&upstreams, with_auth()).await;
+    let (_tunnel, proxy) = with_auth(&upstreams).await;
     let url = proxy.url_with_credentials("agent", "hunter2");
     let client = client_via(&url, &upstreams, Vec::new());
     for url in [format!("https://{UPSTREAM}/"), format!("http://{PLAIN}/")] {
@@ -134,16 +145,13 @@ async fn policy_page_answering_a_plain_http_request_is_policy_denied() {
 #[tokio::test]
 async fn policy_page_inside_tls_terminated_by_the_proxy_is_policy_denied() {
     let upstreams = Upstreams::start().await;
-    let proxy_ca = Arc::new(TestCa::new("test sandbox proxy CA"));
-    let proxy = connect_proxy(
-        &upstreams,
-        ConnectProxyOptions {
-            deny_inside_tls: Some((proxy_ca.clone(), vec![DENIED.into()])),
-            ..ConnectProxyOptions::default()
-        },
-    )
+    let proxy = standin(&upstreams, |b| {
+        b.bypass([every_host()])
+            .deny([DENIED.parse().unwrap()])
+            .deny_style(DenyStyle::InsideTls)
+    })
     .await;
-    let client = client_via(&proxy.url(), &upstreams, vec![proxy_ca.cert_der()]);
+    let client = client_via(proxy.proxy_url(), &upstreams, standin_ca(&proxy));
     expect_error(
         client.get(&format!("https://{DENIED}/")).await,
         "PolicyDenied",
@@ -154,27 +162,33 @@ async fn policy_page_inside_tls_terminated_by_the_proxy_is_policy_denied() {
 #[tokio::test]
 async fn other_refusals_keep_their_status_and_body() {
     let upstreams = Upstreams::start().await;
-    let proxy = connect_proxy(&upstreams, ConnectProxyOptions::default()).await;
-    let client = client_via(&proxy.url(), &upstreams, Vec::new());
-    // An unmapped name: the test proxy answers 502 rather than resolve it.
+    let proxy = plain_tunnel(&upstreams).await;
+    let client = client_via(proxy.proxy_url(), &upstreams, Vec::new());
+    // A name routed to a closed port: the stand-in answers 502 with its reason.
     let err = expect_error(
-        client.get("https://unmapped.test/").await,
+        client.get(&format!("https://{UNREACHABLE}/")).await,
         "ProxyRefused",
         |e| matches!(e, HttpError::ProxyRefused { status: 502, .. }),
     );
-    assert!(err.to_string().contains("cannot reach upstream"), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("could not reach {UNREACHABLE}")),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn connections_are_pooled_through_the_tunnel() {
     let upstreams = Upstreams::start().await;
-    let proxy = connect_proxy(&upstreams, ConnectProxyOptions::default()).await;
+    let proxy = plain_tunnel(&upstreams).await;
     for (versions, expected) in [
         (HttpVersions::Http1AndHttp2, Version::HTTP_2),
         (HttpVersions::Http1Only, Version::HTTP_11),
     ] {
-        let before = proxy.seen().len();
-        let client = client(via(&proxy.url()), &upstreams, Vec::new(), versions);
+        // Each tunnel is one connection to the upstream (the stand-in
+        // bypasses: it splices the client's bytes through).
+        let before = upstreams.https.connections();
+        let client = client(via(proxy.proxy_url()), &upstreams, Vec::new(), versions);
         for path in ["/one", "/two", "/three"] {
             let got = client
                 .get(&format!("https://{UPSTREAM}{path}"))
@@ -183,10 +197,9 @@ async fn connections_are_pooled_through_the_tunnel() {
             assert_eq!(got.version(), expected);
         }
         assert_eq!(
-            proxy.seen().len() - before,
+            upstreams.https.connections() - before,
             1,
-            "one tunnel for three requests: {:?}",
-            proxy.seen()
+            "one tunnel for three requests"
         );
     }
 }
@@ -194,14 +207,13 @@ async fn connections_are_pooled_through_the_tunnel() {
 #[tokio::test]
 async fn an_https_proxy_is_reached_over_tls() {
     let upstreams = Upstreams::start().await;
-    let proxy_ca = Arc::new(TestCa::new("test proxy listener CA"));
-    let proxy = connect_proxy(
-        &upstreams,
-        ConnectProxyOptions {
-            tls: Some(proxy_ca.server_config(&["127.0.0.1"], &[b"http/1.1"])),
-            ..ConnectProxyOptions::default()
-        },
-    )
+    let proxy_ca = TestCa::new("test proxy listener CA");
+    // TLS to the proxy itself: the fault proxy's listener, in front of a
+    // plain tunnel (neither the stand-in nor mitmproxy listens on TLS).
+    let tunnel = plain_tunnel(&upstreams).await;
+    let proxy = fault_proxy(&tunnel, |o| {
+        o.tls = Some(proxy_ca.server_config(&["127.0.0.1"], &[b"http/1.1"]));
+    })
     .await;
     assert!(proxy.url().starts_with("https://"));
     let client = client_via(&proxy.url(), &upstreams, vec![proxy_ca.cert_der()]);
@@ -209,7 +221,11 @@ async fn an_https_proxy_is_reached_over_tls() {
         .get(&format!("https://{UPSTREAM}/nested"))
         .await
         .expect("TLS inside TLS");
-    assert!(first_line(got.body()).starts_with("GET /nested"));
+    let echo = echoed(got.body());
+    assert_eq!(
+        (echo.method.as_str(), echo.path.as_str()),
+        ("GET", "/nested")
+    );
     // Without trusting the listener's CA, the proxy's own TLS fails.
     let untrusting = client_via(&proxy.url(), &upstreams, Vec::new());
     let err = expect_error(
@@ -249,15 +265,17 @@ async fn unreachable_proxy_is_named_without_its_credentials() {
 #[tokio::test]
 async fn killed_proxy_mid_request_fails_within_the_timeout() {
     let upstreams = Upstreams::start().await;
-    let proxy = connect_proxy(&upstreams, ConnectProxyOptions::default()).await;
-    let client = client_via(&proxy.url(), &upstreams, Vec::new());
+    let proxy = plain_tunnel(&upstreams).await;
+    let client = client_via(proxy.proxy_url(), &upstreams, Vec::new());
     let started = Instant::now();
+    // The upstream answers after 30 s; the request timeout is 15 s.
     let request = tokio::spawn({
         let client = client.clone();
-        async move { client.get(&format!("https://{UPSTREAM}/slow")).await }
+        async move { client.get(&format!("https://{UPSTREAM}/delay/30000")).await }
     });
     tokio::time::sleep(Duration::from_secs(1)).await;
-    proxy.kill();
+    // Dropping the handle stops the stand-in at once, cutting every tunnel.
+    drop(proxy);
     let outcome = tokio::time::timeout(Duration::from_secs(20), request)
         .await
         .expect("the request ended (no hang)")
@@ -275,9 +293,9 @@ async fn killed_proxy_mid_request_fails_within_the_timeout() {
 #[tokio::test]
 async fn passthrough_host_through_a_plain_tunnel_passes() {
     let upstreams = Upstreams::start().await;
-    let proxy = connect_proxy(&upstreams, ConnectProxyOptions::default()).await;
+    let proxy = plain_tunnel(&upstreams).await;
     let client = client(
-        PassthroughRules::new(via(&proxy.url())),
+        PassthroughRules::new(via(proxy.proxy_url())),
         &upstreams,
         Vec::new(),
         HttpVersions::default(),
@@ -297,20 +315,13 @@ async fn passthrough_host_through_a_plain_tunnel_passes() {
 #[tokio::test]
 async fn passthrough_host_intercepted_by_the_proxy_ca_is_detected() {
     let upstreams = Upstreams::start().await;
-    let proxy_ca = Arc::new(TestCa::new("test sandbox proxy CA"));
-    let proxy = connect_proxy(
-        &upstreams,
-        ConnectProxyOptions {
-            deny_inside_tls: Some((proxy_ca.clone(), vec![WHATSAPP.into()])),
-            ..ConnectProxyOptions::default()
-        },
-    )
-    .await;
+    // The stand-in intercepting every host (its own CA terminates TLS).
+    let proxy = standin(&upstreams, |b| b).await;
     // The proxy CA is trusted, but not for passthrough hosts.
     let client = client(
-        PassthroughRules::new(via(&proxy.url())),
+        PassthroughRules::new(via(proxy.proxy_url())),
         &upstreams,
-        vec![proxy_ca.cert_der()],
+        standin_ca(&proxy),
         HttpVersions::default(),
     );
     expect_error(
@@ -415,10 +426,10 @@ async fn timeouts_name_their_phase() {
     holder.abort();
 
     // An upstream that takes longer than the request may.
-    let proxy = connect_proxy(&upstreams, ConnectProxyOptions::default()).await;
-    let slow = build(via(&proxy.url()));
+    let proxy = plain_tunnel(&upstreams).await;
+    let slow = build(via(proxy.proxy_url()));
     let err = expect_error(
-        slow.get(&format!("https://{UPSTREAM}/slow")).await,
+        slow.get(&format!("https://{UPSTREAM}/delay/30000")).await,
         "Timeout of the request",
         |e| {
             matches!(

@@ -8,16 +8,17 @@ mod support;
 use nanoclaw_sandbox_core::http::{HttpClient, HttpError};
 use nanoclaw_sandbox_core::proxy::PROXY_CA_B64_VAR;
 use nanoclaw_sandbox_core::sandbox::{DetectOptions, SandboxEnv};
+use nanoclaw_testkit::ca::TestCa;
+use nanoclaw_testkit::https::{https_echo, Echo, Server};
 use support::standin_client::{map_entry, Harness};
-use support::standin_servers::{https_echo, Echo, TestServer};
-use support::test_ca::TestCa;
 
 /// A stand-in mapping `api.test` to an HTTPS echo whose certificate the
 /// "public" test CA issued (trusted by the stand-in only).
-async fn standin_with_upstream() -> (Harness, TestServer) {
+async fn standin_with_upstream() -> (Harness, Server) {
     let public = TestCa::new("public test CA");
     let upstream = https_echo(&public, &["api.test"]).await;
-    let harness = Harness::start(public, |b| b.maps([map_entry("api.test", upstream.addr)])).await;
+    let harness =
+        Harness::start(public, |b| b.maps([map_entry("api.test", upstream.addr())])).await;
     (harness, upstream)
 }
 

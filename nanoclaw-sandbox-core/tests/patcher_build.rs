@@ -1,9 +1,6 @@
 //! Build patches: build args (both spellings, translated for a bridge build),
 //! the CA as a predefined arg and the wrapped Dockerfile, per mode.
 
-#[path = "support/test_ca.rs"]
-mod test_ca;
-
 use nanoclaw_sandbox_core::dockerfile::{
     DockerfileError, CA_BUILD_ARG, LAUNCHER, PREDEFINED_PROXY_ARGS,
 };
@@ -12,7 +9,7 @@ use nanoclaw_sandbox_core::sandbox::build::{build_args, patch_build, BuildOption
 use nanoclaw_sandbox_core::sandbox::{CaSource, Mode, PatchError, PatchKind, ProxyCa, Severity};
 use nanoclaw_sandbox_core::spec::EnvVar;
 use nanoclaw_sandbox_core::trust::TrustStore;
-use test_ca::TestCa;
+use nanoclaw_testkit::ca::TestCa;
 
 const DOCKERFILE: &str = "FROM debian:bookworm\nRUN apt-get update\n";
 

@@ -1,8 +1,5 @@
 //! The prepare step: the instance directory the patched spec's mounts point at.
 
-#[path = "support/test_ca.rs"]
-mod test_ca;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -12,7 +9,7 @@ use nanoclaw_sandbox_core::sandbox::{
 };
 use nanoclaw_sandbox_core::spec::{ContainerSpec, Mount};
 use nanoclaw_sandbox_core::trust::{SystemRoots, TrustStore, CONTAINER_CA_DIR};
-use test_ca::TestCa;
+use nanoclaw_testkit::ca::TestCa;
 
 fn mode_of(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777

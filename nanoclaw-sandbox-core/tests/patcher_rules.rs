@@ -2,9 +2,6 @@
 //! standard Docker mode, idempotence, no secrets in reports, never
 //! `NODE_TLS_REJECT_UNAUTHORIZED=0` unless asked).
 
-#[path = "support/test_ca.rs"]
-mod test_ca;
-
 use std::path::PathBuf;
 
 use nanoclaw_sandbox_core::proxy::{ProxySettings, ProxyUrl};
@@ -18,7 +15,7 @@ use nanoclaw_sandbox_core::trust::{
     TrustStore, TrustVarKind, CONTAINER_BUNDLE_FILE, CONTAINER_CA_DIR, CONTAINER_CA_FILE,
     TRUST_VARS,
 };
-use test_ca::TestCa;
+use nanoclaw_testkit::ca::TestCa;
 
 const EMPTY: &str = "/ws/.nanoclaw/instances/i1/empty";
 const CA_DIR: &str = "/ws/.nanoclaw/instances/i1/ca";

@@ -22,8 +22,8 @@ use nanoclaw_sandbox_core::sandbox::{
 };
 use nanoclaw_sandbox_core::spec::{ContainerSpec, Mount};
 use nanoclaw_sandbox_core::trust::{SystemRoots, TrustStore, CONTAINER_CA_DIR};
-use support::tar_context::{context_files, tar_context};
-use support::test_ca::TestCa;
+use nanoclaw_testkit::ca::TestCa;
+use nanoclaw_testkit::tar::{context_files, tar_context};
 
 const DOCKERFILE: &str = "FROM agent-base:1\nRUN curl https://upstream.test/\n";
 

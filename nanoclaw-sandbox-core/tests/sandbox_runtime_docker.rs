@@ -5,20 +5,18 @@
 //! users, and orphan cleanup removes an earlier process's instance directory.
 #![cfg(feature = "docker")]
 
-mod docker_support;
 mod support;
-mod trust_ca;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use nanoclaw_sandbox_core::runtime::docker::DockerOptions;
 use nanoclaw_sandbox_core::runtime::{AgentHandle, ContainerRuntime, InstanceId};
 use nanoclaw_sandbox_core::sandbox::{DetectOptions, SandboxEnv, SandboxRuntime};
 use nanoclaw_sandbox_core::spec::{ContainerSpec, Mount, NetworkMode};
 use nanoclaw_sandbox_core::trust::SystemRoots;
-
-use docker_support::test_install;
-use nanoclaw_sandbox_core::runtime::docker::DockerOptions;
+use nanoclaw_testkit::ca::TestCa;
+use support::docker::test_install;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -30,7 +28,7 @@ async fn a_non_root_agent_reads_the_ca_and_sees_it_rotate() {
         return;
     };
     let install = test_install();
-    let Some(docker) = docker_support::connect_with(
+    let Some(docker) = support::docker::connect_with(
         DockerOptions::new(install.clone()).instance(InstanceId::new("now").unwrap()),
     )
     .await
@@ -47,7 +45,7 @@ async fn a_non_root_agent_reads_the_ca_and_sees_it_rotate() {
     std::fs::create_dir_all(earlier.join("ca")).unwrap();
 
     let ca_path = workspace.path().join("proxy-ca.crt");
-    let first = trust_ca::ca("Rotating Sandbox CA 1").pem;
+    let first = TestCa::new("Rotating Sandbox CA 1").pem().to_string();
     std::fs::write(&ca_path, &first).unwrap();
     let vars = |name: &str| (name == "HTTPS_PROXY").then(|| "http://proxy.invalid:3128".into());
     let env = SandboxEnv::detect_from(vars, &DetectOptions::default().with_explicit_ca(&ca_path))
@@ -97,7 +95,7 @@ async fn a_non_root_agent_reads_the_ca_and_sees_it_rotate() {
     assert_eq!(out.trim(), expected.trim());
 
     // The CA rotates on the host: the running container sees the new one.
-    let second = trust_ca::ca("Rotating Sandbox CA 2").pem;
+    let second = TestCa::new("Rotating Sandbox CA 2").pem().to_string();
     std::fs::write(&ca_path, &second).unwrap();
     assert!(runtime.reload().unwrap());
     let seen = agent

@@ -9,10 +9,10 @@ mod support;
 
 use hyper::StatusCode;
 use nanoclaw_sandbox_core::standin::ACCESS_LOG_TARGET;
+use nanoclaw_testkit::ca::TestCa;
+use nanoclaw_testkit::https::{http_echo, https_echo};
 use support::standin_client::{connect, map_entry, plain_get, Harness};
 use support::standin_logs::LogCapture;
-use support::standin_servers::{http_echo, https_echo};
-use support::test_ca::TestCa;
 
 const SECRET: &str = "sk-ant-REAL-SECRET-VALUE";
 
@@ -30,9 +30,9 @@ async fn access_log_names_each_request_and_its_decision_without_paths_or_secrets
     let plain = http_echo().await;
     let h = Harness::start(public, |b| {
         b.maps([
-            map_entry("api.test", https.addr),
-            map_entry("wa.test", https.addr),
-            map_entry("plain.test", plain.addr),
+            map_entry("api.test", https.addr()),
+            map_entry("wa.test", https.addr()),
+            map_entry("plain.test", plain.addr()),
         ])
         .deny(["blocked.test".parse().unwrap()])
         .bypass(["wa.test".parse().unwrap()])

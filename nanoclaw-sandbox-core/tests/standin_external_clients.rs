@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
+use nanoclaw_testkit::ca::TestCa;
+use nanoclaw_testkit::https::{http_echo, https_echo, Server};
 use support::standin_client::{map_entry, Harness};
-use support::standin_servers::{http_echo, https_echo, TestServer};
-use support::test_ca::TestCa;
 use tokio::process::Command;
 
 const PYTHON_GET: &str = r#"
@@ -36,7 +36,7 @@ except urllib.error.HTTPError as error:
 /// denied `blocked.test`.
 struct World {
     h: Harness,
-    _servers: (TestServer, TestServer),
+    _servers: (Server, Server),
 }
 
 async fn world() -> World {
@@ -45,8 +45,8 @@ async fn world() -> World {
     let plain = http_echo().await;
     let h = Harness::start(public, |b| {
         b.maps([
-            map_entry("api.test", https.addr),
-            map_entry("plain.test", plain.addr),
+            map_entry("api.test", https.addr()),
+            map_entry("plain.test", plain.addr()),
         ])
         .deny(["blocked.test".parse().unwrap()])
     })
@@ -65,7 +65,7 @@ fn tool(name: &str) -> Option<PathBuf> {
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file());
     if found.is_none() {
-        support::missing(name, "not on PATH");
+        nanoclaw_testkit::prereq::missing(name, "not on PATH");
     }
     found
 }

@@ -9,11 +9,11 @@ mod support;
 
 use futures_util::{SinkExt, StreamExt};
 use hyper::{StatusCode, Version};
+use nanoclaw_testkit::ca::{client_config, TestCa};
+use nanoclaw_testkit::https::{http_echo, https_echo, wss_echo, Server, WELCOME};
 use support::standin_client::{
     assert_unknown_issuer, closed_port, map_entry, plain_get, tls_through, Harness, Reply,
 };
-use support::standin_servers::{http_echo, https_echo, wss_echo, TestServer};
-use support::test_ca::{client_config, TestCa};
 use tokio_tungstenite::tungstenite::Message;
 
 const H1: &[&[u8]] = &[b"http/1.1"];
@@ -25,15 +25,15 @@ async fn upstream_behind_standin(
     host: &str,
     issuer: Option<&TestCa>,
     cert_names: &[&str],
-) -> (Harness, TestServer) {
+) -> (Harness, Server) {
     let public = TestCa::new("public test CA");
     let upstream = https_echo(issuer.unwrap_or(&public), cert_names).await;
-    let harness = Harness::start(public, |b| b.maps([map_entry(host, upstream.addr)])).await;
+    let harness = Harness::start(public, |b| b.maps([map_entry(host, upstream.addr())])).await;
     (harness, upstream)
 }
 
 /// The usual case: `api.test` with a certificate from the public CA.
-async fn api_upstream() -> (Harness, TestServer) {
+async fn api_upstream() -> (Harness, Server) {
     upstream_behind_standin("api.test", None, &["api.test"]).await
 }
 
@@ -117,7 +117,7 @@ async fn ip_literal_targets_get_a_leaf_with_an_ip_san() {
     let h = Harness::start(public, |b| b).await;
     let client = client_config(&[h.standin.ca_pem()], H1);
     // No map: the IP literal is connected to as it is.
-    let tls = tls_through(h.proxy(), "127.0.0.1", upstream.addr.port(), client)
+    let tls = tls_through(h.proxy(), "127.0.0.1", upstream.addr().port(), client)
         .await
         .unwrap();
     let reply = support::standin_client::get(tls, "127.0.0.1", "/ip", &[]).await;
@@ -132,8 +132,8 @@ async fn injected_header_replaces_the_placeholder_for_listed_hosts_only() {
     let upstream = https_echo(&public, &["api.test", "other.test"]).await;
     let h = Harness::start(public, |b| {
         b.maps([
-            map_entry("api.test", upstream.addr),
-            map_entry("other.test", upstream.addr),
+            map_entry("api.test", upstream.addr()),
+            map_entry("other.test", upstream.addr()),
         ])
         .injections([format!("api.test:x-api-key={SECRET}").parse().unwrap()])
     })
@@ -169,7 +169,7 @@ async fn post_bodies_stream_to_the_upstream_over_http1_and_http2() {
 async fn websocket_echo_passes_through_interception() {
     let public = TestCa::new("public test CA");
     let upstream = wss_echo(&public, &["ws.test"]).await;
-    let h = Harness::start(public, |b| b.maps([map_entry("ws.test", upstream.addr)])).await;
+    let h = Harness::start(public, |b| b.maps([map_entry("ws.test", upstream.addr())])).await;
     let client = client_config(&[h.standin.ca_pem()], H1);
     let tls = tls_through(h.proxy(), "ws.test", 443, client)
         .await
@@ -178,6 +178,8 @@ async fn websocket_echo_passes_through_interception() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+    // The echo speaks first, right after the 101: the stand-in relays that too.
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(WELCOME));
     for text in ["hello", "through the stand-in"] {
         ws.send(Message::text(text)).await.unwrap();
         assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(text));
@@ -197,7 +199,7 @@ async fn plain_http_absolute_form_is_forwarded_without_injection() {
     let upstream = http_echo().await;
     let public = TestCa::new("public test CA");
     let h = Harness::start(public, |b| {
-        b.maps([map_entry("plain.test", upstream.addr)])
+        b.maps([map_entry("plain.test", upstream.addr())])
             .injections(["plain.test:x-api-key=never-in-clear-text".parse().unwrap()])
     })
     .await;

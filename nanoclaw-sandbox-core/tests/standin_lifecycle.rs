@@ -13,22 +13,14 @@ use hyper::StatusCode;
 use nanoclaw_sandbox_core::standin::{
     self, StandinConfig, StandinError, CA_CERT_FILE, CA_KEY_FILE,
 };
+use nanoclaw_testkit::ca::{client_config, TestCa};
+use nanoclaw_testkit::envfile;
+use nanoclaw_testkit::https::https_echo;
 use support::standin_client::{connect, get, map_entry, tls_through, Harness};
-use support::standin_servers::https_echo;
-use support::test_ca::{client_config, TestCa};
 use tokio::net::TcpStream;
 
 fn on_free_port() -> standin::StandinConfigBuilder {
     StandinConfig::builder().listen(standin::parse_listen_addr("0").unwrap())
-}
-
-fn parse_env(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .map(|line| {
-            let (name, value) = line.split_once('=').unwrap();
-            (name.to_string(), value.to_string())
-        })
-        .collect()
 }
 
 #[tokio::test]
@@ -40,7 +32,7 @@ async fn ca_is_reused_across_restarts_byte_for_byte() {
     let public_file = public.write_pem(dir.path(), "public.pem");
     let config = on_free_port()
         .ca_dir(&ca_dir)
-        .maps([map_entry("api.test", upstream.addr)])
+        .maps([map_entry("api.test", upstream.addr())])
         .upstream_ca_files([public_file])
         .build();
 
@@ -104,7 +96,7 @@ async fn env_file_appears_only_once_listening_and_names_proxy_and_ca() {
             _ => tokio::task::yield_now().await,
         }
     }
-    let vars = parse_env(&text.expect("the env file appeared"));
+    let vars = envfile::parse(&text.expect("the env file appeared"));
     let proxy = vars["HTTPS_PROXY"]
         .strip_prefix("http://")
         .unwrap()
@@ -264,7 +256,7 @@ async fn an_upstream_ca_file_without_certificates_is_named() {
 async fn graceful_shutdown_lets_an_in_flight_request_finish() {
     let public = TestCa::new("public");
     let upstream = https_echo(&public, &["api.test"]).await;
-    let h = Harness::start(public, |b| b.maps([map_entry("api.test", upstream.addr)])).await;
+    let h = Harness::start(public, |b| b.maps([map_entry("api.test", upstream.addr())])).await;
     let client = client_config(&[h.standin.ca_pem()], &[b"http/1.1"]);
     let tls = tls_through(h.proxy(), "api.test", 443, client)
         .await
@@ -287,7 +279,7 @@ async fn shutdown_cuts_idle_tunnels_after_the_grace_period() {
     let public = TestCa::new("public");
     let upstream = https_echo(&public, &["wa.test"]).await;
     let h = Harness::start(public, |b| {
-        b.maps([map_entry("wa.test", upstream.addr)])
+        b.maps([map_entry("wa.test", upstream.addr())])
             .bypass(["wa.test".parse().unwrap()])
             .shutdown_grace(Duration::from_millis(200))
     })

@@ -7,11 +7,11 @@ mod support;
 
 use hyper::StatusCode;
 use nanoclaw_sandbox_core::standin::{DefaultPolicy, DenyStyle, HostPattern};
+use nanoclaw_testkit::ca::{client_config, TestCa};
+use nanoclaw_testkit::https::{http_echo, https_echo};
 use support::standin_client::{
     assert_unknown_issuer, closed_port, connect, get, map_entry, plain_get, tls_through, Harness,
 };
-use support::standin_servers::{http_echo, https_echo};
-use support::test_ca::{client_config, TestCa};
 
 const H1: &[&[u8]] = &[b"http/1.1"];
 const H2: &[&[u8]] = &[b"h2"];
@@ -83,7 +83,7 @@ async fn connect_reply_style_answers_the_connect_itself() {
 async fn denied_plain_http_gets_the_403_page_with_its_port() {
     let upstream = http_echo().await;
     let h = Harness::start(TestCa::new("public"), |b| {
-        b.maps([map_entry("plain.test", upstream.addr)])
+        b.maps([map_entry("plain.test", upstream.addr())])
             .deny(patterns(&["plain.test"]))
     })
     .await;
@@ -101,8 +101,8 @@ async fn default_deny_lets_only_the_allow_list_through() {
     let upstream = https_echo(&public, &["api.test", "other.test"]).await;
     let h = Harness::start(public, |b| {
         b.maps([
-            map_entry("api.test", upstream.addr),
-            map_entry("other.test", upstream.addr),
+            map_entry("api.test", upstream.addr()),
+            map_entry("other.test", upstream.addr()),
         ])
         .default_policy(DefaultPolicy::Deny)
         .allow(patterns(&["api.test"]))
@@ -124,7 +124,7 @@ async fn one_label_and_any_depth_wildcards_through_the_proxy() {
     ];
     let upstream = https_echo(&public, &names).await;
     let h = Harness::start(public, |b| {
-        b.maps(names.iter().map(|n| map_entry(n, upstream.addr)))
+        b.maps(names.iter().map(|n| map_entry(n, upstream.addr())))
             .default_policy(DefaultPolicy::Deny)
             .allow(patterns(&["*.one.test", "**.deep.test"]))
     })
@@ -146,7 +146,7 @@ async fn deny_wins_over_allow() {
     let public = TestCa::new("public");
     let upstream = https_echo(&public, &["x.api.test"]).await;
     let h = Harness::start(public, |b| {
-        b.maps([map_entry("x.api.test", upstream.addr)])
+        b.maps([map_entry("x.api.test", upstream.addr())])
             .allow(patterns(&["**.api.test"]))
             .deny(patterns(&["x.api.test"]))
     })
@@ -159,7 +159,7 @@ async fn bypass_tunnels_untouched_so_the_client_sees_the_upstream_certificate() 
     let public = TestCa::new("public");
     let upstream = https_echo(&public, &["wa.test"]).await;
     let h = Harness::start(public, |b| {
-        b.maps([map_entry("wa.test", upstream.addr)])
+        b.maps([map_entry("wa.test", upstream.addr())])
             .bypass(patterns(&["wa.test"]))
     })
     .await;
@@ -206,14 +206,14 @@ async fn a_cidr_deny_blocks_ip_literals_and_leaves_names_alone() {
     let public = TestCa::new("public");
     let upstream = https_echo(&public, &["api.test"]).await;
     let h = Harness::start(public, |b| {
-        b.maps([map_entry("api.test", upstream.addr)])
+        b.maps([map_entry("api.test", upstream.addr())])
             .deny(patterns(&["127.0.0.0/8"]))
             .deny_style(DenyStyle::ConnectReply)
     })
     .await;
     // An IP literal in the range: the policy page on the CONNECT itself,
     // though a server listens there.
-    let authority = format!("127.0.0.1:{}", upstream.addr.port());
+    let authority = format!("127.0.0.1:{}", upstream.addr().port());
     let mut reply = connect(h.proxy(), &authority).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.head);
     assert_eq!(

@@ -1,9 +1,6 @@
 //! `SandboxEnv::detect_from`: the proxy variables' precedence and where the
 //! proxy CA is found, without touching the process environment.
 
-#[path = "support/test_ca.rs"]
-mod test_ca;
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -11,7 +8,7 @@ use base64::Engine;
 use nanoclaw_sandbox_core::sandbox::{
     CaSource, DetectError, DetectOptions, EnvWarning, Mode, SandboxEnv,
 };
-use test_ca::TestCa;
+use nanoclaw_testkit::ca::TestCa;
 
 struct Fixture {
     dir: tempfile::TempDir,

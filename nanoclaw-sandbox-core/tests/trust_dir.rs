@@ -1,15 +1,12 @@
 //! `TrustDir`: the files containers read, their modes, atomic rotation, cleanup.
 
-#[path = "support/test_ca.rs"]
-mod test_ca;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use nanoclaw_sandbox_core::trust::{
     RootsOrigin, SystemRoots, TrustDir, TrustStore, BUNDLE_FILE_NAME, CA_FILE_NAME,
 };
-use test_ca::TestCa;
+use nanoclaw_testkit::ca::TestCa;
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777

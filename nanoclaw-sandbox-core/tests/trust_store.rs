@@ -1,12 +1,9 @@
 //! `TrustStore`: every kind of bad CA input gets its own error naming the input.
 
-#[path = "support/test_ca.rs"]
-mod test_ca;
-
 use std::time::{Duration, SystemTime};
 
 use nanoclaw_sandbox_core::trust::{TrustError, TrustStore};
-use test_ca::TestCa;
+use nanoclaw_testkit::ca::TestCa;
 
 fn load(bytes: &[u8]) -> Result<TrustStore, TrustError> {
     TrustStore::from_pem(bytes, "`test.pem`")

@@ -1,16 +1,16 @@
 //! WebSockets through the proxies: echo over `wss://` through mitmproxy
-//! (intercepted, its CA trusted) and through a plain CONNECT proxy, `ws://`
-//! through the tunnel, extra handshake headers, the policy page.
-#![cfg(feature = "client")]
+//! (intercepted, its CA trusted) and through plain tunnels (mitmproxy
+//! ignoring every host; the stand-in bypassing every host), `ws://` through
+//! the tunnel, extra handshake headers, the policy page.
+#![cfg(feature = "standin")]
 
 mod support;
 
 use futures_util::{SinkExt, StreamExt};
 use nanoclaw_sandbox_core::http::tungstenite::Message;
 use nanoclaw_sandbox_core::http::{HttpError, WebSocket};
+use nanoclaw_testkit::https::WELCOME;
 use support::client_fixture::*;
-use support::connect_proxy::ConnectProxyOptions;
-use support::echo_server::WELCOME;
 
 async fn echo_round_trip(socket: &mut WebSocket) {
     let greeting = socket.next().await.expect("the greeting").expect("a frame");
@@ -68,7 +68,11 @@ async fn wss_without_the_mitmproxy_ca_says_the_sandbox_ca_is_not_trusted() {
 #[tokio::test]
 async fn wss_and_ws_echo_through_a_plain_tunnel() {
     let upstreams = Upstreams::start().await;
-    let proxy = connect_proxy(&upstreams, ConnectProxyOptions::default()).await;
+    // mitmproxy tunnelling every host untouched: a plain CONNECT proxy that
+    // records what it was asked.
+    let Some(proxy) = mitmproxy(&upstreams, |o| o.ignore_hosts = vec![".*".into()]) else {
+        return;
+    };
     let client = client_via(&proxy.url(), &upstreams, Vec::new());
     for url in [
         format!("wss://{SOCKET}/socket"),
@@ -77,7 +81,7 @@ async fn wss_and_ws_echo_through_a_plain_tunnel() {
         let (mut socket, _) = client
             .websocket(url.as_str())
             .await
-            .unwrap_or_else(|e| panic!("{url}: {e}"));
+            .unwrap_or_else(|e| panic!("{url}: {e}\n{}", proxy.log()));
         echo_round_trip(&mut socket).await;
     }
     assert_eq!(
@@ -94,8 +98,8 @@ async fn wss_and_ws_echo_through_a_plain_tunnel() {
 async fn a_request_with_extra_headers_opens_a_websocket() {
     use nanoclaw_sandbox_core::http::tungstenite::client::IntoClientRequest;
     let upstreams = Upstreams::start().await;
-    let proxy = connect_proxy(&upstreams, ConnectProxyOptions::default()).await;
-    let client = client_via(&proxy.url(), &upstreams, Vec::new());
+    let proxy = plain_tunnel(&upstreams).await;
+    let client = client_via(proxy.proxy_url(), &upstreams, Vec::new());
     // WhatsApp Web, for one, wants an Origin header.
     let mut request = format!("wss://{SOCKET}/ws/chat")
         .into_client_request()

@@ -1,11 +1,10 @@
 //! Shared by the CLI tests: the built binary, the proxy stand-in as a child
 //! process, a plain-HTTP server and raw proxy requests (std only, so each
-//! test sees exactly what goes over the wire), signals, the daemon check
-//! and the agent image.
+//! test sees exactly what goes over the wire), signals, Docker through the
+//! library (connecting or skipping, an install of each test's own) and the
+//! agent image. What needs no library type is the workspace's test kit,
+//! `nanoclaw_testkit` (prerequisites, the docker CLI, env files, servers).
 #![allow(dead_code)]
-
-#[path = "../../../nanoclaw-sandbox-core/tests/support/prereq.rs"]
-pub mod prereq;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -17,7 +16,10 @@ use std::time::Duration;
 
 use nanoclaw_agent_image::{ensure_agent_image, AgentImageRequest};
 use nanoclaw_sandbox_core::runtime::docker::{DockerOptions, DockerRuntime};
-use nanoclaw_sandbox_core::runtime::{InstallId, RuntimeError, INSTALL};
+use nanoclaw_sandbox_core::runtime::{InstallId, InstanceId, RuntimeError, INSTALL};
+use nanoclaw_testkit::https::{self, Server};
+use nanoclaw_testkit::prereq;
+use nanoclaw_testkit::{docker, envfile};
 
 /// The CLI binary Cargo built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_nanoclaw-sandbox");
@@ -32,13 +34,25 @@ pub fn cli() -> assert_cmd::Command {
     cmd
 }
 
-/// Whether a Docker daemon answers on the configured socket.
-pub fn daemon_reachable() -> bool {
-    let socket = std::env::var("DOCKER_HOST")
-        .ok()
-        .and_then(|h| h.strip_prefix("unix://").map(str::to_string))
-        .unwrap_or_else(|| "/var/run/docker.sock".to_string());
-    std::os::unix::net::UnixStream::connect(socket).is_ok()
+/// An install id of its own for each test: cleanup in one test can then
+/// never touch another test's (or another developer's) containers.
+pub fn test_install() -> InstallId {
+    let unique = InstanceId::generate();
+    InstallId::new(format!("test-{unique}")).expect("a generated id is valid")
+}
+
+/// Connects the library's runtime with `options`; `None` (after
+/// `prereq::missing` said why) when no daemon answers.
+pub async fn connect_with(options: DockerOptions) -> Option<DockerRuntime> {
+    let connected = DockerRuntime::connect(options).await;
+    prereq::or_skip("Docker daemon", connected, |e| {
+        matches!(e, RuntimeError::DaemonUnreachable { .. })
+    })
+}
+
+/// Connects as a fresh test install.
+pub async fn connect() -> Option<DockerRuntime> {
+    connect_with(DockerOptions::new(test_install())).await
 }
 
 /// The test agent image (this binary in a `FROM scratch` image), built or
@@ -173,7 +187,7 @@ impl ProxyProcess {
 
     /// The env file's variables.
     pub fn env(&self) -> BTreeMap<String, String> {
-        read_env_file(&self.env_file)
+        envfile::read(&self.env_file)
     }
 
     /// The process id.
@@ -205,52 +219,26 @@ impl Drop for ProxyProcess {
     }
 }
 
-/// `KEY=VALUE` lines.
-pub fn read_env_file(path: &Path) -> BTreeMap<String, String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-        .lines()
-        .filter_map(|line| line.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
 /// A plain-HTTP server on loopback: `/missing` is a 404, everything else a
-/// 200 whose body is `hello from HOST PATH`. Serves until the test ends.
-pub fn plain_http_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || answer_plain(stream));
+/// 200 whose body is `hello from HOST PATH`. Serves until dropped.
+pub fn plain_http_server() -> Server {
+    Server::plain(https::handler(|request| async move {
+        let host = request
+            .headers()
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("?")
+            .to_string();
+        let path = request.uri().path();
+        if path == "/missing" {
+            https::response(404, "text/plain", "no such page")
+        } else {
+            https::response(200, "text/plain", format!("hello from {host} {path}"))
         }
-    });
-    addr
-}
-
-fn answer_plain(mut stream: TcpStream) {
-    let _ = stream.set_read_timeout(Some(PATIENCE));
-    let head = read_head(&mut stream);
-    let path = head.split(' ').nth(1).unwrap_or("/").to_string();
-    let host = head
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("Host: ")
-                .or_else(|| l.strip_prefix("host: "))
-        })
-        .unwrap_or("?")
-        .trim()
-        .to_string();
-    let (status, body) = if path == "/missing" {
-        ("404 Not Found", "no such page".to_string())
-    } else {
-        ("200 OK", format!("hello from {host} {path}"))
-    };
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    }))
+    .name("plain-http")
+    .start_detached()
+    .expect("starting the plain-HTTP server")
 }
 
 fn read_head(stream: &mut TcpStream) -> String {
@@ -350,13 +338,5 @@ pub fn text(bytes: &[u8]) -> String {
 /// `workspace`, as the docker CLI lists them.
 pub fn containers_of_workspace(workspace: &Path) -> Vec<String> {
     let install = InstallId::from_workspace(workspace);
-    let output = Command::new("docker")
-        .args(["ps", "-aq", "--filter"])
-        .arg(format!("label={INSTALL}={install}"))
-        .output()
-        .expect("running docker ps");
-    text(&output.stdout)
-        .split_whitespace()
-        .map(str::to_string)
-        .collect()
+    docker::container_ids(INSTALL, install.as_str())
 }

@@ -3,11 +3,10 @@
 //! test name to the upstream, so nothing touches public DNS), env files, the
 //! built binary, and agent containers on the real daemon.
 //!
-//! Include with `mod doctor_support;` next to `mod support;` (the prereq helper).
+//! Include with `mod doctor_support;` next to `mod cli_support;` (which
+//! connects to Docker). The test CA, the upstream server and the env-file
+//! reader are the test kit's (`nanoclaw_testkit`).
 #![allow(dead_code)]
-
-#[path = "../../../nanoclaw-sandbox-core/tests/support/test_ca.rs"]
-pub mod test_ca;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,22 +15,18 @@ use std::sync::Arc;
 
 use nanoclaw_agent_image::{ensure_agent_image, AgentImageRequest};
 use nanoclaw_sandbox_core::runtime::docker::{DockerOptions, DockerRuntime};
-use nanoclaw_sandbox_core::runtime::{
-    AgentHandle, ContainerRuntime, InstallId, InstanceId, RuntimeError, TEST,
-};
+use nanoclaw_sandbox_core::runtime::{AgentHandle, ContainerRuntime, InstallId, InstanceId, TEST};
 use nanoclaw_sandbox_core::sandbox::{DetectOptions, InstanceDir, SandboxEnv, SandboxPatcher};
 use nanoclaw_sandbox_core::spec::{ContainerSpec, NetworkMode};
 use nanoclaw_sandbox_core::standin::{self, Standin, StandinConfig};
 use nanoclaw_sandbox_core::trust::SystemRoots;
+use nanoclaw_testkit::ca::TestCa;
+use nanoclaw_testkit::envfile;
+use nanoclaw_testkit::https::{self, Server};
 use serde_json::Value;
 use tempfile::TempDir;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
 
-use crate::support;
-use test_ca::TestCa;
+use crate::cli_support;
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_nanoclaw-sandbox");
@@ -48,7 +43,7 @@ pub struct Fixture {
     pub pki: TestCa,
     pub pki_pem: PathBuf,
     pub upstream: SocketAddr,
-    server: JoinHandle<()>,
+    server: Server,
     files: AtomicUsize,
 }
 
@@ -141,10 +136,17 @@ impl Fixture {
         let dir = tempfile::tempdir().unwrap();
         let pki = TestCa::new("doctor test public CA");
         let pki_pem = pki.write_pem(dir.path(), "public-ca.pem");
-        let acceptor = acceptor(&pki, &[PROBE_HOST, PASSTHROUGH_HOST]);
-        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
-        let upstream = listener.local_addr().unwrap();
-        let server = rt.spawn(serve(listener, acceptor));
+        // Every request answered `204 No Content`.
+        let tls = pki.server_config(&[PROBE_HOST, PASSTHROUGH_HOST], &[b"http/1.1"]);
+        let no_content = https::handler(|_| async { https::response(204, "text/plain", "") });
+        let server = rt
+            .block_on(
+                Server::https(tls, no_content)
+                    .name("doctor-upstream")
+                    .start(),
+            )
+            .expect("the doctor's upstream");
+        let upstream = server.addr();
         Fixture {
             rt,
             dir,
@@ -235,12 +237,6 @@ impl Fixture {
     }
 }
 
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
 /// Runs the binary in `cwd` with `args`, `env` added to its environment.
 pub fn run(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Outcome {
     let mut cmd = assert_cmd::Command::new(BIN);
@@ -256,61 +252,12 @@ pub fn run(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Outcome {
     }
 }
 
-fn acceptor(pki: &TestCa, names: &[&str]) -> TlsAcceptor {
-    TlsAcceptor::from(pki.server_config(names, &[b"http/1.1"]))
-}
-
-/// Answers every request `204 No Content` and closes.
-async fn serve(listener: TcpListener, acceptor: TlsAcceptor) {
-    while let Ok((tcp, _)) = listener.accept().await {
-        let acceptor = acceptor.clone();
-        tokio::spawn(async move {
-            let Ok(mut tls) = acceptor.accept(tcp).await else {
-                return;
-            };
-            let mut head = Vec::new();
-            let mut chunk = [0u8; 1024];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match tls.read(&mut chunk).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => head.extend_from_slice(&chunk[..n]),
-                }
-            }
-            let reply = b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n";
-            let _ = tls.write_all(reply).await;
-            let _ = tls.shutdown().await;
-        });
-    }
-}
-
-/// A port nothing listens on (bound, then released).
-pub fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// The variables of an env file, for the library's detection.
-pub fn read_env_file(path: &Path) -> Vec<(String, String)> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
 /// The runtime of the install rooted at `workspace` (what the CLI uses with
-/// `--workspace`), or `None` after `support::missing` when no daemon answers.
+/// `--workspace`), or `None` after `prereq::missing` when no daemon answers.
 pub fn docker(fixture: &Fixture, workspace: &Path) -> Option<Arc<DockerRuntime>> {
     let options = DockerOptions::new(InstallId::from_workspace(workspace));
-    match fixture.rt.block_on(DockerRuntime::connect(options)) {
-        Ok(runtime) => Some(Arc::new(runtime)),
-        Err(e @ RuntimeError::DaemonUnreachable { .. }) => {
-            support::missing("Docker daemon", &e.to_string());
-            None
-        }
-        Err(e) => panic!("connecting to Docker failed unexpectedly: {e}"),
-    }
+    let runtime = fixture.rt.block_on(cli_support::connect_with(options))?;
+    Some(Arc::new(runtime))
 }
 
 /// Agent containers for one test: the agent image, the sandbox layer as the
@@ -338,12 +285,10 @@ impl<'f> Agents<'f> {
             .block_on(ensure_agent_image(runtime.as_ref(), &request, &mut |_| {}))
             .expect("the agent image")
             .tag;
-        let vars = read_env_file(env_file);
-        let env = SandboxEnv::detect_from(
-            |name| vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()),
-            &DetectOptions::default(),
-        )
-        .expect("the env file's settings");
+        let vars = envfile::read(env_file);
+        let env =
+            SandboxEnv::detect_from(|name| vars.get(name).cloned(), &DetectOptions::default())
+                .expect("the env file's settings");
         let instance = InstanceDir::create(Some(workspace), &InstanceId::generate().to_string())
             .expect("the instance directory");
         if let Some(store) = env.trust_store() {
@@ -418,9 +363,4 @@ impl Drop for Agents<'_> {
         // Handles dropped unremoved (a failed assertion) remove themselves.
         self.handles.clear();
     }
-}
-
-/// A container name no other run uses.
-pub fn unique_name(prefix: &str) -> String {
-    format!("{prefix}-{}", InstanceId::generate())
 }

@@ -27,7 +27,7 @@
 //! Every client frame is recorded ([`DiscordDouble::frames`]), every
 //! connection with the `Host` it asked for ([`DiscordDouble::connections`]).
 //!
-//! [`Stack`] puts it behind mitmproxy (the tests' driver, `support::mitm`)
+//! [`Stack`] puts it behind mitmproxy (the tests' driver, `nanoclaw_testkit::mitm`)
 //! and makes transports whose client goes through it, trusting the
 //! double's CA as the "public" root and, unless told not to, mitmproxy's.
 #![allow(dead_code)]
@@ -64,8 +64,8 @@ use nanoclaw_sandbox_core::http::{HttpClient, Timeouts};
 use nanoclaw_sandbox_core::proxy::{ProxyUrl, StaticProxyConfig};
 use rustls::pki_types::CertificateDer;
 
-use crate::support::mitm::{MitmOptions, Mitmproxy};
-use crate::support::test_ca::TestCa;
+use nanoclaw_testkit::ca::TestCa;
+use nanoclaw_testkit::mitm::{MitmOptions, Mitmproxy, Route};
 
 /// The bot token the double accepts (never to appear in an error).
 pub const TOKEN: &str = "MTAxMjM0NTY3ODkw.GhIjKl.secret-TOKEN_value_0123456789";
@@ -178,12 +178,12 @@ impl Stack {
         let double = DiscordDouble::start(&ca, heartbeat_ms).await;
         let dir = tempfile::tempdir().unwrap();
         let mut options = MitmOptions {
-            hosts: double.hosts(),
+            routes: double.routes(),
             upstream_ca_pem: Some(ca.write_pem(dir.path(), "public-ca.pem")),
             ..MitmOptions::default()
         };
         configure(&mut options);
-        let mitm = Mitmproxy::start(&options)?;
+        let mitm = Mitmproxy::start_or_skip(&options)?;
         Some(Stack {
             double,
             mitm,
@@ -196,7 +196,7 @@ impl Stack {
     /// CA only if `trust_proxy_ca`.
     pub fn client(&self, trust_proxy_ca: bool) -> HttpClient {
         let extra = if trust_proxy_ca {
-            vec![CertificateDer::from(self.mitm.ca_cert_der())]
+            vec![self.mitm.ca_cert_der()]
         } else {
             Vec::new()
         };
@@ -372,6 +372,14 @@ impl DiscordDouble {
             (GATEWAY_HOST.into(), self.gateway_addr),
             (RESUME_HOST.into(), self.gateway_addr),
         ]
+    }
+
+    /// [`hosts`](Self::hosts) as the mitmproxy driver's routes.
+    pub fn routes(&self) -> Vec<Route> {
+        self.hosts()
+            .into_iter()
+            .map(|(name, addr)| Route::new(&name, addr))
+            .collect()
     }
 
     fn state(&self) -> MutexGuard<'_, State> {

@@ -64,8 +64,8 @@ use nanoclaw_sandbox_core::http::{HttpClient, Timeouts};
 use nanoclaw_sandbox_core::proxy::{ProxyUrl, StaticProxyConfig};
 use rustls::pki_types::CertificateDer;
 
-use crate::support::mitm::{MitmOptions, Mitmproxy};
-use crate::support::test_ca::TestCa;
+use nanoclaw_testkit::ca::TestCa;
+use nanoclaw_testkit::mitm::{MitmOptions, Mitmproxy, Route};
 
 /// The app-level token the double accepts (never to appear in an error).
 pub const APP_TOKEN: &str = "xapp-1-A0TEST-1234567890-0123456789abcdef0123456789abcdef";
@@ -274,6 +274,14 @@ impl SlackDouble {
             (API_HOST.into(), self.api_addr),
             (SOCKET_HOST.into(), self.socket_addr),
         ]
+    }
+
+    /// [`hosts`](Self::hosts) as the mitmproxy driver's routes.
+    pub fn routes(&self) -> Vec<Route> {
+        self.hosts()
+            .into_iter()
+            .map(|(name, addr)| Route::new(&name, addr))
+            .collect()
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -859,12 +867,12 @@ impl Stack {
         let double = SlackDouble::start(&ca).await;
         let dir = tempfile::tempdir().unwrap();
         let mut options = MitmOptions {
-            hosts: double.hosts(),
+            routes: double.routes(),
             upstream_ca_pem: Some(ca.write_pem(dir.path(), "public-ca.pem")),
             ..MitmOptions::default()
         };
         configure(&mut options);
-        let mitm = Mitmproxy::start(&options)?;
+        let mitm = Mitmproxy::start_or_skip(&options)?;
         Some(Stack {
             double,
             mitm,
@@ -877,7 +885,7 @@ impl Stack {
     /// CA only if `trust_proxy_ca`.
     pub fn client(&self, trust_proxy_ca: bool) -> HttpClient {
         let extra = if trust_proxy_ca {
-            vec![CertificateDer::from(self.mitm.ca_cert_der())]
+            vec![self.mitm.ca_cert_der()]
         } else {
             Vec::new()
         };

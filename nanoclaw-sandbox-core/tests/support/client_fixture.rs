@@ -1,21 +1,24 @@
-//! The upstream servers and client set-up shared by the client's tests.
+//! The upstream servers, proxies and client set-up shared by the client's tests.
 //!
 //! Every server sits on loopback and is reached through names that the
-//! proxies map (`upstream.test` → 127.0.0.1:port), never through DNS.
+//! proxies map (`upstream.test` → 127.0.0.1:port), never through DNS. The
+//! proxies are the real ones: mitmproxy (the test kit's driver) and the
+//! library's own stand-in (feature `standin`), either intercepting with its
+//! CA or as a plain CONNECT proxy (every host bypassed: tunnelled
+//! untouched). For the two behaviours neither shows (a 407, an `https://`
+//! proxy) the test kit's fault proxy stands in front of the stand-in.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use nanoclaw_sandbox_core::http::{HttpClient, HttpError, HttpVersions, Timeouts};
 use nanoclaw_sandbox_core::proxy::{ProxyConfig, ProxyUrl, StaticProxyConfig};
+use nanoclaw_testkit::ca::TestCa;
+use nanoclaw_testkit::https::{self, Echo, Server};
+use nanoclaw_testkit::mitm::{MitmOptions, Mitmproxy, Route};
+use nanoclaw_testkit::net::closed_port;
 use rustls::pki_types::CertificateDer;
-
-use super::connect_proxy::{ConnectProxy, ConnectProxyOptions};
-use super::echo_server::EchoServer;
-use super::mitm::{MitmOptions, Mitmproxy};
-use super::test_ca::TestCa;
 
 /// HTTPS echo.
 pub const UPSTREAM: &str = "upstream.test";
@@ -29,57 +32,66 @@ pub const SOCKET: &str = "socket.test";
 pub const PLAIN_SOCKET: &str = "plainsocket.test";
 /// A host the proxies refuse with the policy page.
 pub const DENIED: &str = "denied.test";
+/// A name routed to a loopback port nothing listens on.
+pub const UNREACHABLE: &str = "unreachable.test";
 
 /// The upstream servers, with certificates from a test "public" CA.
 pub struct Upstreams {
     pub ca: Arc<TestCa>,
-    pub https: EchoServer,
-    pub http: EchoServer,
-    pub wss: EchoServer,
-    pub ws: EchoServer,
+    pub https: Server,
+    pub http: Server,
+    pub wss: Server,
+    pub ws: Server,
     dir: tempfile::TempDir,
+    proxies: AtomicUsize,
 }
 
 impl Upstreams {
     pub async fn start() -> Self {
         let ca = Arc::new(TestCa::new("nanoclaw test public root"));
         let names = [UPSTREAM, WHATSAPP, DENIED, "localhost", "127.0.0.1"];
-        let https = EchoServer::https(ca.server_config(&names, &[b"h2", b"http/1.1"])).await;
-        let wss = EchoServer::wss(ca.server_config(&[SOCKET, DENIED], &[b"http/1.1"])).await;
         Upstreams {
-            https,
-            http: EchoServer::http().await,
-            wss,
-            ws: EchoServer::ws().await,
+            https: https::https_echo(&ca, &names).await,
+            http: https::http_echo().await,
+            wss: https::wss_echo(&ca, &[SOCKET, DENIED]).await,
+            ws: https::ws_echo().await,
             ca,
             dir: tempfile::tempdir().expect("temp dir"),
+            proxies: AtomicUsize::new(0),
         }
     }
 
     /// Test name → real address, for the proxies.
-    pub fn hosts(&self) -> Vec<(String, SocketAddr)> {
+    pub fn routes(&self) -> Vec<Route> {
         vec![
-            (UPSTREAM.into(), self.https.addr),
-            (WHATSAPP.into(), self.https.addr),
-            (DENIED.into(), self.https.addr),
-            (PLAIN.into(), self.http.addr),
-            (SOCKET.into(), self.wss.addr),
-            (PLAIN_SOCKET.into(), self.ws.addr),
+            Route::new(UPSTREAM, self.https.addr()),
+            Route::new(WHATSAPP, self.https.addr()),
+            Route::new(DENIED, self.https.addr()),
+            Route::new(PLAIN, self.http.addr()),
+            Route::new(SOCKET, self.wss.addr()),
+            Route::new(PLAIN_SOCKET, self.ws.addr()),
+            Route::new(UNREACHABLE, closed_port()),
         ]
     }
 
-    /// The public CA as a PEM file (for mitmproxy's upstream checks).
-    pub fn ca_pem_path(&self) -> PathBuf {
+    /// The public CA as a PEM file (for the proxies' upstream checks).
+    pub fn ca_pem_path(&self) -> std::path::PathBuf {
         self.ca.write_pem(self.dir.path(), "public-ca.pem")
     }
 
     /// mitmproxy options routing the test names and trusting the public CA.
     pub fn mitm_options(&self) -> MitmOptions {
         MitmOptions {
-            hosts: self.hosts(),
+            routes: self.routes(),
             upstream_ca_pem: Some(self.ca_pem_path()),
             ..MitmOptions::default()
         }
+    }
+
+    /// A directory of its own for each proxy started (the stand-in's CA).
+    fn proxy_dir(&self) -> std::path::PathBuf {
+        let n = self.proxies.fetch_add(1, Ordering::Relaxed);
+        self.dir.path().join(format!("proxy-{n}"))
     }
 }
 
@@ -110,20 +122,6 @@ pub fn client(
         .expect("client builds")
 }
 
-/// A plain CONNECT proxy whose policy blocks [`DENIED`], and a client through it.
-pub async fn client_via_denying_proxy(upstreams: &Upstreams) -> (ConnectProxy, HttpClient) {
-    let proxy = connect_proxy(
-        upstreams,
-        ConnectProxyOptions {
-            deny: vec![DENIED.into()],
-            ..ConnectProxyOptions::default()
-        },
-    )
-    .await;
-    let client = client_via(&proxy.url(), upstreams, Vec::new());
-    (proxy, client)
-}
-
 /// `client` through the proxy at `proxy_url`, offering HTTP/2 and 1.1.
 pub fn client_via(
     proxy_url: &str,
@@ -131,16 +129,6 @@ pub fn client_via(
     extra: Vec<CertificateDer<'static>>,
 ) -> HttpClient {
     client(via(proxy_url), upstreams, extra, HttpVersions::default())
-}
-
-/// A plain CONNECT proxy routing the upstreams' names, otherwise as
-/// `options` say.
-pub async fn connect_proxy(upstreams: &Upstreams, options: ConnectProxyOptions) -> ConnectProxy {
-    ConnectProxy::start(ConnectProxyOptions {
-        hosts: upstreams.hosts().into_iter().collect(),
-        ..options
-    })
-    .await
 }
 
 /// mitmproxy routing the upstreams' names and trusting their CA, with
@@ -151,12 +139,12 @@ pub fn mitmproxy(
 ) -> Option<Mitmproxy> {
     let mut options = upstreams.mitm_options();
     configure(&mut options);
-    Mitmproxy::start(&options)
+    Mitmproxy::start_or_skip(&options)
 }
 
 /// mitmproxy's CA, as extra roots.
 pub fn mitm_ca(mitm: &Mitmproxy) -> Vec<CertificateDer<'static>> {
-    vec![CertificateDer::from(mitm.ca_cert_der())]
+    vec![mitm.ca_cert_der()]
 }
 
 /// Everything through the proxy at `url`.
@@ -164,13 +152,9 @@ pub fn via(url: &str) -> StaticProxyConfig {
     StaticProxyConfig::via(ProxyUrl::parse(url).expect("proxy URL"))
 }
 
-/// The response's first line (the echo's description of the request).
-pub fn first_line(body: &[u8]) -> String {
-    String::from_utf8_lossy(body)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string()
+/// What the echo upstream saw, from a response body.
+pub fn echoed(body: &[u8]) -> Echo {
+    Echo::parse(body)
 }
 
 /// Panics with the error's message unless `result` failed as `matches`
@@ -185,5 +169,88 @@ pub fn expect_error<T: std::fmt::Debug>(
         Err(e) if matches(&e) => e,
         Err(e) => panic!("expected {what}, got {e:?}: {e}"),
         Ok(v) => panic!("expected {what}, got success: {v:?}"),
+    }
+}
+
+#[cfg(feature = "standin")]
+#[allow(unused_imports)]
+pub use self::standin::*;
+
+/// The library's stand-in as the tests' proxy.
+#[cfg(feature = "standin")]
+mod standin {
+    use nanoclaw_sandbox_core::http::HttpClient;
+    use nanoclaw_sandbox_core::standin::{
+        self, DenyStyle, HostMapping, HostPattern, Standin, StandinConfig, StandinConfigBuilder,
+    };
+    use nanoclaw_testkit::ca::cert_der_from_pem;
+    use nanoclaw_testkit::fault_proxy::{FaultOptions, FaultProxy};
+    use rustls::pki_types::CertificateDer;
+
+    use super::{client_via, Upstreams, DENIED};
+
+    /// The stand-in on a free loopback port, mapping the upstreams' names
+    /// (nothing is resolved), verifying upstreams against their CA, its own
+    /// CA in a fresh directory; `configure` adds the test's settings. As it
+    /// starts, it intercepts every host.
+    pub async fn standin(
+        upstreams: &Upstreams,
+        configure: impl FnOnce(StandinConfigBuilder) -> StandinConfigBuilder,
+    ) -> Standin {
+        let maps = upstreams.routes().into_iter().map(|route| {
+            format!("{}={}", route.name, route.target)
+                .parse::<HostMapping>()
+                .expect("a map entry")
+        });
+        let builder = StandinConfig::builder()
+            .listen(standin::parse_listen_addr("0").expect("port 0"))
+            .ca_dir(upstreams.proxy_dir())
+            .maps(maps)
+            .upstream_ca_files([upstreams.ca_pem_path()]);
+        standin::start(configure(builder).build())
+            .await
+            .expect("the stand-in starts")
+    }
+
+    /// The stand-in as a plain CONNECT proxy: every host bypassed, so
+    /// tunnels carry the client's own TLS to the upstream untouched, and
+    /// plain-HTTP requests are forwarded.
+    pub async fn plain_tunnel(upstreams: &Upstreams) -> Standin {
+        standin(upstreams, |b| b.bypass([every_host()])).await
+    }
+
+    /// `**`: every host.
+    pub fn every_host() -> HostPattern {
+        "**".parse().expect("the every-host pattern")
+    }
+
+    /// A plain tunnel whose policy refuses [`DENIED`] with the policy page
+    /// as the CONNECT reply (and as the answer to a plain-HTTP request),
+    /// and a client through it.
+    pub async fn client_via_denying_proxy(upstreams: &Upstreams) -> (Standin, HttpClient) {
+        let proxy = standin(upstreams, |b| {
+            b.bypass([every_host()])
+                .deny([DENIED.parse().expect("a host pattern")])
+                .deny_style(DenyStyle::ConnectReply)
+        })
+        .await;
+        let client = client_via(proxy.proxy_url(), upstreams, Vec::new());
+        (proxy, client)
+    }
+
+    /// The stand-in's CA, as extra roots.
+    pub fn standin_ca(proxy: &Standin) -> Vec<CertificateDer<'static>> {
+        vec![cert_der_from_pem(proxy.ca_pem())]
+    }
+
+    /// The test kit's fault proxy in front of `proxy`, as `configure` sets
+    /// it up (for a 407 or an `https://` proxy only: see its module).
+    pub async fn fault_proxy(
+        proxy: &Standin,
+        configure: impl FnOnce(&mut FaultOptions),
+    ) -> FaultProxy {
+        let mut options = FaultOptions::before(proxy.addr());
+        configure(&mut options);
+        FaultProxy::start(options).await
     }
 }

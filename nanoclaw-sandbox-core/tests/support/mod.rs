@@ -1,27 +1,20 @@
-//! Shared by the integration tests: prerequisites (`prereq`), test PKIs, servers, proxies.
+//! The core's integration-test support: the helpers that need the
+//! library's own types. Everything else (the test CA, the HTTP(S) test
+//! server, mitmproxy, the docker CLI, env files, tar contexts,
+//! prerequisites) is the workspace's test kit, `nanoclaw_testkit`.
 //!
 //! A test may skip (printing why) only when `NANOCLAW_REQUIRE_DOCKER` is unset;
 //! CI sets it to 1, and then a missing daemon, mitmproxy or Debian image fails.
 #![allow(dead_code)]
 
+// The client's tests: upstreams behind names, clients, proxies.
+#[cfg(feature = "client")]
+pub mod client_fixture;
+// Docker through the library's runtime.
+#[cfg(feature = "docker")]
+pub mod docker;
 pub mod e2e;
-pub mod tar_context;
-
-mod prereq;
-pub use prereq::*;
-
 #[cfg(feature = "standin")]
 pub mod standin_client;
 #[cfg(feature = "standin")]
 pub mod standin_logs;
-#[cfg(feature = "standin")]
-pub mod standin_servers;
-// Test CAs, upstream servers, proxies (the client's tests; reusable).
-#[cfg(feature = "client")]
-pub mod client_fixture;
-#[cfg(feature = "client")]
-pub mod connect_proxy;
-#[cfg(feature = "client")]
-pub mod echo_server;
-pub mod mitm;
-pub mod test_ca;

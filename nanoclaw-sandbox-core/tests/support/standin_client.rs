@@ -19,7 +19,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-use super::test_ca::{client_config, server_name, TestCa};
+use nanoclaw_testkit::ca::{client_config, server_name, TestCa};
+use nanoclaw_testkit::https::Echo;
 
 /// A stand-in on a free loopback port with a CA in a temporary directory,
 /// trusting the `public` test CA for upstream TLS (as it would a real public
@@ -161,8 +162,8 @@ pub struct Reply {
 
 impl Reply {
     /// The upstream echo server's view of the request.
-    pub fn echo(&self) -> super::standin_servers::Echo {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not an echo ({e}): {self:?}"))
+    pub fn echo(&self) -> Echo {
+        Echo::parse(self.body.as_bytes())
     }
 }
 

@@ -7,9 +7,10 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use nanoclaw_sandbox_core::spec::{ContainerSpec, ContainerSpecBuilder};
+use nanoclaw_testkit::docker::RunOutput;
+use nanoclaw_testkit::{Context, Result};
 
-use super::docker_cli::{run_container, RunOutput};
-use super::error::{Context, Result};
+use super::docker_cli::run_container;
 
 /// Runs one container to its end: the docker CLI ([`DockerCli`]) or the
 /// library's own runtime (`LibraryRunner`, feature `docker`).

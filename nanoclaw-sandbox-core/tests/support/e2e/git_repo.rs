@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::error::{Context, FixtureError, Result};
+use nanoclaw_testkit::{Context, FixtureError, Result};
 
 /// The branch the commit is on.
 pub const BRANCH: &str = "main";

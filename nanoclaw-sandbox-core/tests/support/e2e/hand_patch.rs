@@ -10,8 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use nanoclaw_sandbox_core::spec::{ContainerSpecBuilder, Mount};
-
-use super::error::{Context, Result};
+use nanoclaw_testkit::{Context, Result};
 
 /// Where the CA directory is mounted in the container.
 pub const CA_DIR: &str = "/etc/nanoclaw/ca";

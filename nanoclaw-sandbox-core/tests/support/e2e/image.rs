@@ -6,7 +6,7 @@
 use std::process::Command;
 use std::sync::OnceLock;
 
-use super::missing;
+use nanoclaw_testkit::prereq::missing;
 
 /// The script that builds (or finds) the image and prints its tag.
 pub const DEBIAN_IMAGE_SCRIPT: &str =

@@ -12,10 +12,10 @@ use nanoclaw_sandbox_core::runtime::{AgentHandle, ContainerRuntime, InstallId, I
 use nanoclaw_sandbox_core::sandbox::{SandboxEnv, SandboxRuntime};
 use nanoclaw_sandbox_core::spec::ContainerSpec;
 use nanoclaw_sandbox_core::trust::SystemRoots;
+use nanoclaw_testkit::docker::RunOutput;
+use nanoclaw_testkit::{Context, FixtureError, Result};
 
 use super::cases::Runner;
-use super::docker_cli::RunOutput;
-use super::error::{Context, FixtureError, Result};
 
 /// A connected `DockerRuntime` (as an install of its own, so its orphan
 /// cleanup can never touch anything else) and the Tokio runtime it lives on.

@@ -30,18 +30,21 @@
 //! ([`ProxyKind`]). [`hand_patch`] and [`run_container`] (the docker CLI)
 //! remain for the fixtures' own smoke tests, which prove the scene and the
 //! negative controls independently of the library.
+//!
+//! The parts that need no library type are the test kit's
+//! (`nanoclaw_testkit`): the test CA, the HTTPS servers (`https::Server`
+//! with a `Site`), mitmproxy (`mitm::Mitmproxy`), the docker CLI
+//! (`docker::run`, guards, unique names, `TEST_LABEL`, `RUN_TIMEOUT`) and
+//! the fixtures' error type (`FixtureError`, `Context`).
 
 mod cases;
 mod clients;
 mod docker_cli;
-mod error;
 mod git_repo;
 mod hand_patch;
-mod https_server;
 mod image;
 #[cfg(feature = "docker")]
 mod library;
-mod mitm;
 mod proxy;
 mod sandbox_env;
 mod stage;
@@ -63,19 +66,13 @@ pub use self::{
         CaseResult, DockerCli, Expect, Runner,
     },
     clients::{tools_mount, Client, TOOLS_DIR_IN_CONTAINER},
-    docker_cli::{
-        docker, docker_available, run_container, start_detached, unique_name, ContainerGuard,
-        ImageGuard, RunOutput, RUN_TIMEOUT, TEST_LABEL,
-    },
-    error::{Context, FixtureError, Result},
+    docker_cli::{run_container, start_detached},
     git_repo::GitRepo,
     hand_patch::{
         hand_patch, ProxyEnv, ReplacingVars, TrustDir, ADDITIVE_TRUST_VARS, BUNDLE_FILE, CA_DIR,
         PROXY_CA_FILE, REPLACING_TRUST_VARS,
     },
-    https_server::{Hit, HttpsServer, Site},
     image::{debian_image, DEBIAN_IMAGE_SCRIPT},
-    mitm::{Mitm, Route, MITMDUMP},
     proxy::{Proxy, ProxyKind},
     sandbox_env::sandbox_env,
     stage::{
@@ -84,5 +81,3 @@ pub use self::{
     },
     topology::{Topology, DNS_NOWHERE},
 };
-
-use super::{missing, test_ca};

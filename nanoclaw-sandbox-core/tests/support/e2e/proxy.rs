@@ -6,8 +6,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
-use super::error::Result;
-use super::mitm::{Mitm, Route};
+use nanoclaw_testkit::mitm::{MitmOptions, Mitmproxy, Route};
+use nanoclaw_testkit::Result;
+
 #[cfg(feature = "standin")]
 use super::standin_proxy::StandinProxy;
 
@@ -35,7 +36,7 @@ impl ProxyKind {
 /// A running intercepting proxy.
 pub enum Proxy {
     /// mitmdump.
-    Mitm(Mitm),
+    Mitm(Mitmproxy),
     /// The stand-in.
     #[cfg(feature = "standin")]
     Standin(StandinProxy),
@@ -51,7 +52,12 @@ impl Proxy {
         routes: &[Route],
     ) -> Result<Self> {
         Ok(match kind {
-            ProxyKind::Mitmproxy => Proxy::Mitm(Mitm::start_on(listen_ip, upstream_ca, routes)?),
+            ProxyKind::Mitmproxy => Proxy::Mitm(Mitmproxy::start(&MitmOptions {
+                listen_host: Some(listen_ip),
+                routes: routes.to_vec(),
+                upstream_ca_pem: Some(upstream_ca.to_path_buf()),
+                ..MitmOptions::default()
+            })?),
             #[cfg(feature = "standin")]
             ProxyKind::Standin => {
                 Proxy::Standin(StandinProxy::start_on(listen_ip, upstream_ca, routes)?)

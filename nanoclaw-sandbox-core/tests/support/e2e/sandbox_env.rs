@@ -7,8 +7,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use nanoclaw_sandbox_core::proxy::PROXY_CA_B64_VAR;
 use nanoclaw_sandbox_core::sandbox::{DetectOptions, SandboxEnv};
-
-use super::error::{Context, Result};
+use nanoclaw_testkit::{Context, Result};
 
 /// The environment of a sandbox whose proxy is `proxy_url`, with `no_proxy`,
 /// and — for an intercepting proxy — `ca_pem` in `PROXY_CA_CERT_B64`. The

@@ -7,19 +7,18 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use nanoclaw_sandbox_core::spec::ContainerSpecBuilder;
+use nanoclaw_testkit::ca::{TestCa, Ymd};
+use nanoclaw_testkit::https::{Server, Site};
+use nanoclaw_testkit::mitm::{Mitmproxy, Route};
+use nanoclaw_testkit::prereq::missing;
+use nanoclaw_testkit::{docker, Context, Result};
 
 use super::cases::{Case, Expect};
 use super::clients::{tools_mount, Client};
-use super::docker_cli::docker_available;
-use super::error::{Context, Result};
 use super::git_repo::GitRepo;
 use super::hand_patch::{ProxyEnv, TrustDir};
-use super::https_server::{HttpsServer, Site};
 use super::image::debian_image;
-use super::missing;
-use super::mitm::{Route, MITMDUMP};
 use super::proxy::{Proxy, ProxyKind};
-use super::test_ca::{TestCa, Ymd};
 use super::topology::Topology;
 
 /// The intercepted upstream's name: reached only through the proxy.
@@ -77,15 +76,12 @@ pub struct Prereqs {
 /// what is absent; the caller returns (under `NANOCLAW_REQUIRE_DOCKER=1`
 /// [`missing`] fails the test instead).
 pub fn ready() -> Option<Prereqs> {
-    if let Err(why) = docker_available() {
+    if let Err(why) = docker::available() {
         missing("a Docker daemon", &why);
         return None;
     }
-    if !Path::new(MITMDUMP).is_file() {
-        missing(
-            "mitmproxy",
-            &format!("{MITMDUMP} not found (apt-get install mitmproxy)"),
-        );
+    if let Err(why) = Mitmproxy::installed() {
+        missing("mitmproxy", &why);
         return None;
     }
     if let Err(e) = std::process::Command::new("git").arg("--version").output() {
@@ -104,11 +100,11 @@ pub struct Stage {
     /// `upstream` (and [`UNTRUSTED_HOST`] to `untrusted`).
     pub proxy: Proxy,
     /// The intercepted upstream on 127.0.0.1 (only the proxy reaches it).
-    pub upstream: HttpsServer,
+    pub upstream: Server,
     /// The bypassed server on the gateway address.
-    pub bypass: HttpsServer,
+    pub bypass: Server,
     /// On 127.0.0.1 with a certificate from a CA nobody trusts.
-    pub untrusted: HttpsServer,
+    pub untrusted: Server,
     /// The repository both servers serve.
     pub repo: GitRepo,
     /// The test "public" CA: upstreams present its certificates, the proxy
@@ -151,25 +147,18 @@ impl Stage {
                 .fixed(HELLO_PATH, hello_body(name))
                 .dir(REPO_PATH, repo.path())
         };
-        let upstream = HttpsServer::start(
-            UPSTREAM_HOST,
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
-            &public_ca.issue(&[UPSTREAM_HOST]),
-            site(UPSTREAM_HOST),
-        )?;
-        let bypass = HttpsServer::start(
-            BYPASS_HOST,
-            SocketAddr::new(IpAddr::V4(topo.gateway()), 0),
-            &public_ca.issue(&[BYPASS_HOST]),
-            site(BYPASS_HOST),
-        )?;
-        let untrusted = HttpsServer::start(
-            UNTRUSTED_HOST,
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
-            &TestCa::valid_between("nanoclaw test rogue root", VALID_FROM, VALID_UNTIL)
-                .issue(&[UNTRUSTED_HOST]),
-            site(UNTRUSTED_HOST),
-        )?;
+        // HTTP/1.1 only (ALPN): what these servers always spoke to the clients.
+        let server = |name: &str, ip: Ipv4Addr, issuer: &TestCa| {
+            let tls = issuer.issue(&[name]).server_config(&[b"http/1.1"]);
+            Server::https(tls, site(name))
+                .name(name)
+                .bind(SocketAddr::new(IpAddr::V4(ip), 0))
+                .start_detached()
+        };
+        let rogue_ca = TestCa::valid_between("nanoclaw test rogue root", VALID_FROM, VALID_UNTIL);
+        let upstream = server(UPSTREAM_HOST, Ipv4Addr::LOCALHOST, &public_ca)?;
+        let bypass = server(BYPASS_HOST, topo.gateway(), &public_ca)?;
+        let untrusted = server(UNTRUSTED_HOST, Ipv4Addr::LOCALHOST, &rogue_ca)?;
         let routes = [
             Route::new(UPSTREAM_HOST, upstream.addr()),
             Route::new(UNTRUSTED_HOST, untrusted.addr()),

@@ -8,9 +8,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 use nanoclaw_sandbox_core::standin::{self, DefaultPolicy, HostMapping, HostPattern, Standin};
-
-use super::error::{Context, FixtureError, Result};
-use super::mitm::Route;
+use nanoclaw_testkit::mitm::Route;
+use nanoclaw_testkit::{Context, FixtureError, Result};
 
 /// A running stand-in on a runtime of its own, shut down on drop.
 pub struct StandinProxy {

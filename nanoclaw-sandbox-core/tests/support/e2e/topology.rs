@@ -24,9 +24,8 @@ use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 
 use nanoclaw_sandbox_core::spec::{ContainerSpec, ContainerSpecBuilder, NetworkMode};
-
-use super::docker_cli::{docker, unique_name, TEST_LABEL};
-use super::error::{Context, Result};
+use nanoclaw_testkit::docker::{docker, unique_name, TEST_LABEL};
+use nanoclaw_testkit::{Context, Result};
 
 /// A DNS server that answers nothing: inside a user-defined network Docker's
 /// embedded resolver (127.0.0.11) forwards to it in the container's own
@@ -43,7 +42,7 @@ pub struct Topology {
 impl Topology {
     /// Creates a fresh internal network with a unique name and reads its gateway.
     pub fn start() -> Result<Self> {
-        let network = unique_name("net");
+        let network = unique_name("nanoclaw-e2e-net");
         docker([
             "network",
             "create",

@@ -1,16 +1,14 @@
 //! Build contexts for tests: uncompressed tars of text files, and reading
-//! one back. Dependency-free besides `tar`, so `docker_support` (which the
-//! CLI's tests include too) can include this file by path.
-#![allow(dead_code)]
+//! one back.
 
 use std::collections::BTreeMap;
 use std::io::Read;
 
 /// An uncompressed tar of `(path, text)` entries, mode 0644.
 pub fn tar_context(files: &[(&str, &str)]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
+    let mut builder = ::tar::Builder::new(Vec::new());
     for (path, text) in files {
-        let mut header = tar::Header::new_gnu();
+        let mut header = ::tar::Header::new_gnu();
         header.set_size(text.len() as u64);
         header.set_mode(0o644);
         header.set_cksum();
@@ -23,7 +21,7 @@ pub fn tar_context(files: &[(&str, &str)]) -> Vec<u8> {
 
 /// Every entry of a tar context: path → text.
 pub fn context_files(context: &[u8]) -> BTreeMap<String, String> {
-    let mut archive = tar::Archive::new(context);
+    let mut archive = ::tar::Archive::new(context);
     archive
         .entries()
         .expect("a tar archive")
@@ -35,4 +33,19 @@ pub fn context_files(context: &[u8]) -> BTreeMap<String, String> {
             (path, text)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_context_reads_back_as_written() {
+        let files = context_files(&tar_context(&[
+            ("Dockerfile", "FROM scratch\n"),
+            ("a/b", "x"),
+        ]));
+        assert_eq!(files["Dockerfile"], "FROM scratch\n");
+        assert_eq!(files["a/b"], "x");
+    }
 }

@@ -1,12 +1,18 @@
-//! The tests' one certificate authority type, made with rcgen: a stand-in
-//! "public" CA for upstream servers, proxy CAs that sign interception
-//! certificates, rogue CAs nobody trusts, and CAs with chosen validity
-//! windows (expired, not yet valid) for the trust tests. Plus the rustls
-//! helpers every test client and server shares.
+//! The tests' one certificate authority, made with rcgen: a stand-in
+//! "public" CA for upstream servers, proxy CAs whose PEM a sandbox hands
+//! over, rogue CAs nobody trusts, and CAs with chosen validity windows
+//! (expired, not yet valid) for the trust tests. Plus the rustls helpers
+//! every test client and server shares (ring as the provider).
 //!
-//! Self-contained (rcgen and rustls only) so that tests outside `support`
-//! (the trust tests, the CLI's) can include it with `#[path]`.
-#![allow(dead_code)]
+//! ```
+//! use nanoclaw_testkit::ca::TestCa;
+//!
+//! let ca = TestCa::new("test public root");
+//! let leaf = ca.issue(&["upstream.test", "127.0.0.1"]);
+//! assert!(ca.pem().starts_with("-----BEGIN CERTIFICATE-----"));
+//! assert!(leaf.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+//! let _tls = leaf.server_config(&[b"h2", b"http/1.1"]);
+//! ```
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,14 +22,19 @@ use rcgen::{
     ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
 };
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 
 /// A date `(year, month, day)`.
 pub type Ymd = (i32, u8, u8);
 
-/// A CA that issues server certificates for any names.
+/// Where [`TestCa::new`]'s validity window starts.
+pub const VALID_FROM: Ymd = (2020, 1, 1);
+/// Where [`TestCa::new`]'s validity window ends.
+pub const VALID_UNTIL: Ymd = (2100, 1, 1);
+
+/// A self-signed CA that issues server certificates for any names.
 pub struct TestCa {
     issuer: CertifiedIssuer<'static, KeyPair>,
     pem: String,
@@ -32,9 +43,9 @@ pub struct TestCa {
 
 impl TestCa {
     /// A CA named `common_name` (subject `CN=<common_name>` alone), valid
-    /// from 2020-01-01 to 2100-01-01.
+    /// from [`VALID_FROM`] to [`VALID_UNTIL`].
     pub fn new(common_name: &str) -> Self {
-        Self::valid_between(common_name, (2020, 1, 1), (2100, 1, 1))
+        Self::valid_between(common_name, VALID_FROM, VALID_UNTIL)
     }
 
     /// A CA named `common_name`, valid between two dates; the certificates it
@@ -71,7 +82,7 @@ impl TestCa {
         &self.pem
     }
 
-    /// The CA's private key, PEM.
+    /// The CA's private key, PEM (PKCS#8).
     pub fn key_pem(&self) -> String {
         self.issuer.key().serialize_pem()
     }
@@ -84,7 +95,7 @@ impl TestCa {
     }
 
     /// A server (leaf, not CA) certificate for `names` (DNS names or IPs),
-    /// subject `CN=<first name>`.
+    /// subject `CN=<first name>`, valid as long as the CA.
     pub fn issue(&self, names: &[&str]) -> ServerCert {
         let owned: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let mut params = CertificateParams::new(owned).expect("leaf params");
@@ -141,6 +152,19 @@ impl ServerCert {
         PrivateKeyDer::Pkcs8(self.key_der.clone_key())
     }
 
+    /// The key, PEM (`PRIVATE KEY`, PKCS#8), for servers that read files.
+    pub fn key_pem(&self) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(self.key_der.secret_pkcs8_der());
+        let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+            pem.push('\n');
+        }
+        pem.push_str("-----END PRIVATE KEY-----\n");
+        pem
+    }
+
     /// A rustls server configuration presenting this certificate, offering `alpn`.
     pub fn server_config(&self, alpn: &[&[u8]]) -> Arc<ServerConfig> {
         let mut config = ServerConfig::builder_with_provider(ring())
@@ -159,12 +183,27 @@ pub fn ring() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Every certificate of PEM text, DER; panics on text that is not PEM.
+pub fn certs_from_pem(pem: &str) -> Vec<CertificateDer<'static>> {
+    CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap_or_else(|e| panic!("not PEM certificates ({e}):\n{pem}"))
+}
+
+/// The first certificate of PEM text, DER (a proxy's CA as a client's extra root).
+pub fn cert_der_from_pem(pem: &str) -> CertificateDer<'static> {
+    certs_from_pem(pem)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no certificate in:\n{pem}"))
+}
+
 /// A TLS client configuration trusting exactly these PEM CAs, offering `alpn`.
 pub fn client_config(trusted_pems: &[&str], alpn: &[&[u8]]) -> Arc<ClientConfig> {
     let mut roots = RootCertStore::empty();
     for pem in trusted_pems {
-        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-            roots.add(cert.expect("CA PEM")).expect("CA certificate");
+        for cert in certs_from_pem(pem) {
+            roots.add(cert).expect("CA certificate");
         }
     }
     let mut config = ClientConfig::builder_with_provider(ring())
@@ -179,4 +218,22 @@ pub fn client_config(trusted_pems: &[&str], alpn: &[&[u8]]) -> Arc<ClientConfig>
 /// A server name for rustls: DNS name or IP literal.
 pub fn server_name(host: &str) -> ServerName<'static> {
     ServerName::try_from(host.to_string()).expect("server name")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_pem_holds_the_key_der() {
+        let cert = TestCa::new("ca").issue(&["a.test"]);
+        let der = PrivateKeyDer::from_pem_slice(cert.key_pem().as_bytes()).expect("a PEM key");
+        assert_eq!(der.secret_der(), cert.key_der.secret_pkcs8_der());
+    }
+
+    #[test]
+    fn pem_and_der_are_the_same_certificate() {
+        let ca = TestCa::new("ca");
+        assert_eq!(cert_der_from_pem(ca.pem()), ca.cert_der());
+    }
 }

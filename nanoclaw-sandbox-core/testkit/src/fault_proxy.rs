@@ -1,0 +1,188 @@
+//! A fault proxy: a front placed before a real proxy (the library's
+//! stand-in) for the few proxy behaviours a client test needs that neither
+//! the stand-in nor mitmproxy 8 can show:
+//!
+//! - **proxy authentication** (`407 Proxy Authentication Required` with
+//!   `Proxy-Authenticate: Basic`, then the right credentials let the request
+//!   through): the stand-in has no proxy authentication, and mitmproxy's
+//!   `--proxyauth user:pass` splits on `:`, so a password holding `:` (the
+//!   percent-decoding test) cannot be set;
+//! - **an `https://` proxy** (TLS to the proxy itself, then CONNECT inside):
+//!   neither listens on TLS.
+//!
+//! Everything else (tunnels, absolute-form requests, the policy page,
+//! 502s, a proxy killed mid-request) is the real proxy's, behind the
+//! front: after its checks the front hands the request head on (without
+//! `Proxy-Authorization`) and pipes the connection both ways. It inspects
+//! only the first request of a connection (a CONNECT is the only one).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use tokio::io::{copy_bidirectional, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+/// What the front does before handing a request on.
+#[derive(Clone)]
+pub struct FaultOptions {
+    /// The real proxy behind the front.
+    pub proxy: SocketAddr,
+    /// Demand `Proxy-Authorization: Basic` with this user and password,
+    /// answering 407 otherwise.
+    pub require_auth: Option<(String, String)>,
+    /// Listen over TLS (an `https://` proxy) with this configuration.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl FaultOptions {
+    /// A front for the proxy at `proxy` that does nothing yet.
+    pub fn before(proxy: SocketAddr) -> Self {
+        Self {
+            proxy,
+            require_auth: None,
+            tls: None,
+        }
+    }
+}
+
+/// A running front on loopback; stops accepting when dropped.
+pub struct FaultProxy {
+    addr: SocketAddr,
+    tls: bool,
+    seen: Arc<Mutex<Vec<String>>>,
+    accept: JoinHandle<()>,
+}
+
+impl FaultProxy {
+    /// Starts the front on a free loopback port.
+    pub async fn start(options: FaultOptions) -> Self {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("binding the fault proxy");
+        let addr = listener.local_addr().expect("a bound address");
+        let tls = options.tls.is_some();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let options = Arc::new(options);
+        let log = Arc::clone(&seen);
+        let accept = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (options, log) = (Arc::clone(&options), Arc::clone(&log));
+                tokio::spawn(async move {
+                    match options.tls.clone() {
+                        Some(config) => {
+                            if let Ok(tls) = TlsAcceptor::from(config).accept(tcp).await {
+                                front(tls, &options, &log).await;
+                            }
+                        }
+                        None => front(tcp, &options, &log).await,
+                    }
+                });
+            }
+        });
+        FaultProxy {
+            addr,
+            tls,
+            seen,
+            accept,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` (or `https://`).
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The URL with `user:password@` in it (percent-encode them yourself).
+    pub fn url_with_credentials(&self, user: &str, password: &str) -> String {
+        self.url()
+            .replacen("://", &format!("://{user}:{password}@"), 1)
+    }
+
+    /// Every first request line received: `CONNECT host:port` or `GET http://...`.
+    pub fn seen(&self) -> Vec<String> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+async fn front<S>(mut client: S, options: &FaultOptions, seen: &Mutex<Vec<String>>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let Some((head, leftover)) = read_head(&mut client).await else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let mut lines = text.split("\r\n");
+    let request_line = lines.next().unwrap_or_default();
+    let mut words = request_line.split(' ');
+    if let (Some(method), Some(target)) = (words.next(), words.next()) {
+        if let Ok(mut seen) = seen.lock() {
+            seen.push(format!("{method} {target}"));
+        }
+    }
+    let headers: Vec<&str> = lines.filter(|l| !l.is_empty()).collect();
+    if let Some((user, password)) = &options.require_auth {
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        );
+        let given = headers.iter().find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("proxy-authorization")
+                .then(|| value.trim())
+        });
+        if given != Some(expected.as_str()) {
+            let body = "proxy authentication required";
+            let refusal = format!(
+                "HTTP/1.1 407 Proxy Authentication Required\r\n\
+                 Proxy-Authenticate: Basic realm=\"test\"\r\n\
+                 Content-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = client.write_all(refusal.as_bytes()).await;
+            return;
+        }
+    }
+    let Ok(mut proxy) = TcpStream::connect(options.proxy).await else {
+        return;
+    };
+    // The head as it came, without the credentials meant for this hop.
+    let mut forwarded = format!("{request_line}\r\n");
+    for line in headers {
+        let name = line.split(':').next().unwrap_or_default();
+        if !name.eq_ignore_ascii_case("proxy-authorization") {
+            forwarded.push_str(line);
+            forwarded.push_str("\r\n");
+        }
+    }
+    forwarded.push_str("\r\n");
+    if proxy.write_all(forwarded.as_bytes()).await.is_ok()
+        && proxy.write_all(&leftover).await.is_ok()
+    {
+        let _ = copy_bidirectional(&mut client, &mut proxy).await;
+    }
+}
+
+/// Reads up to the end of a request head: (head, bytes after it).
+async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Option<(Vec<u8>, Vec<u8>)> {
+    let mut buf = Vec::new();
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let rest = buf.split_off(end + 4);
+            return Some((buf, rest));
+        }
+        if buf.len() > 64 * 1024 || stream.read_buf(&mut buf).await.ok()? == 0 {
+            return None;
+        }
+    }
+}
