@@ -113,7 +113,8 @@ enum MountFile {
 }
 
 /// `"default"` (the engine's default network: Docker's bridge), `"none"`,
-/// `"host"`, or `{ "named": "NAME" }` for a network of that name.
+/// `"host"`, `{ "named": "NAME" }` for a network of that name, or
+/// `{ "container": "ID" }` for another container's network namespace.
 #[allow(dead_code)]
 #[derive(Default, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -127,6 +128,8 @@ enum NetworkFile {
     Host,
     /// A named network.
     Named(String),
+    /// Another container's network namespace (`container:ID`).
+    Container(String),
 }
 
 /// An `/etc/hosts` entry.
@@ -270,6 +273,7 @@ mod tests {
             json!("none"),
             json!("host"),
             json!({"named": "agents"}),
+            json!({"container": "c0ffee"}),
         ] {
             let document = json!({"image": "a:1", "network": network});
             assert!(validator.is_valid(&document), "{document}");

@@ -254,17 +254,23 @@ pub enum NetworkMode {
     Host,
     /// A named network.
     Named(String),
+    /// Another container's network namespace (Docker's `container:ID`).
+    Container(String),
 }
 
 impl NetworkMode {
     /// Parses `default` or `bridge` (Docker's default network, so
-    /// [`NetworkMode::Default`]), `none`, `host` or a network name.
+    /// [`NetworkMode::Default`]), `none`, `host`, `container:ID` or a
+    /// network name.
     pub fn parse(text: &str) -> Self {
         match text {
             "" | "default" | "bridge" => NetworkMode::Default,
             "none" => NetworkMode::None,
             "host" => NetworkMode::Host,
-            other => NetworkMode::Named(other.to_string()),
+            other => match other.strip_prefix("container:") {
+                Some(id) => NetworkMode::Container(id.to_string()),
+                None => NetworkMode::Named(other.to_string()),
+            },
         }
     }
 
@@ -723,6 +729,21 @@ impl ContainerSpecBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn network_modes_parse_docker_words() {
+        assert_eq!(NetworkMode::parse("bridge"), NetworkMode::Default);
+        assert_eq!(NetworkMode::parse("none"), NetworkMode::None);
+        assert_eq!(NetworkMode::parse("host"), NetworkMode::Host);
+        assert_eq!(
+            NetworkMode::parse("container:c0ffee"),
+            NetworkMode::Container("c0ffee".into())
+        );
+        assert_eq!(
+            NetworkMode::parse("agents"),
+            NetworkMode::Named("agents".into())
+        );
+    }
 
     fn base() -> ContainerSpecBuilder {
         ContainerSpec::builder("agent:1")

@@ -107,7 +107,7 @@ fn sample_specs() -> Vec<ContainerSpec> {
             .unwrap(),
         agent().network(NetworkMode::Host).build().unwrap(),
         agent()
-            .network(NetworkMode::Named("container:other".into()))
+            .network(NetworkMode::Container("other".into()))
             .build()
             .unwrap(),
         agent()

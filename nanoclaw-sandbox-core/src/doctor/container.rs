@@ -12,7 +12,7 @@ use super::paths;
 use super::CheckId;
 use crate::proxy::{ProxyUrl, ProxyVar, PROXY_CA_B64_VAR, PROXY_VAR_NAMES as PROXY_VARS};
 use crate::redact;
-use crate::runtime::{ContainerInfo, ContainerState, MountInfo};
+use crate::runtime::{ContainerInfo, MountInfo};
 use crate::sandbox::patch::NODE_TLS_REJECT_UNAUTHORIZED;
 use crate::sandbox::{
     instances_base, InstancePaths, PatchError, SandboxEnv, SandboxPatcher, CA_DIR_NAME,
@@ -197,7 +197,7 @@ pub fn audit_container(
         container: info.name.clone(),
         id: info.id.short().to_string(),
         image: info.image.clone(),
-        state: state_name(&info.state),
+        state: info.state.as_str().to_string(),
         network_mode: info.network_mode.clone(),
         mode: env.mode().kind().as_str(),
         variables,
@@ -273,19 +273,6 @@ fn shown_related(name: &str, value: &str) -> String {
         format!("({} characters of base64)", value.len())
     } else {
         redact::env_value_for_display(name, value)
-    }
-}
-
-fn state_name(state: &ContainerState) -> String {
-    match state {
-        ContainerState::Created => "created".into(),
-        ContainerState::Running => "running".into(),
-        ContainerState::Paused => "paused".into(),
-        ContainerState::Restarting => "restarting".into(),
-        ContainerState::Removing => "removing".into(),
-        ContainerState::Exited => "exited".into(),
-        ContainerState::Dead => "dead".into(),
-        ContainerState::Other(other) => other.clone(),
     }
 }
 
@@ -486,6 +473,7 @@ mod tests {
     use crate::doctor::check::Status;
     use crate::proxy::ProxySettings;
     use crate::runtime::ContainerId;
+    use crate::runtime::ContainerState;
     use crate::sandbox::Mode;
     use crate::sandbox::{CaSource, ProxyCa};
     use crate::spec::Mount;

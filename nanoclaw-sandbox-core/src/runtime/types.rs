@@ -100,17 +100,36 @@ pub enum ContainerState {
 }
 
 impl ContainerState {
+    /// The states this library knows, each with its word.
+    const KNOWN: [ContainerState; 7] = [
+        Self::Created,
+        Self::Running,
+        Self::Paused,
+        Self::Restarting,
+        Self::Removing,
+        Self::Exited,
+        Self::Dead,
+    ];
+
     /// Maps the engine's state word.
     pub fn parse(state: &str) -> Self {
-        match state {
-            "created" => Self::Created,
-            "running" => Self::Running,
-            "paused" => Self::Paused,
-            "restarting" => Self::Restarting,
-            "removing" => Self::Removing,
-            "exited" => Self::Exited,
-            "dead" => Self::Dead,
-            other => Self::Other(other.to_string()),
+        Self::KNOWN
+            .into_iter()
+            .find(|known| known.as_str() == state)
+            .unwrap_or_else(|| Self::Other(state.to_string()))
+    }
+
+    /// The state's word, as the engine writes it (`running`, `exited`, ...).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Created => "created",
+            Self::Running => "running",
+            Self::Paused => "paused",
+            Self::Restarting => "restarting",
+            Self::Removing => "removing",
+            Self::Exited => "exited",
+            Self::Dead => "dead",
+            Self::Other(word) => word,
         }
     }
 }
@@ -222,6 +241,28 @@ pub struct ImageSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn container_states_parse_and_print_the_engines_words() {
+        for word in [
+            "created",
+            "running",
+            "paused",
+            "restarting",
+            "removing",
+            "exited",
+            "dead",
+        ] {
+            let state = ContainerState::parse(word);
+            assert!(!matches!(state, ContainerState::Other(_)), "{word}");
+            assert_eq!(state.as_str(), word);
+        }
+        assert_eq!(
+            ContainerState::parse("frozen"),
+            ContainerState::Other("frozen".into())
+        );
+        assert_eq!(ContainerState::parse("frozen").as_str(), "frozen");
+    }
 
     #[test]
     fn exit_status_reads_naturally() {

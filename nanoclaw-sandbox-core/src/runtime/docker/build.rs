@@ -231,10 +231,10 @@ fn build_options(
     };
     let buildkit = builder == Builder::BuildKit;
     if buildkit {
-        if let NetworkMode::Named(name) = request.network_mode() {
+        if let NetworkMode::Named(_) | NetworkMode::Container(_) = request.network_mode() {
             return Err(RuntimeError::UnsupportedValue {
                 what: "BuildKit build network",
-                value: name.clone(),
+                value: create::network_mode(request.network_mode()).unwrap_or_default(),
                 fix: "give a BuildKit build the default network, `host` or `none` \
                       (only the classic builder takes a named network)",
             });

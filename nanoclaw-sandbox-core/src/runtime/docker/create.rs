@@ -87,6 +87,7 @@ pub(super) fn network_mode(network: &NetworkMode) -> Option<String> {
         NetworkMode::None => Some("none".to_string()),
         NetworkMode::Host => Some("host".to_string()),
         NetworkMode::Named(name) => Some(name.clone()),
+        NetworkMode::Container(id) => Some(format!("container:{id}")),
         NetworkMode::Default => None,
     }
 }

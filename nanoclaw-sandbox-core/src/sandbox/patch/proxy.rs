@@ -117,19 +117,17 @@ pub(super) fn apply(
 
 /// `host.docker.internal:host-gateway`, so the translated address resolves.
 fn add_docker_host(draft: &mut Draft<'_>) {
-    if let NetworkMode::Named(name) = draft.original.network() {
-        if name.starts_with("container:") {
-            draft.note(
-                Severity::Warn,
-                PatchKind::ExtraHost,
-                DOCKER_HOST_NAME,
-                format!(
-                    "not added: a container sharing `{name}`'s network cannot have its own \
-                     /etc/hosts; that container must resolve {DOCKER_HOST_NAME}"
-                ),
-            );
-            return;
-        }
+    if let NetworkMode::Container(id) = draft.original.network() {
+        draft.note(
+            Severity::Warn,
+            PatchKind::ExtraHost,
+            DOCKER_HOST_NAME,
+            format!(
+                "not added: a container sharing `container:{id}`'s network cannot have its own \
+                 /etc/hosts; that container must resolve {DOCKER_HOST_NAME}"
+            ),
+        );
+        return;
     }
     let existing = draft
         .original
