@@ -15,7 +15,7 @@ use rustls::{CertificateError, ClientConfig};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use super::error::{HttpError, Phase};
+use super::error::{HttpError, Phase, TlsFailure as HttpTlsFailure};
 use super::options::Timeouts;
 use super::stream::{ClientStream, Io};
 use super::tls::{Alpn, TlsConfigs};
@@ -127,7 +127,7 @@ impl Dialer {
             Err(TlsFailure::TimedOut) => Err(self.timeout(Phase::Tls, format!("proxy {proxy}"))),
             Err(TlsFailure::Failed(e)) => Err(HttpError::Tls {
                 host: format!("proxy {proxy}"),
-                reason: tls_reason(&e),
+                cause: tls_cause(&e),
             }),
         }
     }
@@ -207,10 +207,12 @@ enum TlsFailure {
 }
 
 /// The rustls error inside an I/O error from tokio-rustls, as text.
-fn tls_reason(e: &io::Error) -> String {
+/// The handshake's failure: rustls's error when it is one, else the
+/// connection's words.
+fn tls_cause(e: &io::Error) -> HttpTlsFailure {
     match rustls_error(e) {
-        Some(tls) => tls.to_string(),
-        None => e.to_string(),
+        Some(tls) => HttpTlsFailure::Rustls(tls.clone()),
+        None => HttpTlsFailure::Connection(e.to_string()),
     }
 }
 
@@ -240,7 +242,7 @@ fn classify_tls_error(e: &io::Error, target: &Target, decision: &Decision) -> Ht
         (true, None, _) => HttpError::UntrustedCertificate { host },
         (false, _, _) => HttpError::Tls {
             host,
-            reason: tls_reason(e),
+            cause: tls_cause(e),
         },
     }
 }
@@ -376,9 +378,17 @@ mod tests {
             HttpError::UntrustedCertificate { .. }
         ));
         let expired = tls_io_error(rustls::Error::InvalidCertificate(CertificateError::Expired));
-        let HttpError::Tls { reason, .. } = classify_tls_error(&expired, &target, &via) else {
+        let HttpError::Tls { cause, .. } = classify_tls_error(&expired, &target, &via) else {
             panic!("an expired certificate is a plain TLS failure");
         };
-        assert!(reason.to_lowercase().contains("expired"), "{reason}");
+        // The cause is rustls's own error, whole: matchable, not a string.
+        assert_eq!(
+            cause,
+            HttpTlsFailure::Rustls(rustls::Error::InvalidCertificate(CertificateError::Expired))
+        );
+        assert!(
+            cause.to_string().to_lowercase().contains("expired"),
+            "{cause}"
+        );
     }
 }

@@ -58,11 +58,25 @@ impl fmt::Display for Phase {
     }
 }
 
+/// Why a TLS handshake failed: rustls's own error, kept whole (match on
+/// `rustls::Error::InvalidCertificate(..)` and the like), or the connection
+/// failing under it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// rustls refused the handshake (a certificate, an alert, a protocol error).
+    #[error(transparent)]
+    Rustls(rustls::Error),
+    /// The connection failed during the handshake (reset, closed); its words.
+    #[error("{0}")]
+    Connection(String),
+}
+
 /// A failed request, connection or WebSocket handshake.
 ///
 /// `proxy` fields hold the proxy URL without credentials; `host` fields
 /// hold `host:port` of the target.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HttpError {
     /// The URL cannot be routed.
@@ -201,14 +215,15 @@ pub enum HttpError {
 
     /// Another TLS failure.
     #[error(
-        "TLS handshake with {host} failed ({reason}): check that the URL's host is the one \
+        "TLS handshake with {host} failed ({cause}): check that the URL's host is the one \
              the server's certificate names, and the system clock"
     )]
     Tls {
         /// The target (or proxy).
         host: String,
-        /// The TLS error.
-        reason: String,
+        /// What failed.
+        #[source]
+        cause: TlsFailure,
     },
 
     /// A direct connection failed.
@@ -298,7 +313,7 @@ fn lost_fix(via: &Option<String>) -> &'static str {
 }
 
 /// A client that cannot be built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
     /// An extra root is not a usable CA certificate.
@@ -326,12 +341,13 @@ pub enum BuildError {
     },
     /// The crypto provider cannot make a TLS configuration.
     #[error(
-        "the TLS configuration cannot be built ({reason}): build with the `ring` (default) \
+        "the TLS configuration cannot be built ({cause}): build with the `ring` (default) \
              or `aws-lc-rs` feature"
     )]
     Tls {
         /// The rustls error.
-        reason: String,
+        #[source]
+        cause: rustls::Error,
     },
 }
 

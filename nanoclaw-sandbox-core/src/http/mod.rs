@@ -45,7 +45,7 @@ mod websocket;
 
 pub use self::body::ResponseBody;
 pub use self::client::{HttpClient, HttpClientBuilder, RequestBody};
-pub use self::error::{BuildError, HttpError, Phase};
+pub use self::error::{BuildError, HttpError, Phase, TlsFailure};
 pub use self::options::{HttpVersions, Timeouts};
 pub use self::websocket::WebSocket;
 /// The WebSocket library, for its `Message` type and errors.

@@ -136,9 +136,7 @@ fn client_config(
 ) -> Result<Arc<ClientConfig>, BuildError> {
     let mut config = ClientConfig::builder_with_provider(crate::crypto::crypto_provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| BuildError::Tls {
-            reason: e.to_string(),
-        })?
+        .map_err(|cause| BuildError::Tls { cause })?
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = alpn;
