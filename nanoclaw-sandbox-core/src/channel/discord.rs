@@ -42,7 +42,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -58,6 +57,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::backoff::{backoff, random_fraction};
 use super::text::split_text;
 use super::{ChannelError, ChannelTransport, ChatId, InboundMessage, OutboundMessage};
 use crate::http::tungstenite::protocol::frame::coding::CloseCode;
@@ -104,8 +104,6 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(20);
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// A session that lasted this long resets the reconnect backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(30);
-/// The longest pause between reconnects.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// How many message ids are remembered to drop re-deliveries.
 const RECENT_IDS: usize = 1024;
 /// Our close code when we reconnect: not 1000/1001, which would end the
@@ -611,21 +609,6 @@ fn channel_path(chat: &ChatId, api_base: &str) -> Result<String, ChannelError> {
             },
         })
     }
-}
-
-/// A number in \[0, 1), different on every call (jitter, not cryptography).
-fn random_fraction() -> f64 {
-    let bits = RandomState::new().hash_one(std::time::SystemTime::now());
-    (bits >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// The pause before reconnect number `failures` in a row (0: at once).
-fn backoff(failures: u32) -> Duration {
-    if failures == 0 {
-        return Duration::ZERO;
-    }
-    let base = Duration::from_millis(500).saturating_mul(1 << (failures - 1).min(16));
-    base.min(MAX_BACKOFF).mul_f64(0.5 + random_fraction() / 2.0)
 }
 
 /// `base` with [`GATEWAY_QUERY`], unless it has a query already.
@@ -1338,26 +1321,6 @@ mod tests {
             "wss://gateway-us-east1-b.discord.gg/?v=10&encoding=json"
         );
         assert_eq!(gateway_query("wss://g.test/?v=9"), "wss://g.test/?v=9");
-    }
-
-    #[test]
-    fn backoff_grows_and_is_bounded() {
-        assert_eq!(backoff(0), Duration::ZERO);
-        for failures in 1..40 {
-            let pause = backoff(failures);
-            let full = Duration::from_millis(500)
-                .saturating_mul(1 << (failures - 1).min(16))
-                .min(MAX_BACKOFF);
-            assert!(pause >= full / 2 && pause <= full, "{failures}: {pause:?}");
-        }
-        assert!(backoff(30) >= MAX_BACKOFF / 2);
-    }
-
-    #[test]
-    fn random_fractions_are_in_range_and_vary() {
-        let draws: Vec<f64> = (0..64).map(|_| random_fraction()).collect();
-        assert!(draws.iter().all(|x| (0.0..1.0).contains(x)));
-        assert!(draws.iter().any(|x| *x != draws[0]));
     }
 
     #[test]

@@ -9,6 +9,8 @@ use async_trait::async_trait;
 
 use crate::http::HttpError;
 
+#[cfg(any(feature = "discord", feature = "slack"))]
+mod backoff;
 #[cfg(feature = "discord")]
 pub mod discord;
 #[cfg(feature = "slack")]

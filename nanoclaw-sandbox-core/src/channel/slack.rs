@@ -71,7 +71,6 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -87,6 +86,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::backoff::backoff;
 use super::text::split_text;
 use super::{ChannelError, ChannelTransport, ChatId, InboundMessage, OutboundMessage};
 use crate::http::tungstenite::protocol::frame::coding::CloseCode;
@@ -131,8 +131,6 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(20);
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection that lasted this long resets the reconnect backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(30);
-/// The longest pause between reconnects.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// How many event ids and message keys are remembered to drop redeliveries.
 const RECENT_KEYS: usize = 2048;
 
@@ -1110,21 +1108,6 @@ async fn close(socket: &mut WebSocket) {
     let _ = tokio::time::timeout(SEND_TIMEOUT, socket.close(Some(frame))).await;
 }
 
-/// A number in \[0, 1), different on every call (jitter, not cryptography).
-fn random_fraction() -> f64 {
-    let bits = RandomState::new().hash_one(std::time::SystemTime::now());
-    (bits >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// The pause before reconnect number `failures` in a row (0: at once).
-fn backoff(failures: u32) -> Duration {
-    if failures == 0 {
-        return Duration::ZERO;
-    }
-    let base = Duration::from_millis(500).saturating_mul(1 << (failures - 1).min(16));
-    base.min(MAX_BACKOFF).mul_f64(0.5 + random_fraction() / 2.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1286,18 +1269,6 @@ mod tests {
         assert_eq!(retry_after(&headers), Some(MAX_RETRY_WAIT));
         headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&headers), None);
-    }
-
-    #[test]
-    fn backoff_grows_and_is_bounded() {
-        assert_eq!(backoff(0), Duration::ZERO);
-        for failures in 1..40 {
-            let pause = backoff(failures);
-            let full = Duration::from_millis(500)
-                .saturating_mul(1 << (failures - 1).min(16))
-                .min(MAX_BACKOFF);
-            assert!(pause >= full / 2 && pause <= full, "{failures}: {pause:?}");
-        }
     }
 
     #[test]
