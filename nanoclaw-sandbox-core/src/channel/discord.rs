@@ -54,10 +54,10 @@ use http_body_util::Full;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::backoff::{backoff, random_fraction};
+use super::socket_task::SocketTask;
 use super::text::split_text;
 use super::{ChannelError, ChannelTransport, ChatId, InboundMessage, OutboundMessage};
 use crate::http::tungstenite::protocol::frame::coding::CloseCode;
@@ -220,7 +220,7 @@ impl DiscordOptions {
 /// A Discord bot as a [`ChannelTransport`]; see the [module documentation](self).
 pub struct DiscordTransport {
     shared: Arc<Shared>,
-    gateway: Mutex<Option<JoinHandle<()>>>,
+    gateway: SocketTask,
 }
 
 /// What the transport and its gateway task share.
@@ -275,33 +275,17 @@ impl DiscordTransport {
                 arrived: Notify::new(),
                 limits: Mutex::new(Limits::default()),
             }),
-            gateway: Mutex::new(None),
+            gateway: SocketTask::default(),
         }
     }
 
-    /// Starts the gateway task unless it runs, or stopped for good.
+    /// Starts the gateway task unless it runs, or stopped for good (a
+    /// task that ended without a fatal error, it panicked, is restarted).
     fn start_gateway(&self) {
-        let mut task = self.gateway.lock().unwrap_or_else(PoisonError::into_inner);
-        let needed = match task.as_ref() {
-            None => true,
-            // A task that ended without a fatal error (it panicked) is restarted.
-            Some(handle) => handle.is_finished() && self.shared.inbox().fatal.is_none(),
-        };
-        if needed {
-            *task = Some(tokio::spawn(run_gateway(self.shared.clone())));
-        }
-    }
-}
-
-impl Drop for DiscordTransport {
-    fn drop(&mut self) {
-        let task = self
-            .gateway
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(task) = task.take() {
-            task.abort();
-        }
+        self.gateway.ensure(
+            || self.shared.inbox().fatal.is_some(),
+            || run_gateway(self.shared.clone()),
+        );
     }
 }
 

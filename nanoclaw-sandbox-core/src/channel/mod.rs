@@ -15,6 +15,8 @@ mod backoff;
 pub mod discord;
 #[cfg(feature = "slack")]
 pub mod slack;
+#[cfg(any(feature = "discord", feature = "slack"))]
+mod socket_task;
 #[cfg(feature = "telegram")]
 pub mod telegram;
 #[cfg(any(feature = "telegram", feature = "discord", feature = "slack"))]

@@ -83,10 +83,10 @@ use http_body_util::Full;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::backoff::backoff;
+use super::socket_task::SocketTask;
 use super::text::split_text;
 use super::{ChannelError, ChannelTransport, ChatId, InboundMessage, OutboundMessage};
 use crate::http::tungstenite::protocol::frame::coding::CloseCode;
@@ -311,7 +311,7 @@ impl SlackOptions {
 /// [module documentation](self).
 pub struct SlackTransport {
     shared: Arc<Shared>,
-    socket: Mutex<Option<JoinHandle<()>>>,
+    socket: SocketTask,
 }
 
 /// What the transport and its socket task share.
@@ -374,33 +374,17 @@ impl SlackTransport {
                 inbox: Mutex::new(Inbox::default()),
                 arrived: Notify::new(),
             }),
-            socket: Mutex::new(None),
+            socket: SocketTask::default(),
         }
     }
 
-    /// Starts the socket task unless it runs, or stopped for good.
+    /// Starts the socket task unless it runs, or stopped for good (a
+    /// task that ended without a fatal error, it panicked, is restarted).
     fn start_socket(&self) {
-        let mut task = self.socket.lock().unwrap_or_else(PoisonError::into_inner);
-        let needed = match task.as_ref() {
-            None => true,
-            // A task that ended without a fatal error (it panicked) is restarted.
-            Some(handle) => handle.is_finished() && self.shared.inbox().fatal.is_none(),
-        };
-        if needed {
-            *task = Some(tokio::spawn(run_socket(self.shared.clone())));
-        }
-    }
-}
-
-impl Drop for SlackTransport {
-    fn drop(&mut self) {
-        let task = self
-            .socket
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(task) = task.take() {
-            task.abort();
-        }
+        self.socket.ensure(
+            || self.shared.inbox().fatal.is_some(),
+            || run_socket(self.shared.clone()),
+        );
     }
 }
 
