@@ -221,6 +221,11 @@ impl Sampler {
                         .args(["inspect", &id])
                         .output()
                         .expect("docker inspect");
+                    // Removed between `ps` and `inspect` (its answer came
+                    // meanwhile): nothing to inspect; it is not recorded.
+                    if !inspect.status.success() {
+                        continue;
+                    }
                     let text = String::from_utf8_lossy(&inspect.stdout).into_owned();
                     if let Some(chat) = text
                         .split("\"nanoclaw.chat\": \"")
