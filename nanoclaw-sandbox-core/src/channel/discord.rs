@@ -40,7 +40,7 @@
 //! sensitive) and the Identify/Resume frames: [`DiscordToken`] hides it from
 //! `Debug`, errors mask it as `***`, and nothing logs a frame.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -53,10 +53,10 @@ use http::{HeaderMap, HeaderValue, Method, Request};
 use http_body_util::Full;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::backoff::{backoff, random_fraction};
+use super::inbox::Inbox;
 use super::socket_task::SocketTask;
 use super::text::split_text;
 use super::{ChannelError, ChannelTransport, ChatId, InboundMessage, OutboundMessage};
@@ -228,24 +228,8 @@ struct Shared {
     client: HttpClient,
     token: DiscordToken,
     options: DiscordOptions,
-    inbox: Mutex<Inbox>,
-    /// Wakes a waiting `receive`: a message, or an error, arrived.
-    arrived: Notify,
+    inbox: Inbox,
     limits: Mutex<Limits>,
-}
-
-/// Messages received and not yet acknowledged, and what went wrong.
-#[derive(Default)]
-struct Inbox {
-    messages: Vec<InboundMessage>,
-    /// How many of `messages` the last `receive` returned.
-    delivered: usize,
-    /// Ids of recent messages, oldest first: a replayed event is dropped.
-    recent: VecDeque<String>,
-    /// A connection failure not yet reported (the task keeps retrying).
-    error: Option<ChannelError>,
-    /// Why the gateway task stopped for good.
-    fatal: Option<ChannelError>,
 }
 
 /// Until when requests must wait: per bucket (our key: the route and
@@ -271,8 +255,7 @@ impl DiscordTransport {
                 client,
                 token,
                 options,
-                inbox: Mutex::new(Inbox::default()),
-                arrived: Notify::new(),
+                inbox: Inbox::new(RECENT_IDS),
                 limits: Mutex::new(Limits::default()),
             }),
             gateway: SocketTask::default(),
@@ -283,7 +266,7 @@ impl DiscordTransport {
     /// task that ended without a fatal error, it panicked, is restarted).
     fn start_gateway(&self) {
         self.gateway.ensure(
-            || self.shared.inbox().fatal.is_some(),
+            || self.shared.inbox.stopped_for_good(),
             || run_gateway(self.shared.clone()),
         );
     }
@@ -300,49 +283,19 @@ impl fmt::Debug for DiscordTransport {
 }
 
 impl Shared {
-    fn inbox(&self) -> MutexGuard<'_, Inbox> {
-        // Plain data, consistent after any panic.
-        self.inbox.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     fn limits(&self) -> MutexGuard<'_, Limits> {
         self.limits.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Keeps a message for `receive`, unless it was seen already.
     fn deliver(&self, message: InboundMessage) {
-        let mut inbox = self.inbox();
-        if inbox.recent.contains(&message.message_id) {
+        let key = message.message_id.clone();
+        if !self.inbox.deliver(message, &[key]) {
             tracing::debug!(
                 channel = CHANNEL,
                 "message delivered again by the gateway; dropped"
             );
-            return;
         }
-        if inbox.recent.len() == RECENT_IDS {
-            inbox.recent.pop_front();
-        }
-        inbox.recent.push_back(message.message_id.clone());
-        inbox.messages.push(message);
-        drop(inbox);
-        self.arrived.notify_one();
-    }
-
-    /// Hands a connection failure to the next `receive`.
-    fn report(&self, error: ChannelError, fatal: bool) {
-        let mut inbox = self.inbox();
-        if fatal {
-            inbox.fatal = Some(error);
-        } else {
-            inbox.error = Some(error);
-        }
-        drop(inbox);
-        self.arrived.notify_one();
-    }
-
-    /// A session is up: an earlier failure is no longer news.
-    fn connected(&self) {
-        self.inbox().error = None;
     }
 
     fn http_error(&self, source: HttpError) -> ChannelError {
@@ -612,38 +565,14 @@ impl ChannelTransport for DiscordTransport {
 
     async fn receive(&self) -> Result<Vec<InboundMessage>, ChannelError> {
         self.start_gateway();
-        // A batch may be ready at once: yield first all the same, so that a
-        // caller receiving in a loop lets the gateway task run (on a
-        // current-thread runtime it would starve otherwise).
-        tokio::task::yield_now().await;
-        let deadline = Instant::now() + self.shared.options.receive_wait;
-        loop {
-            {
-                let mut inbox = self.shared.inbox();
-                if !inbox.messages.is_empty() {
-                    inbox.delivered = inbox.messages.len();
-                    return Ok(inbox.messages.clone());
-                }
-                if let Some(fatal) = &inbox.fatal {
-                    return Err(fatal.clone());
-                }
-                if let Some(error) = inbox.error.take() {
-                    return Err(error);
-                }
-            }
-            if tokio::time::timeout_at(deadline, self.shared.arrived.notified())
-                .await
-                .is_err()
-            {
-                return Ok(Vec::new());
-            }
-        }
+        self.shared
+            .inbox
+            .next_batch(self.shared.options.receive_wait)
+            .await
     }
 
     async fn acknowledge(&self) -> Result<(), ChannelError> {
-        let mut inbox = self.shared.inbox();
-        let delivered = std::mem::take(&mut inbox.delivered).min(inbox.messages.len());
-        inbox.messages.drain(..delivered);
+        self.shared.inbox.acknowledge();
         Ok(())
     }
 
@@ -822,7 +751,7 @@ async fn run_gateway(shared: Arc<Shared>) {
             } else {
                 tracing::warn!(channel = CHANNEL, error = %error, "gateway connection failed");
             }
-            shared.report(error, stop);
+            shared.inbox.report(error, stop);
         }
         if ended.ready && started.elapsed() >= STABLE_AFTER {
             failures = 0;
@@ -1087,7 +1016,7 @@ impl Link {
                         resume_url: ready.resume_gateway_url,
                     });
                     self.self_id = Some(ready.user.id);
-                    shared.connected();
+                    shared.inbox.connected();
                     true
                 }
                 Err(e) => {
@@ -1097,7 +1026,7 @@ impl Link {
             },
             Some("RESUMED") => {
                 tracing::info!(channel = CHANNEL, "gateway session resumed");
-                shared.connected();
+                shared.inbox.connected();
                 true
             }
             Some("MESSAGE_CREATE") => {

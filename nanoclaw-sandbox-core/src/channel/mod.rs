@@ -13,6 +13,8 @@ use crate::http::HttpError;
 mod backoff;
 #[cfg(feature = "discord")]
 pub mod discord;
+#[cfg(any(feature = "discord", feature = "slack"))]
+mod inbox;
 #[cfg(feature = "slack")]
 pub mod slack;
 #[cfg(any(feature = "discord", feature = "slack"))]

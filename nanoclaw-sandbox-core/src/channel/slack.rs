@@ -69,9 +69,8 @@
 //! `Debug`, errors mask them as `***`, and nothing logs a URL (the socket
 //! URL carries a ticket) or a frame.
 
-use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -82,10 +81,10 @@ use http::{HeaderMap, HeaderValue, Method, Request};
 use http_body_util::Full;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::backoff::backoff;
+use super::inbox::Inbox;
 use super::socket_task::SocketTask;
 use super::text::split_text;
 use super::{ChannelError, ChannelTransport, ChatId, InboundMessage, OutboundMessage};
@@ -320,23 +319,7 @@ struct Shared {
     app_token: SlackAppToken,
     bot_token: SlackBotToken,
     options: SlackOptions,
-    inbox: Mutex<Inbox>,
-    /// Wakes a waiting `receive`: a message, or an error, arrived.
-    arrived: Notify,
-}
-
-/// Messages received and not yet acknowledged by the host, and what went wrong.
-#[derive(Default)]
-struct Inbox {
-    messages: Vec<InboundMessage>,
-    /// How many of `messages` the last `receive` returned.
-    delivered: usize,
-    /// Recent event ids and message keys, oldest first: a redelivery is dropped.
-    recent: VecDeque<String>,
-    /// A connection failure not yet reported (the task keeps retrying).
-    error: Option<ChannelError>,
-    /// Why the socket task stopped for good.
-    fatal: Option<ChannelError>,
+    inbox: Inbox,
 }
 
 /// A Web API call that failed: throttled (retry after the wait), refused
@@ -371,8 +354,7 @@ impl SlackTransport {
                 app_token,
                 bot_token,
                 options,
-                inbox: Mutex::new(Inbox::default()),
-                arrived: Notify::new(),
+                inbox: Inbox::new(RECENT_KEYS),
             }),
             socket: SocketTask::default(),
         }
@@ -382,7 +364,7 @@ impl SlackTransport {
     /// task that ended without a fatal error, it panicked, is restarted).
     fn start_socket(&self) {
         self.socket.ensure(
-            || self.shared.inbox().fatal.is_some(),
+            || self.shared.inbox.stopped_for_good(),
             || run_socket(self.shared.clone()),
         );
     }
@@ -400,11 +382,6 @@ impl fmt::Debug for SlackTransport {
 }
 
 impl Shared {
-    fn inbox(&self) -> MutexGuard<'_, Inbox> {
-        // Plain data, consistent after any panic.
-        self.inbox.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// `text` with both tokens masked.
     fn mask(&self, text: &str) -> String {
         let masked = mask_token(&self.app_token.0, text);
@@ -414,37 +391,9 @@ impl Shared {
     /// Queues a message for `receive` unless one of `keys` (its event id,
     /// its channel and timestamp) was seen already.
     fn deliver(&self, message: InboundMessage, keys: &[String]) {
-        let mut inbox = self.inbox();
-        if keys.iter().any(|key| inbox.recent.contains(key)) {
+        if !self.inbox.deliver(message, keys) {
             tracing::debug!(channel = CHANNEL, "event delivered again; dropped");
-            return;
         }
-        for key in keys {
-            if inbox.recent.len() == RECENT_KEYS {
-                inbox.recent.pop_front();
-            }
-            inbox.recent.push_back(key.clone());
-        }
-        inbox.messages.push(message);
-        drop(inbox);
-        self.arrived.notify_one();
-    }
-
-    /// Hands a connection failure to the next `receive`.
-    fn report(&self, error: ChannelError, fatal: bool) {
-        let mut inbox = self.inbox();
-        if fatal {
-            inbox.fatal = Some(error);
-        } else {
-            inbox.error = Some(error);
-        }
-        drop(inbox);
-        self.arrived.notify_one();
-    }
-
-    /// A connection is up: an earlier failure is no longer news.
-    fn connected(&self) {
-        self.inbox().error = None;
     }
 
     fn http_error(&self, source: HttpError) -> ChannelError {
@@ -699,38 +648,14 @@ impl ChannelTransport for SlackTransport {
 
     async fn receive(&self) -> Result<Vec<InboundMessage>, ChannelError> {
         self.start_socket();
-        // A batch may be ready at once: yield first all the same, so that a
-        // caller receiving in a loop lets the socket task run (on a
-        // current-thread runtime it would starve otherwise).
-        tokio::task::yield_now().await;
-        let deadline = Instant::now() + self.shared.options.receive_wait;
-        loop {
-            {
-                let mut inbox = self.shared.inbox();
-                if !inbox.messages.is_empty() {
-                    inbox.delivered = inbox.messages.len();
-                    return Ok(inbox.messages.clone());
-                }
-                if let Some(fatal) = &inbox.fatal {
-                    return Err(fatal.clone());
-                }
-                if let Some(error) = inbox.error.take() {
-                    return Err(error);
-                }
-            }
-            if tokio::time::timeout_at(deadline, self.shared.arrived.notified())
-                .await
-                .is_err()
-            {
-                return Ok(Vec::new());
-            }
-        }
+        self.shared
+            .inbox
+            .next_batch(self.shared.options.receive_wait)
+            .await
     }
 
     async fn acknowledge(&self) -> Result<(), ChannelError> {
-        let mut inbox = self.shared.inbox();
-        let delivered = std::mem::take(&mut inbox.delivered).min(inbox.messages.len());
-        inbox.messages.drain(..delivered);
+        self.shared.inbox.acknowledge();
         Ok(())
     }
 
@@ -888,7 +813,7 @@ async fn run_socket(shared: Arc<Shared>) {
             } else {
                 tracing::warn!(channel = CHANNEL, error = %error, "Socket Mode connection failed");
             }
-            shared.report(error, stop);
+            shared.inbox.report(error, stop);
         }
         if ended.hello && started.elapsed() >= STABLE_AFTER {
             failures = 0;
@@ -1001,7 +926,7 @@ async fn run(shared: &Shared, mut socket: WebSocket) -> Ended {
                 tracing::info!(channel = CHANNEL, "Socket Mode connected");
                 hello = true;
                 next_ping = Instant::now() + interval;
-                shared.connected();
+                shared.inbox.connected();
                 continue;
             }
             "disconnect" => {
