@@ -9,11 +9,11 @@ use async_trait::async_trait;
 
 use crate::http::HttpError;
 
-#[cfg(any(feature = "discord", feature = "slack"))]
+#[cfg(any(feature = "discord", feature = "slack", feature = "whatsapp"))]
 mod backoff;
 #[cfg(feature = "discord")]
 pub mod discord;
-#[cfg(any(feature = "discord", feature = "slack"))]
+#[cfg(any(feature = "discord", feature = "slack", feature = "whatsapp"))]
 mod inbox;
 #[cfg(feature = "slack")]
 pub mod slack;
@@ -21,8 +21,15 @@ pub mod slack;
 mod socket_task;
 #[cfg(feature = "telegram")]
 pub mod telegram;
-#[cfg(any(feature = "telegram", feature = "discord", feature = "slack"))]
+#[cfg(any(
+    feature = "telegram",
+    feature = "discord",
+    feature = "slack",
+    feature = "whatsapp"
+))]
 mod text;
+#[cfg(feature = "whatsapp")]
+pub mod whatsapp;
 
 /// A chat on a platform (a Telegram chat id, a Discord channel id, a Slack
 /// channel, a WhatsApp JID).
@@ -114,8 +121,9 @@ pub enum ChannelError {
         /// The parser's reason.
         reason: String,
     },
-    /// The platform's real-time connection (Discord's Gateway WebSocket)
-    /// was closed, or spoke out of turn, for a reason the transport reports
+    /// The platform's real-time connection (Discord's Gateway, Slack's
+    /// Socket Mode, WhatsApp Web's chat socket) was closed, refused the
+    /// session, or spoke out of turn, for a reason the transport reports
     /// rather than hides (it reconnects by itself where reconnecting helps).
     #[error("{channel} gateway: {reason}")]
     Gateway {
@@ -124,6 +132,21 @@ pub enum ChannelError {
         /// The WebSocket close code the platform sent, if it sent one.
         close_code: Option<u16>,
         /// What happened and what to do about it (secrets masked as `***`).
+        reason: String,
+    },
+    /// The channel's state on disk (WhatsApp's session) cannot be made
+    /// private, opened or written.
+    #[error(
+        "{channel}: the session store at {} cannot be used ({reason}): check that the \
+         directory is writable by this user (it is made 0700, its files 0600)",
+        path.display()
+    )]
+    Storage {
+        /// The channel's name.
+        channel: &'static str,
+        /// The session directory.
+        path: std::path::PathBuf,
+        /// What failed.
         reason: String,
     },
 }
