@@ -11,7 +11,7 @@ use super::CheckId;
 use crate::http::{HttpClient, HttpClientBuilder, HttpError, Timeouts};
 use crate::proxy::{
     EnvProxyConfig, PassthroughRules, ProxyConfig, ProxySettings, StaticProxyConfig, Target,
-    DEFAULT_PASSTHROUGH, POLICY_PAGE_MARKER, PROXY_CA_B64_VAR,
+    DEFAULT_PASSTHROUGH, POLICY_PAGE_MARKER, PROXY_CA_B64_VAR, SBX_BYPASS,
 };
 use crate::sandbox::SandboxEnv;
 
@@ -234,8 +234,9 @@ fn bypass_fix() -> String {
         .collect();
     format!(
         "configure a bypass for these hosts in the sandbox's proxy, so it tunnels them \
-         untouched (older Docker Desktop sandboxes: `docker sandbox network proxy <sandbox> {}`); \
-         with the stand-in, `nanoclaw-sandbox proxy {}`",
+         untouched: {SBX_BYPASS} (older Docker Desktop sandboxes: \
+         `docker sandbox network proxy <sandbox> {}`); with the stand-in, \
+         `nanoclaw-sandbox proxy {}`",
         sandbox.join(" "),
         standin.join(" ")
     )

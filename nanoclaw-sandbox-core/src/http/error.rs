@@ -7,7 +7,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::proxy::{provide_ca_hint, TargetError, POLICY_PAGE_MARKER};
+use crate::proxy::{provide_ca_hint, TargetError, POLICY_PAGE_MARKER, SBX_BYPASS};
 
 /// Where the sandbox proxy's CA can be provided, for messages.
 fn ca_sources() -> String {
@@ -191,9 +191,10 @@ pub enum HttpError {
     #[error(
         "host {host} is being intercepted by proxy {proxy} (its certificate does not chain \
              to a public root); configure a bypass (no TLS interception) for it in the \
-             sandbox's proxy (older Docker Desktop sandboxes: \
+             sandbox's proxy: {} (older Docker Desktop sandboxes: \
              `docker sandbox network proxy <sandbox> --bypass-host {host}`; the stand-in: \
-             `nanoclaw-sandbox proxy --bypass {host}`)"
+             `nanoclaw-sandbox proxy --bypass {host}`)",
+        SBX_BYPASS
     )]
     Intercepted {
         /// The intercepted host name (what bypass rules name).
@@ -397,7 +398,8 @@ mod tests {
         .to_string();
         assert!(
             intercepted.contains("host web.whatsapp.com is being intercepted")
-                && intercepted.contains("--bypass-host web.whatsapp.com`"),
+                && intercepted.contains("--bypass-host web.whatsapp.com`")
+                && intercepted.contains("documents no command"),
             "{intercepted}"
         );
 

@@ -10,6 +10,13 @@ use super::{ProxyConfig, Target};
 pub const DEFAULT_PASSTHROUGH: &[&str] =
     &["web.whatsapp.com", "**.whatsapp.com", "**.whatsapp.net"];
 
+/// What Docker Sandboxes' `sbx` offers for a passthrough host, for fixes:
+/// its documentation (the `sbx policy` commands) names no way to exempt a
+/// host from TLS interception, and nothing else is invented here.
+pub(crate) const SBX_BYPASS: &str = "today's `sbx` documents no command that exempts a host \
+     from TLS interception (`sbx policy allow network` only admits it): ask for a bypass where \
+     the sandbox's proxy is configured";
+
 /// Passthrough rules over an inner [`ProxyConfig`].
 ///
 /// A matching host keeps the inner route (the proxy is the only way out of a
