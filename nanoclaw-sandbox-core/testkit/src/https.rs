@@ -12,7 +12,8 @@
 //!   tests), `/forbidden` with an ordinary 403 (not a policy page);
 //! - [`Answer::WebSocketEcho`]: a WebSocket that greets with [`WELCOME`] (the
 //!   server speaks first, as Discord's does, so a client must keep bytes that
-//!   arrive with the upgrade), then echoes text and binary frames;
+//!   arrive with the upgrade), then echoes text and binary frames, recording
+//!   the binary ones ([`Server::binary_frames`]);
 //! - a [`handler`] of the test's own (an API double).
 //!
 //! ```no_run
@@ -304,14 +305,20 @@ impl ServerBuilder {
             answer: self.answer,
             hits: Arc::default(),
             connections: Arc::default(),
+            frames: Arc::default(),
         };
-        let (hits, connections) = (shared.hits.clone(), shared.connections.clone());
+        let (hits, connections, frames) = (
+            shared.hits.clone(),
+            shared.connections.clone(),
+            shared.frames.clone(),
+        );
         let task = tokio::spawn(accept_loop(listener, Arc::new(shared)));
         Server {
             name: self.name,
             addr,
             hits,
             connections,
+            frames,
             task,
             runtime: None,
         }
@@ -324,6 +331,7 @@ pub struct Server {
     addr: SocketAddr,
     hits: Arc<Mutex<Vec<Hit>>>,
     connections: Arc<AtomicUsize>,
+    frames: Arc<Mutex<Vec<Vec<u8>>>>,
     task: JoinHandle<()>,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -373,6 +381,12 @@ impl Server {
     /// The requests for `path` so far.
     pub fn hits_on(&self, path: &str) -> Vec<Hit> {
         self.hits().into_iter().filter(|h| h.path == path).collect()
+    }
+
+    /// Every binary frame the WebSocket echo received so far, in order
+    /// (all connections).
+    pub fn binary_frames(&self) -> Vec<Vec<u8>> {
+        self.frames.lock().map(|f| f.clone()).unwrap_or_default()
     }
 }
 
@@ -432,6 +446,8 @@ struct Shared {
     answer: Answer,
     hits: Arc<Mutex<Vec<Hit>>>,
     connections: Arc<AtomicUsize>,
+    /// The WebSocket echo's binary frames.
+    frames: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
 /// What a server connection runs on.
@@ -467,7 +483,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 
 async fn serve_connection(stream: Box<dyn Stream>, peer: SocketAddr, shared: &Arc<Shared>) {
     if let Answer::WebSocketEcho = shared.answer {
-        return websocket_echo(stream).await;
+        return websocket_echo(stream, &shared.frames).await;
     }
     let shared = Arc::clone(shared);
     let service = service_fn(move |request: Request<Incoming>| {
@@ -511,7 +527,7 @@ async fn answer(shared: &Shared, peer: SocketAddr, request: Request<Incoming>) -
     response
 }
 
-async fn websocket_echo(stream: Box<dyn Stream>) {
+async fn websocket_echo(stream: Box<dyn Stream>, frames: &Mutex<Vec<Vec<u8>>>) {
     let Ok(mut socket) = tokio_tungstenite::accept_async(stream).await else {
         return;
     };
@@ -522,6 +538,11 @@ async fn websocket_echo(stream: Box<dyn Stream>) {
     while let Some(Ok(message)) = socket.next().await {
         if message.is_close() {
             break;
+        }
+        if message.is_binary() {
+            if let Ok(mut frames) = frames.lock() {
+                frames.push(message.clone().into_data().to_vec());
+            }
         }
         if (message.is_text() || message.is_binary()) && socket.send(message).await.is_err() {
             break;
