@@ -2,7 +2,9 @@
 //! names every missing or malformed setting (never a token's value), before
 //! touching Docker or the network. For Slack, the control: with both tokens
 //! well formed it gets past them, to the next setting it reads (a broken
-//! allowlist, which also stops it before Docker or the network).
+//! allowlist, which also stops it before Docker or the network). WhatsApp
+//! needs no setting (it logs in by QR code): a malformed phone number is
+//! named, never shown, and a well-formed one gets past it the same way.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -20,8 +22,12 @@ const CHANNEL_VARS: &[&str] = &[
     "TELEGRAM_BOT_TOKEN",
     "TELEGRAM_API_BASE",
     "DISCORD_BOT_TOKEN",
+    PHONE_VAR,
+    "NANOCLAW_WHATSAPP_QR_PNG",
     "NANOCLAW_ALLOWED_CHATS",
 ];
+
+const PHONE_VAR: &str = "NANOCLAW_WHATSAPP_PHONE";
 
 /// Builds the example `name` (the workspace's root package enables the
 /// library features it uses) and returns its path, next to this test's `deps/`.
@@ -140,4 +146,33 @@ fn without_its_token_the_discord_example_names_it() {
     assert_eq!(output.status.code(), Some(2), "{text}");
     assert!(text.contains("DISCORD_BOT_TOKEN"), "{text}");
     assert!(!text.contains("SecretValue"), "no value shown: {text}");
+}
+
+#[test]
+fn a_malformed_phone_number_stops_the_whatsapp_example_naming_it() {
+    let example = example("whatsapp");
+    let output = run(&example, &[(PHONE_VAR, "+1 555 SecretDigits 77")]);
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(text.contains(PHONE_VAR), "{text}");
+    assert!(text.contains("international format"), "{text}");
+    assert!(!text.contains("SecretDigits"), "no value shown: {text}");
+    let output = run(&example, &[(PHONE_VAR, "0044 7700 900123")]);
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(text.contains(PHONE_VAR), "{text}");
+    assert!(!text.contains("7700"), "no value shown: {text}");
+
+    // Control: a well-formed number passes; the next setting stops it.
+    let output = run(
+        &example,
+        &[
+            (PHONE_VAR, "+1 555 010 7788"),
+            ("NANOCLAW_ALLOWED_CHATS", "whatsapp:"),
+        ],
+    );
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(!text.contains(PHONE_VAR), "{text}");
+    assert!(text.contains("allowed-chats entry"), "{text}");
 }
