@@ -528,7 +528,7 @@ const QR_CODE: &str = "2@wW8xTnQ0ZGkyLmFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6MDEyMzQ
 
 /// Decodes the QR codes in a greyscale image.
 fn decode(width: usize, height: usize, pixel: impl Fn(usize, usize) -> u8) -> Vec<String> {
-    let mut image = rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| pixel(x, y));
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(width, height, pixel);
     image
         .detect_grids()
         .into_iter()

@@ -62,7 +62,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -189,6 +189,10 @@ struct Shared {
     pacer: Arc<Pacer>,
     login: Box<dyn Fn(WhatsAppLogin) + Send + Sync>,
     session_dir: PathBuf,
+    /// The number a pairing code is asked for, again when WhatsApp asks.
+    phone: Option<PhoneNumber>,
+    /// The client, once built (for a new pairing code).
+    client: OnceLock<std::sync::Weak<Client>>,
 }
 
 /// A received message, as a reply quotes it.
@@ -238,6 +242,8 @@ impl WhatsAppTransport {
             pacer: pacer.clone(),
             login: Box::new(login),
             session_dir: dir.clone(),
+            phone: options.phone.clone(),
+            client: OnceLock::new(),
         });
         let report = {
             let shared = Arc::downgrade(&shared);
@@ -261,14 +267,12 @@ impl WhatsAppTransport {
             // hosts' downloads.
             .skip_history_sync();
         if let Some(phone) = &options.phone {
-            builder = builder.with_pair_code(PairCodeOptions {
-                phone_number: phone.digits().to_string(),
-                ..PairCodeOptions::default()
-            });
+            builder = builder.with_pair_code(pair_code_options(phone));
         }
         let bot = builder.build().await.map_err(|e| storage(e.to_string()))?;
         let handle = bot.spawn();
         let client = handle.client();
+        let _ = shared.client.set(Arc::downgrade(&client));
         Ok(WhatsAppTransport {
             shared,
             client,
@@ -414,6 +418,20 @@ impl Shared {
         );
     }
 
+    /// WhatsApp asked for a new pairing code: ask for one for the same
+    /// number (it arrives as a login event).
+    fn refresh_pairing_code(&self) {
+        let client = self.client.get().and_then(std::sync::Weak::upgrade);
+        let (Some(client), Some(phone)) = (client, &self.phone) else {
+            return;
+        };
+        let options = pair_code_options(phone);
+        tokio::spawn(async move {
+            // A failure is dispatched as `PairingCodeError`, reported above.
+            let _ = client.pair_with_code(options).await;
+        });
+    }
+
     fn quotes(&self) -> MutexGuard<'_, VecDeque<Quote>> {
         self.quotes.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -466,14 +484,17 @@ impl Shared {
                     channel: CHANNEL,
                     close_code: None,
                     reason: format!(
-                        "WhatsApp gave no pairing code ({}): check the phone number (the account's, \
-                         country code first); the QR code still works",
+                        "no pairing code was issued ({}): check that the phone number is the \
+                         account's, country code first, and the connection errors reported \
+                         before; start again to ask for a new one (the QR code still works)",
                         e.error
                     ),
                 },
                 false,
             ),
-            Event::PairingQrCodesExhausted(_) => self.stopped(
+            Event::PairingCodeRefresh(_) => self.refresh_pairing_code(),
+            // With a pairing code outstanding the socket stays up: not the end.
+            Event::PairingQrCodesExhausted(e) if e.disconnected => self.stopped(
                 "no QR code was scanned while they were valid: start again for new codes, or \
                  give the account's phone number to log in with a pairing code"
                     .into(),
@@ -556,6 +577,14 @@ impl Shared {
     }
 }
 
+/// A pairing-code request for `phone`, WhatsApp Web's defaults otherwise.
+fn pair_code_options(phone: &PhoneNumber) -> PairCodeOptions {
+    PairCodeOptions {
+        phone_number: phone.digits().to_string(),
+        ..PairCodeOptions::default()
+    }
+}
+
 /// A received WhatsApp message as the host takes it: a text from someone
 /// else in a direct chat or group; `None` for everything else.
 fn inbound(message: &WaInbound) -> Option<InboundMessage> {
@@ -607,6 +636,7 @@ impl EventHandler for Events {
             EventKind::PairSuccess,
             EventKind::PairError,
             EventKind::PairingCodeError,
+            EventKind::PairingCodeRefresh,
             EventKind::PairingQrCodesExhausted,
             EventKind::Connected,
             EventKind::LoggedOut,
@@ -623,6 +653,7 @@ mod tests {
     use super::*;
     use whatsapp_rust::types::events::{
         BatchOrigin, Connected, LoggedOut, MessageBatch, PairingCode, PairingQrCode,
+        PairingQrCodesExhausted,
     };
     use whatsapp_rust::types::message::{EditAttribute, MessageInfo, MessageSource};
     use whatsapp_rust::waproto::buffa::MessageField;
@@ -720,6 +751,8 @@ mod tests {
             pacer: Arc::new(Pacer::default()),
             login: Box::new(move |event| events.lock().unwrap().push(event)),
             session_dir: PathBuf::from("/workspace/whatsapp"),
+            phone: None,
+            client: OnceLock::new(),
         }
     }
 
@@ -815,6 +848,26 @@ mod tests {
             !shared.pacer.before_attempt().await,
             "no more connection attempts"
         );
+    }
+
+    #[tokio::test]
+    async fn exhausted_qr_codes_stop_only_once_the_client_hung_up() {
+        let shared = shared(Arc::default());
+        let exhausted = |disconnected| {
+            Event::PairingQrCodesExhausted(
+                PairingQrCodesExhausted::builder()
+                    .disconnected(disconnected)
+                    .build(),
+            )
+        };
+        // A pairing code is still outstanding: the socket stays, so does the client.
+        shared.handle(&exhausted(false));
+        assert!(shared.inbox.next_batch(NO_WAIT).await.unwrap().is_empty());
+        assert!(!shared.inbox.stopped_for_good());
+        shared.handle(&exhausted(true));
+        let err = shared.inbox.next_batch(NO_WAIT).await.unwrap_err();
+        assert!(err.to_string().contains("no QR code was scanned"), "{err}");
+        assert!(shared.inbox.stopped_for_good());
     }
 
     #[test]
