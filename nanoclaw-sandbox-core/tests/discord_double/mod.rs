@@ -52,13 +52,13 @@ use tokio_tungstenite::tungstenite::Message;
 
 use nanoclaw_sandbox_core::channel::discord::{DiscordOptions, DiscordToken, DiscordTransport};
 use nanoclaw_sandbox_core::channel::{ChannelTransport, InboundMessage};
-use nanoclaw_sandbox_core::http::{HttpClient, Timeouts};
-use nanoclaw_sandbox_core::proxy::{ProxyUrl, StaticProxyConfig};
-use rustls::pki_types::CertificateDer;
+use nanoclaw_sandbox_core::http::HttpClient;
 
 use nanoclaw_testkit::ca::TestCa;
+
+use crate::support::platform_proxy::PlatformProxy;
 use nanoclaw_testkit::https::{self, Body, Server};
-use nanoclaw_testkit::mitm::{MitmOptions, Mitmproxy, Route};
+use nanoclaw_testkit::mitm::{MitmOptions, Route};
 
 /// The bot token the double accepts (never to appear in an error).
 pub const TOKEN: &str = "MTAxMjM0NTY3ODkw.GhIjKl.secret-TOKEN_value_0123456789";
@@ -151,13 +151,10 @@ pub const OURSELVES: Author = Author {
     bot: false,
 };
 
-/// The double, mitmproxy in front of it (its CA made at start), and the
-/// "public" CA the double's certificates chain to.
+/// The double, and mitmproxy in front of it (its CA made at start).
 pub struct Stack {
     pub double: DiscordDouble,
-    pub mitm: Mitmproxy,
-    public_ca: CertificateDer<'static>,
-    _dir: tempfile::TempDir,
+    pub proxy: PlatformProxy,
 }
 
 impl Stack {
@@ -169,43 +166,14 @@ impl Stack {
     ) -> Option<Stack> {
         let ca = TestCa::new("Discord test public CA");
         let double = DiscordDouble::start(&ca, heartbeat_ms).await;
-        let dir = tempfile::tempdir().unwrap();
-        let mut options = MitmOptions {
-            routes: double.routes(),
-            upstream_ca_pem: Some(ca.write_pem(dir.path(), "public-ca.pem")),
-            ..MitmOptions::default()
-        };
-        configure(&mut options);
-        let mitm = Mitmproxy::start_or_skip(&options)?;
-        Some(Stack {
-            double,
-            mitm,
-            public_ca: ca.cert_der(),
-            _dir: dir,
-        })
+        let proxy = PlatformProxy::start(&ca, double.routes(), configure)?;
+        Some(Stack { double, proxy })
     }
 
     /// A client through mitmproxy trusting the public CA, and mitmproxy's
     /// CA only if `trust_proxy_ca`.
     pub fn client(&self, trust_proxy_ca: bool) -> HttpClient {
-        let extra = if trust_proxy_ca {
-            vec![self.mitm.ca_cert_der()]
-        } else {
-            Vec::new()
-        };
-        HttpClient::builder(StaticProxyConfig::via(
-            ProxyUrl::parse(&self.mitm.url()).unwrap(),
-        ))
-        .public_roots(vec![self.public_ca.clone()])
-        .native_roots(false)
-        .extra_roots(extra)
-        .timeouts(Timeouts {
-            connect: Duration::from_secs(5),
-            tls: Duration::from_secs(5),
-            request: Duration::from_secs(15),
-        })
-        .build()
-        .unwrap()
+        self.proxy.client(trust_proxy_ca)
     }
 
     pub fn options(&self) -> DiscordOptions {

@@ -52,13 +52,13 @@ use nanoclaw_sandbox_core::channel::slack::{
     SlackAppToken, SlackBotToken, SlackOptions, SlackTransport,
 };
 use nanoclaw_sandbox_core::channel::{ChannelTransport, InboundMessage};
-use nanoclaw_sandbox_core::http::{HttpClient, Timeouts};
-use nanoclaw_sandbox_core::proxy::{ProxyUrl, StaticProxyConfig};
-use rustls::pki_types::CertificateDer;
+use nanoclaw_sandbox_core::http::HttpClient;
 
 use nanoclaw_testkit::ca::TestCa;
+
+use crate::support::platform_proxy::PlatformProxy;
 use nanoclaw_testkit::https::{self, Body, Server};
-use nanoclaw_testkit::mitm::{MitmOptions, Mitmproxy, Route};
+use nanoclaw_testkit::mitm::{MitmOptions, Route};
 
 /// The app-level token the double accepts (never to appear in an error).
 pub const APP_TOKEN: &str = "xapp-1-A0TEST-1234567890-0123456789abcdef0123456789abcdef";
@@ -811,13 +811,10 @@ async fn web_api(request: Request<Bytes>, state: Arc<Mutex<State>>) -> Response<
     response
 }
 
-/// The double, mitmproxy in front of it (its CA made at start), and the
-/// "public" CA the double's certificates chain to.
+/// The double, and mitmproxy in front of it (its CA made at start).
 pub struct Stack {
     pub double: SlackDouble,
-    pub mitm: Mitmproxy,
-    public_ca: CertificateDer<'static>,
-    _dir: tempfile::TempDir,
+    pub proxy: PlatformProxy,
 }
 
 impl Stack {
@@ -826,43 +823,14 @@ impl Stack {
     pub async fn start(configure: impl FnOnce(&mut MitmOptions)) -> Option<Stack> {
         let ca = TestCa::new("Slack test public CA");
         let double = SlackDouble::start(&ca).await;
-        let dir = tempfile::tempdir().unwrap();
-        let mut options = MitmOptions {
-            routes: double.routes(),
-            upstream_ca_pem: Some(ca.write_pem(dir.path(), "public-ca.pem")),
-            ..MitmOptions::default()
-        };
-        configure(&mut options);
-        let mitm = Mitmproxy::start_or_skip(&options)?;
-        Some(Stack {
-            double,
-            mitm,
-            public_ca: ca.cert_der(),
-            _dir: dir,
-        })
+        let proxy = PlatformProxy::start(&ca, double.routes(), configure)?;
+        Some(Stack { double, proxy })
     }
 
     /// A client through mitmproxy trusting the public CA, and mitmproxy's
     /// CA only if `trust_proxy_ca`.
     pub fn client(&self, trust_proxy_ca: bool) -> HttpClient {
-        let extra = if trust_proxy_ca {
-            vec![self.mitm.ca_cert_der()]
-        } else {
-            Vec::new()
-        };
-        HttpClient::builder(StaticProxyConfig::via(
-            ProxyUrl::parse(&self.mitm.url()).unwrap(),
-        ))
-        .public_roots(vec![self.public_ca.clone()])
-        .native_roots(false)
-        .extra_roots(extra)
-        .timeouts(Timeouts {
-            connect: Duration::from_secs(5),
-            tls: Duration::from_secs(5),
-            request: Duration::from_secs(15),
-        })
-        .build()
-        .unwrap()
+        self.proxy.client(trust_proxy_ca)
     }
 
     pub fn options(&self) -> SlackOptions {

@@ -14,6 +14,9 @@ pub mod client_fixture;
 #[cfg(feature = "docker")]
 pub mod docker;
 pub mod e2e;
+// A platform double (Discord, Slack) behind mitmproxy.
+#[cfg(feature = "client")]
+pub mod platform_proxy;
 #[cfg(feature = "standin")]
 pub mod standin_client;
 #[cfg(feature = "standin")]
