@@ -20,122 +20,44 @@
 //! `TELEGRAM_API_BASE`, `ANTHROPIC_BASE_URL`, `ANTHROPIC_MODEL`, and the
 //! sandbox's own `HTTPS_PROXY` / `NO_PROXY` / `PROXY_CA_CERT_B64`. Chat files
 //! live in `./nanoclaw-workspace`. Ctrl-C stops it gracefully. Exit codes: 2
-//! for missing or bad configuration, 1 for other failures.
+//! for missing or bad configuration, 1 for other failures. What every channel
+//! example shares (the agent mode, the host's set-up) is in
+//! `support/channel_host.rs`.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use nanoclaw_agent_image::{ensure_agent_image, AgentImageRequest};
-use nanoclaw_sandbox_core::agent::serve::{
-    serve, ServeOptions, AGENT_ENV_VARS, API_KEY_CREDENTIAL,
-};
 use nanoclaw_sandbox_core::channel::telegram::{BotToken, TelegramTransport, DEFAULT_API_BASE};
-use nanoclaw_sandbox_core::host::{AgentHost, AgentProfile, ChatAllowlist, ALLOWED_CHATS_VAR};
-use nanoclaw_sandbox_core::http::HttpClient;
-use nanoclaw_sandbox_core::runtime::docker::{DockerOptions, DockerRuntime};
-use nanoclaw_sandbox_core::runtime::InstallId;
-use nanoclaw_sandbox_core::sandbox::{SandboxEnv, SandboxRuntime};
-use nanoclaw_sandbox_core::spec::ContainerSpec;
 
-/// The first argument that makes this executable the agent.
-const AGENT_MODE: &str = "agent-serve";
+#[path = "support/channel_host.rs"]
+mod channel_host;
+use channel_host::{config, Failure};
 
-type Failure = (u8, String);
+/// The bot token's variable.
+const TOKEN_VAR: &str = "TELEGRAM_BOT_TOKEN";
+
+/// What the Telegram transport is made from.
+struct Settings {
+    token: BotToken,
+    api_base: String,
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let outcome = if std::env::args().nth(1).as_deref() == Some(AGENT_MODE) {
-        agent().await
-    } else {
-        tracing_subscriber::fmt()
-            .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
-            .with_writer(std::io::stderr)
-            .init();
-        host().await
-    };
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err((code, message)) => {
-            eprintln!("{message}");
-            ExitCode::from(code)
-        }
-    }
+    channel_host::main(settings, |settings, client| {
+        TelegramTransport::new(client, settings.token).with_api_base(settings.api_base)
+    })
+    .await
 }
 
-/// Inside the container: answer each message through the Messages API.
-async fn agent() -> Result<(), Failure> {
-    let options = ServeOptions::from_env();
-    serve(options, tokio::io::stdin(), tokio::io::stdout())
-        .await
-        .map(|_| ())
-        .map_err(|e| (1, e.to_string()))
-}
-
-/// On the host: Telegram in, one agent container per chat, replies out.
-async fn host() -> Result<(), Failure> {
-    let config = |e: &dyn std::fmt::Display| (2, e.to_string());
-    let failed = |e: &dyn std::fmt::Display| (1, e.to_string());
-    let token = std::env::var("TELEGRAM_BOT_TOKEN").map_err(|_| {
+/// The token, or exit code 2 naming the setting (never its value).
+fn settings() -> Result<Settings, Failure> {
+    let token = std::env::var(TOKEN_VAR).map_err(|_| {
         (
             2,
-            "TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather and export its token"
-                .to_string(),
+            format!("{TOKEN_VAR} is not set: create a bot with @BotFather and export its token"),
         )
     })?;
     let token = BotToken::new(token).map_err(|e| config(&e))?;
-    let allow = ChatAllowlist::parse(&std::env::var(ALLOWED_CHATS_VAR).unwrap_or_default())
-        .map_err(|e| config(&e))?;
-    let workspace = std::env::current_dir()
-        .map_err(|e| failed(&e))?
-        .join("nanoclaw-workspace");
-    std::fs::create_dir_all(&workspace).map_err(|e| failed(&e))?;
-
-    // One reading of the sandbox settings feeds both the agents' containers
-    // (through the sandbox layer) and the host's own calls (the client).
-    let env = SandboxEnv::detect().map_err(|e| config(&e))?;
-    let client = HttpClient::from_sandbox(&env).map_err(|e| config(&e))?;
-    let docker = DockerRuntime::connect(DockerOptions::new(InstallId::from_workspace(&workspace)))
-        .await
-        .map_err(|e| failed(&e))?;
-
-    // The agent image: this executable, built on first use and reused after.
-    let exe = std::env::current_exe().map_err(|e| failed(&e))?;
-    let request = AgentImageRequest::new(exe).entrypoint_args([AGENT_MODE]);
-    let image = ensure_agent_image(&docker, &request, &mut |_| {})
-        .await
-        .map_err(|e| failed(&e))?;
-    let mut agent = ContainerSpec::builder(image.tag.as_str());
-    for name in AGENT_ENV_VARS {
-        if let Ok(value) = std::env::var(name) {
-            agent = agent.env(name, value);
-        }
-    }
-    let profile = AgentProfile::new(agent.build().map_err(|e| config(&e))?);
-
-    let runtime = SandboxRuntime::builder(docker)
-        .env(env)
-        .workspace_root(&workspace)
-        .build()
-        .map_err(|e| failed(&e))?;
     let api_base = std::env::var("TELEGRAM_API_BASE").unwrap_or_else(|_| DEFAULT_API_BASE.into());
-    let telegram = TelegramTransport::new(client, token).with_api_base(api_base);
-    let mut host = AgentHost::builder(Arc::new(runtime), profile, &workspace)
-        .channel(Arc::new(telegram))
-        .allow(allow);
-    if let Ok(key) = std::env::var(API_KEY_CREDENTIAL) {
-        host = host.credential(API_KEY_CREDENTIAL, key);
-    }
-    let host = host.build().map_err(|e| config(&e))?;
-    eprintln!("agent host running; Ctrl-C to stop");
-    let report = host
-        .run(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(|e| failed(&e))?;
-    eprintln!(
-        "stopped: {} answered, {} failed, {} left for the next start",
-        report.handled, report.failed, report.pending
-    );
-    Ok(())
+    Ok(Settings { token, api_base })
 }

@@ -135,7 +135,7 @@ async fn messages_arrive_through_mitmproxy_and_come_again_until_acknowledged() {
     assert_eq!(connection.host, GATEWAY_HOST);
     assert_eq!(connection.uri, "/?v=10&encoding=json");
     // Both went through mitmproxy, intercepted (it saw the requests inside TLS).
-    let seen = setup.mitm.seen();
+    let seen = setup.proxy.mitm.seen();
     for expected in [
         format!("CONNECT {API_HOST}:443"),
         format!("GET https://{API_HOST}/api/v10/gateway/bot"),

@@ -182,7 +182,7 @@ async fn messages_arrive_through_mitmproxy_acked_at_once_and_held_until_acknowle
         "{connection:?}"
     );
     // Both went through mitmproxy, intercepted (it saw the requests inside TLS).
-    let seen = stack.mitm.seen();
+    let seen = stack.proxy.mitm.seen();
     for expected in [
         format!("CONNECT {API_HOST}:443"),
         format!("POST https://{API_HOST}/api/apps.connections.open"),

@@ -14,24 +14,9 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nanoclaw_sandbox_core::host::{AgentHost, AgentProfile, ChatAllowlist};
-use nanoclaw_sandbox_core::runtime::ContainerRuntime;
-use nanoclaw_sandbox_core::spec::{ContainerSpec, NetworkMode};
-use tokio::sync::oneshot;
-
 use discord_double::*;
 use support::e2e::debian_image;
-
-/// Answers each message with `echo: <text>`.
-const ECHO_AGENT: &str = r#"
-import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("type") != "message":
-        continue
-    print(json.dumps({"type": "reply", "id": m["id"], "text": "echo: " + m["text"]}), flush=True)
-    print(json.dumps({"type": "done", "id": m["id"]}), flush=True)
-"#;
+use support::echo_host::EchoHost;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_discord_message_is_answered_by_its_agent_container_through_the_proxy() {
@@ -45,27 +30,12 @@ async fn a_discord_message_is_answered_by_its_agent_container_through_the_proxy(
         return;
     };
     let double = &stack.double;
-    let workspace = tempfile::tempdir().unwrap();
-    let spec = ContainerSpec::builder(image.as_str())
-        .command(["python3", "-u", "-c", ECHO_AGENT])
-        .network(NetworkMode::None)
-        .build()
-        .unwrap();
-    let runtime: Arc<dyn ContainerRuntime> = Arc::new(docker.clone());
-    let host = AgentHost::builder(
-        runtime,
-        AgentProfile::new(spec).answer_timeout(Duration::from_secs(60)),
-        workspace.path(),
-    )
-    .channel(Arc::new(stack.transport(true)))
-    .allow(ChatAllowlist::parse("discord:111").unwrap())
-    .shutdown_grace(Duration::from_secs(10))
-    .build()
-    .unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let running = tokio::spawn(host.run(async move {
-        let _ = stopped.await;
-    }));
+    let host = EchoHost::start(
+        &docker,
+        &image,
+        Arc::new(stack.transport(true)),
+        "discord:111",
+    );
 
     double.wait_live().await;
     let question = double.post("111", false, &ADA, "hello, agent");
@@ -97,21 +67,11 @@ async fn a_discord_message_is_answered_by_its_agent_container_through_the_proxy(
     assert!(refusal.contains("discord:333"), "{refusal}");
     assert_eq!(refusals[0]["message_reference"]["message_id"], stranger);
 
-    let _ = stop.send(());
-    let report = running.await.unwrap().expect("the host runs");
-    assert_eq!((report.handled, report.failed, report.pending), (1, 0, 0));
-    assert_eq!(
-        nanoclaw_testkit::docker::container_ids(
-            nanoclaw_sandbox_core::runtime::INSTALL,
-            docker.identity().install.as_str(),
-        ),
-        Vec::<String>::new(),
-        "no container left"
-    );
-    let chats = workspace.path().join("chats");
-    assert!(chats.join("discord.111").is_dir());
+    assert!(host.chat_dir("discord.111").is_dir());
     assert!(
-        !chats.join("discord.333").exists(),
+        !host.chat_dir("discord.333").exists(),
         "the refused chat got nothing"
     );
+    let report = host.stop().await;
+    assert_eq!((report.handled, report.failed, report.pending), (1, 0, 0));
 }

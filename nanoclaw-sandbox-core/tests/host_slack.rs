@@ -16,25 +16,11 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nanoclaw_sandbox_core::host::{AgentHost, AgentProfile, ChatAllowlist};
-use nanoclaw_sandbox_core::runtime::ContainerRuntime;
-use nanoclaw_sandbox_core::spec::{ContainerSpec, NetworkMode};
 use serde_json::Value;
-use tokio::sync::oneshot;
 
 use slack_double::*;
 use support::e2e::debian_image;
-
-/// Answers each message with `echo: <text>`.
-const ECHO_AGENT: &str = r#"
-import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("type") != "message":
-        continue
-    print(json.dumps({"type": "reply", "id": m["id"], "text": "echo: " + m["text"]}), flush=True)
-    print(json.dumps({"type": "done", "id": m["id"]}), flush=True)
-"#;
+use support::echo_host::EchoHost;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slack_messages_are_answered_by_their_agent_container_in_channel_and_thread() {
@@ -48,27 +34,12 @@ async fn slack_messages_are_answered_by_their_agent_container_in_channel_and_thr
         return;
     };
     let double = &stack.double;
-    let workspace = tempfile::tempdir().unwrap();
-    let spec = ContainerSpec::builder(image.as_str())
-        .command(["python3", "-u", "-c", ECHO_AGENT])
-        .network(NetworkMode::None)
-        .build()
-        .unwrap();
-    let runtime: Arc<dyn ContainerRuntime> = Arc::new(docker.clone());
-    let host = AgentHost::builder(
-        runtime,
-        AgentProfile::new(spec).answer_timeout(Duration::from_secs(60)),
-        workspace.path(),
-    )
-    .channel(Arc::new(stack.transport(true)))
-    .allow(ChatAllowlist::parse("slack:C111").unwrap())
-    .shutdown_grace(Duration::from_secs(10))
-    .build()
-    .unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let running = tokio::spawn(host.run(async move {
-        let _ = stopped.await;
-    }));
+    let host = EchoHost::start(
+        &docker,
+        &image,
+        Arc::new(stack.transport(true)),
+        "slack:C111",
+    );
 
     double.wait_live().await;
     let question = double.post("C111", ADA, "hello, agent");
@@ -125,21 +96,11 @@ async fn slack_messages_are_answered_by_their_agent_container_in_channel_and_thr
         .all(|(_, delay)| delay.unwrap() < ACK_DEADLINE));
     assert_eq!(double.late(), Vec::<String>::new());
 
-    let _ = stop.send(());
-    let report = running.await.unwrap().expect("the host runs");
-    assert_eq!((report.handled, report.failed, report.pending), (2, 0, 0));
-    assert_eq!(
-        nanoclaw_testkit::docker::container_ids(
-            nanoclaw_sandbox_core::runtime::INSTALL,
-            docker.identity().install.as_str(),
-        ),
-        Vec::<String>::new(),
-        "no container left"
-    );
-    let chats = workspace.path().join("chats");
-    assert!(chats.join("slack.C111").is_dir());
+    assert!(host.chat_dir("slack.C111").is_dir());
     assert!(
-        !chats.join("slack.C333").exists(),
+        !host.chat_dir("slack.C333").exists(),
         "the refused chat got nothing"
     );
+    let report = host.stop().await;
+    assert_eq!((report.handled, report.failed, report.pending), (2, 0, 0));
 }

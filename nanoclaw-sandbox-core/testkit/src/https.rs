@@ -14,7 +14,9 @@
 //!   server speaks first, as Discord's does, so a client must keep bytes that
 //!   arrive with the upgrade), then echoes text and binary frames, recording
 //!   the binary ones ([`Server::binary_frames`]);
-//! - a [`handler`] of the test's own (an API double).
+//! - a [`handler`] of the test's own (an API double);
+//! - a [`connection`] handler of the test's own: the stream once TLS is up
+//!   (a WebSocket double that speaks a platform's protocol).
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -81,6 +83,8 @@ pub enum Answer {
     WebSocketEcho,
     /// The test's own handler.
     Handler(Handler),
+    /// The test's own connection handler.
+    Connection(ConnectionHandler),
 }
 
 impl From<Site> for Answer {
@@ -96,6 +100,23 @@ where
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
     Answer::Handler(Arc::new(move |request| Box::pin(f(request))))
+}
+
+/// A connection handler's future.
+pub type ConnectionFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A connection handler of the test's own: the connection once TLS is up.
+pub type ConnectionHandler = Arc<dyn Fn(Box<dyn Stream>) -> ConnectionFuture + Send + Sync>;
+
+/// An [`Answer`] from an async function of each connection (after the TLS
+/// handshake, if any): it reads and writes the stream itself. Such
+/// connections are counted; they record no [`Hit`].
+pub fn connection<F, Fut>(f: F) -> Answer
+where
+    F: Fn(Box<dyn Stream>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    Answer::Connection(Arc::new(move |stream| Box::pin(f(stream))))
 }
 
 /// A response with `status`, a `content-type` and `body`.
@@ -450,8 +471,8 @@ struct Shared {
     frames: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
-/// What a server connection runs on.
-trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+/// What a server connection runs on: TCP, or TLS over TCP.
+pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
@@ -482,8 +503,10 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 }
 
 async fn serve_connection(stream: Box<dyn Stream>, peer: SocketAddr, shared: &Arc<Shared>) {
-    if let Answer::WebSocketEcho = shared.answer {
-        return websocket_echo(stream, &shared.frames).await;
+    match &shared.answer {
+        Answer::WebSocketEcho => return websocket_echo(stream, &shared.frames).await,
+        Answer::Connection(handler) => return handler(stream).await,
+        _ => {}
     }
     let shared = Arc::clone(shared);
     let service = service_fn(move |request: Request<Incoming>| {
@@ -514,7 +537,9 @@ async fn answer(shared: &Shared, peer: SocketAddr, request: Request<Incoming>) -
         }
         Answer::Echo => echo(request).await,
         Answer::Handler(handler) => handler(request).await,
-        Answer::WebSocketEcho => unreachable!("served as a WebSocket"),
+        Answer::WebSocketEcho | Answer::Connection(_) => {
+            unreachable!("served by the connection, not per request")
+        }
     };
     if let Ok(mut hits) = shared.hits.lock() {
         hits.push(Hit {

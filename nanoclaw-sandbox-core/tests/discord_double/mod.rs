@@ -33,24 +33,16 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
+use http_body_util::Full;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::handshake::server::{
     ErrorResponse, Request as WsRequest, Response as WsResponse,
 };
@@ -60,12 +52,13 @@ use tokio_tungstenite::tungstenite::Message;
 
 use nanoclaw_sandbox_core::channel::discord::{DiscordOptions, DiscordToken, DiscordTransport};
 use nanoclaw_sandbox_core::channel::{ChannelTransport, InboundMessage};
-use nanoclaw_sandbox_core::http::{HttpClient, Timeouts};
-use nanoclaw_sandbox_core::proxy::{ProxyUrl, StaticProxyConfig};
-use rustls::pki_types::CertificateDer;
+use nanoclaw_sandbox_core::http::HttpClient;
 
 use nanoclaw_testkit::ca::TestCa;
-use nanoclaw_testkit::mitm::{MitmOptions, Mitmproxy, Route};
+
+use crate::support::platform_proxy::PlatformProxy;
+use nanoclaw_testkit::https::{self, Body, Server};
+use nanoclaw_testkit::mitm::{MitmOptions, Route};
 
 /// The bot token the double accepts (never to appear in an error).
 pub const TOKEN: &str = "MTAxMjM0NTY3ODkw.GhIjKl.secret-TOKEN_value_0123456789";
@@ -158,13 +151,10 @@ pub const OURSELVES: Author = Author {
     bot: false,
 };
 
-/// The double, mitmproxy in front of it (its CA made at start), and the
-/// "public" CA the double's certificates chain to.
+/// The double, and mitmproxy in front of it (its CA made at start).
 pub struct Stack {
     pub double: DiscordDouble,
-    pub mitm: Mitmproxy,
-    public_ca: CertificateDer<'static>,
-    _dir: tempfile::TempDir,
+    pub proxy: PlatformProxy,
 }
 
 impl Stack {
@@ -176,43 +166,14 @@ impl Stack {
     ) -> Option<Stack> {
         let ca = TestCa::new("Discord test public CA");
         let double = DiscordDouble::start(&ca, heartbeat_ms).await;
-        let dir = tempfile::tempdir().unwrap();
-        let mut options = MitmOptions {
-            routes: double.routes(),
-            upstream_ca_pem: Some(ca.write_pem(dir.path(), "public-ca.pem")),
-            ..MitmOptions::default()
-        };
-        configure(&mut options);
-        let mitm = Mitmproxy::start_or_skip(&options)?;
-        Some(Stack {
-            double,
-            mitm,
-            public_ca: ca.cert_der(),
-            _dir: dir,
-        })
+        let proxy = PlatformProxy::start(&ca, double.routes(), configure)?;
+        Some(Stack { double, proxy })
     }
 
     /// A client through mitmproxy trusting the public CA, and mitmproxy's
     /// CA only if `trust_proxy_ca`.
     pub fn client(&self, trust_proxy_ca: bool) -> HttpClient {
-        let extra = if trust_proxy_ca {
-            vec![self.mitm.ca_cert_der()]
-        } else {
-            Vec::new()
-        };
-        HttpClient::builder(StaticProxyConfig::via(
-            ProxyUrl::parse(&self.mitm.url()).unwrap(),
-        ))
-        .public_roots(vec![self.public_ca.clone()])
-        .native_roots(false)
-        .extra_roots(extra)
-        .timeouts(Timeouts {
-            connect: Duration::from_secs(5),
-            tls: Duration::from_secs(5),
-            request: Duration::from_secs(15),
-        })
-        .build()
-        .unwrap()
+        self.proxy.client(trust_proxy_ca)
     }
 
     pub fn options(&self) -> DiscordOptions {
@@ -286,18 +247,11 @@ struct State {
 
 /// The running double; its servers stop when it is dropped.
 pub struct DiscordDouble {
-    pub api_addr: SocketAddr,
-    pub gateway_addr: SocketAddr,
+    /// The Web API (stops when dropped).
+    api: Server,
+    /// The WebSocket endpoint (stops when dropped).
+    gateway: Server,
     state: Arc<Mutex<State>>,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl Drop for DiscordDouble {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
 }
 
 impl DiscordDouble {
@@ -324,53 +278,37 @@ impl DiscordDouble {
             next_id: 1_000_000_000_000_000_000,
             next_session: 0,
         }));
-        let api = TlsAcceptor::from(ca.server_config(&[API_HOST], &[b"h2", b"http/1.1"]));
-        let api_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let api_addr = api_listener.local_addr().unwrap();
         let api_state = state.clone();
-        let api_task = tokio::spawn(async move {
-            while let Ok((tcp, _)) = api_listener.accept().await {
-                let (api, state) = (api.clone(), api_state.clone());
-                tokio::spawn(async move {
-                    let Ok(tls) = api.accept(tcp).await else {
-                        return;
-                    };
-                    let service = service_fn(move |req| rest(req, state.clone()));
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(tls), service)
-                        .await;
-                });
-            }
-        });
-        let gateway =
-            TlsAcceptor::from(ca.server_config(&[GATEWAY_HOST, RESUME_HOST], &[b"http/1.1"]));
-        let gateway_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let gateway_addr = gateway_listener.local_addr().unwrap();
+        let api = Server::https(
+            ca.server_config(&[API_HOST], &[b"h2", b"http/1.1"]),
+            https::handler(move |request| rest(request, api_state.clone())),
+        )
+        .name("discord-api")
+        .start()
+        .await
+        .unwrap();
         let gateway_state = state.clone();
-        let gateway_task = tokio::spawn(async move {
-            while let Ok((tcp, _)) = gateway_listener.accept().await {
-                let (gateway, state) = (gateway.clone(), gateway_state.clone());
-                tokio::spawn(async move {
-                    if let Ok(tls) = gateway.accept(tcp).await {
-                        serve_gateway(tls, state).await;
-                    }
-                });
-            }
-        });
+        let gateway = Server::https(
+            ca.server_config(&[GATEWAY_HOST, RESUME_HOST], &[b"http/1.1"]),
+            https::connection(move |stream| serve_gateway(stream, gateway_state.clone())),
+        )
+        .name("discord-gateway")
+        .start()
+        .await
+        .unwrap();
         DiscordDouble {
-            api_addr,
-            gateway_addr,
+            api,
+            gateway,
             state,
-            tasks: vec![api_task, gateway_task],
         }
     }
 
     /// Test name → loopback address, for the proxy.
     pub fn hosts(&self) -> Vec<(String, SocketAddr)> {
         vec![
-            (API_HOST.into(), self.api_addr),
-            (GATEWAY_HOST.into(), self.gateway_addr),
-            (RESUME_HOST.into(), self.gateway_addr),
+            (API_HOST.into(), self.api.addr()),
+            (GATEWAY_HOST.into(), self.gateway.addr()),
+            (RESUME_HOST.into(), self.gateway.addr()),
         ]
     }
 
@@ -599,10 +537,7 @@ impl State {
 }
 
 /// One gateway connection.
-async fn serve_gateway(
-    stream: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
-    state: Arc<Mutex<State>>,
-) {
+async fn serve_gateway(stream: Box<dyn https::Stream>, state: Arc<Mutex<State>>) {
     let mut host = String::new();
     let mut uri = String::new();
     // The callback's type is tungstenite's, large error and all.
@@ -795,10 +730,7 @@ fn too_many(wait: Duration) -> Response<Full<Bytes>> {
     response
 }
 
-async fn rest(
-    request: Request<Incoming>,
-    state: Arc<Mutex<State>>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn rest(request: Request<Bytes>, state: Arc<Mutex<State>>) -> Response<Body> {
     let method = request.method().to_string();
     let path = request.uri().path().to_string();
     let authorization = request
@@ -807,7 +739,7 @@ async fn rest(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    let body = request.into_body().collect().await.unwrap().to_bytes();
+    let body = request.into_body();
     let json: Value = serde_json::from_slice(&body).unwrap_or_default();
     let now = Instant::now();
     let mut s = state.lock().unwrap();
@@ -819,14 +751,11 @@ async fn rest(
         at: now,
     });
     if !authorized {
-        return Ok(json_reply(
-            401,
-            json!({"message": "401: Unauthorized", "code": 0}),
-        ));
+        return json_reply(401, json!({"message": "401: Unauthorized", "code": 0}));
     }
     if s.bad_gateway > 0 {
         s.bad_gateway -= 1;
-        return Ok(reply(
+        return reply(
             502,
             "text/html",
             format!(
@@ -835,7 +764,7 @@ async fn rest(
                  {authorization})</p>{}</body></html>",
                 "<!-- padding -->".repeat(20)
             ),
-        ));
+        );
     }
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let response = match (method.as_str(), parts.as_slice()) {
@@ -859,25 +788,22 @@ async fn rest(
             let channel = channel.to_string();
             if let Some(until) = s.blocked.get(&channel).copied().filter(|u| *u > now) {
                 s.early += 1;
-                return Ok(too_many(until - now));
+                return too_many(until - now);
             }
             if s.throttle > 0 {
                 s.throttle -= 1;
                 s.blocked.insert(channel, now + Duration::from_millis(1000));
-                return Ok(too_many(Duration::from_secs(1)));
+                return too_many(Duration::from_secs(1));
             }
             let content = json["content"].as_str().unwrap_or_default();
             if content.is_empty() {
-                return Ok(json_reply(
+                return json_reply(
                     400,
                     json!({"message": "Cannot send an empty message", "code": 50006}),
-                ));
+                );
             }
             if content.chars().count() > 2000 {
-                return Ok(json_reply(
-                    400,
-                    json!({"message": "Invalid Form Body", "code": 50035}),
-                ));
+                return json_reply(400, json!({"message": "Invalid Form Body", "code": 50035}));
             }
             s.posts.push(Post {
                 channel: channel.clone(),
@@ -907,5 +833,5 @@ async fn rest(
         }
         _ => json_reply(404, json!({"message": "404: Not Found", "code": 0})),
     };
-    Ok(response)
+    response
 }

@@ -33,24 +33,16 @@
 #![allow(dead_code)]
 
 use std::collections::{HashMap, VecDeque};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
+use http_body_util::Full;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::handshake::server::{
     ErrorResponse, Request as WsRequest, Response as WsResponse,
 };
@@ -60,12 +52,13 @@ use nanoclaw_sandbox_core::channel::slack::{
     SlackAppToken, SlackBotToken, SlackOptions, SlackTransport,
 };
 use nanoclaw_sandbox_core::channel::{ChannelTransport, InboundMessage};
-use nanoclaw_sandbox_core::http::{HttpClient, Timeouts};
-use nanoclaw_sandbox_core::proxy::{ProxyUrl, StaticProxyConfig};
-use rustls::pki_types::CertificateDer;
+use nanoclaw_sandbox_core::http::HttpClient;
 
 use nanoclaw_testkit::ca::TestCa;
-use nanoclaw_testkit::mitm::{MitmOptions, Mitmproxy, Route};
+
+use crate::support::platform_proxy::PlatformProxy;
+use nanoclaw_testkit::https::{self, Body, Server};
+use nanoclaw_testkit::mitm::{MitmOptions, Route};
 
 /// The app-level token the double accepts (never to appear in an error).
 pub const APP_TOKEN: &str = "xapp-1-A0TEST-1234567890-0123456789abcdef0123456789abcdef";
@@ -193,18 +186,11 @@ impl State {
 
 /// The running double; its servers stop when it is dropped.
 pub struct SlackDouble {
-    pub api_addr: SocketAddr,
-    pub socket_addr: SocketAddr,
+    /// The Web API (stops when dropped).
+    api: Server,
+    /// The WebSocket endpoint (stops when dropped).
+    socket: Server,
     state: Arc<Mutex<State>>,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl Drop for SlackDouble {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
 }
 
 impl SlackDouble {
@@ -228,51 +214,32 @@ impl SlackDouble {
             bad_gateway: 0,
             next: 0,
         }));
-        let api = TlsAcceptor::from(ca.server_config(&[API_HOST], &[b"h2", b"http/1.1"]));
-        let api_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let api_addr = api_listener.local_addr().unwrap();
         let api_state = state.clone();
-        let api_task = tokio::spawn(async move {
-            while let Ok((tcp, _)) = api_listener.accept().await {
-                let (api, state) = (api.clone(), api_state.clone());
-                tokio::spawn(async move {
-                    let Ok(tls) = api.accept(tcp).await else {
-                        return;
-                    };
-                    let service = service_fn(move |req| web_api(req, state.clone()));
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(tls), service)
-                        .await;
-                });
-            }
-        });
-        let sockets = TlsAcceptor::from(ca.server_config(&[SOCKET_HOST], &[b"http/1.1"]));
-        let socket_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let socket_addr = socket_listener.local_addr().unwrap();
+        let api = Server::https(
+            ca.server_config(&[API_HOST], &[b"h2", b"http/1.1"]),
+            https::handler(move |request| web_api(request, api_state.clone())),
+        )
+        .name("slack-api")
+        .start()
+        .await
+        .unwrap();
         let socket_state = state.clone();
-        let socket_task = tokio::spawn(async move {
-            while let Ok((tcp, _)) = socket_listener.accept().await {
-                let (sockets, state) = (sockets.clone(), socket_state.clone());
-                tokio::spawn(async move {
-                    if let Ok(tls) = sockets.accept(tcp).await {
-                        serve_socket(tls, state).await;
-                    }
-                });
-            }
-        });
-        SlackDouble {
-            api_addr,
-            socket_addr,
-            state,
-            tasks: vec![api_task, socket_task],
-        }
+        let socket = Server::https(
+            ca.server_config(&[SOCKET_HOST], &[b"http/1.1"]),
+            https::connection(move |stream| serve_socket(stream, socket_state.clone())),
+        )
+        .name("slack-socket")
+        .start()
+        .await
+        .unwrap();
+        SlackDouble { api, socket, state }
     }
 
     /// Test name → loopback address, for the proxy.
     pub fn hosts(&self) -> Vec<(String, SocketAddr)> {
         vec![
-            (API_HOST.into(), self.api_addr),
-            (SOCKET_HOST.into(), self.socket_addr),
+            (API_HOST.into(), self.api.addr()),
+            (SOCKET_HOST.into(), self.socket.addr()),
         ]
     }
 
@@ -563,10 +530,7 @@ fn record_sent(state: &Arc<Mutex<State>>, s: &mut State, conn: usize, envelope: 
 }
 
 /// One Socket Mode connection.
-async fn serve_socket(
-    stream: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
-    state: Arc<Mutex<State>>,
-) {
+async fn serve_socket(stream: Box<dyn https::Stream>, state: Arc<Mutex<State>>) {
     let mut host = String::new();
     let mut uri = String::new();
     let tickets = state.clone();
@@ -717,10 +681,7 @@ fn too_many() -> Response<Full<Bytes>> {
     response
 }
 
-async fn web_api(
-    request: Request<Incoming>,
-    state: Arc<Mutex<State>>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn web_api(request: Request<Bytes>, state: Arc<Mutex<State>>) -> Response<Body> {
     let path = request.uri().path().to_string();
     let post = request.method() == http::Method::POST;
     let header = |name: &str| {
@@ -733,7 +694,7 @@ async fn web_api(
     };
     let authorization = header("authorization");
     let content_type = header("content-type");
-    let body = request.into_body().collect().await.unwrap().to_bytes();
+    let body = request.into_body();
     let now = Instant::now();
     let method = path.strip_prefix("/api/").unwrap_or(&path).to_string();
     let token = match authorization.strip_prefix("Bearer ") {
@@ -750,7 +711,7 @@ async fn web_api(
     });
     if s.bad_gateway > 0 {
         s.bad_gateway -= 1;
-        return Ok(reply(
+        return reply(
             502,
             "text/html",
             format!(
@@ -759,20 +720,20 @@ async fn web_api(
                  {authorization})</p>{}</body></html>",
                 "<!-- padding -->".repeat(20)
             ),
-        ));
+        );
     }
     if !post {
-        return Ok(slack_error("invalid_request"));
+        return slack_error("invalid_request");
     }
     let bearer = |prefix: &str| authorization.starts_with(&format!("Bearer {prefix}"));
     let response = match method.as_str() {
         "apps.connections.open" => {
             if token != "app" {
-                return Ok(slack_error(if bearer("xoxb-") || bearer("xoxp-") {
+                return slack_error(if bearer("xoxb-") || bearer("xoxp-") {
                     "not_allowed_token_type"
                 } else {
                     "invalid_auth"
-                }));
+                });
             }
             let ticket = format!("ticket-{}", s.next());
             s.tickets.insert(ticket.clone(), false);
@@ -783,37 +744,37 @@ async fn web_api(
         }
         "chat.postMessage" => {
             if token != "bot" {
-                return Ok(slack_error(if bearer("xapp-") {
+                return slack_error(if bearer("xapp-") {
                     "not_allowed_token_type"
                 } else {
                     "invalid_auth"
-                }));
+                });
             }
             if s.blocked_until.is_some_and(|u| u > now) {
                 s.early += 1;
-                return Ok(too_many());
+                return too_many();
             }
             if s.throttle > 0 {
                 s.throttle -= 1;
                 s.blocked_until = Some(now + Duration::from_secs(1));
-                return Ok(too_many());
+                return too_many();
             }
             if !content_type.starts_with("application/json") {
-                return Ok(slack_error("invalid_form_data"));
+                return slack_error("invalid_form_data");
             }
             let Ok(json) = serde_json::from_slice::<Value>(&body) else {
-                return Ok(slack_error("invalid_json"));
+                return slack_error("invalid_json");
             };
             let channel = json["channel"].as_str().unwrap_or_default().to_string();
             let text = json["text"].as_str().unwrap_or_default().to_string();
             if channel == "C404" {
-                return Ok(slack_error("channel_not_found"));
+                return slack_error("channel_not_found");
             }
             if text.is_empty() {
-                return Ok(slack_error("no_text"));
+                return slack_error("no_text");
             }
             if text.chars().count() > 40_000 {
-                return Ok(slack_error("msg_too_long"));
+                return slack_error("msg_too_long");
             }
             let ts = s.ts();
             s.posts.push(Post {
@@ -847,16 +808,13 @@ async fn web_api(
         }
         _ => slack_error("unknown_method"),
     };
-    Ok(response)
+    response
 }
 
-/// The double, mitmproxy in front of it (its CA made at start), and the
-/// "public" CA the double's certificates chain to.
+/// The double, and mitmproxy in front of it (its CA made at start).
 pub struct Stack {
     pub double: SlackDouble,
-    pub mitm: Mitmproxy,
-    public_ca: CertificateDer<'static>,
-    _dir: tempfile::TempDir,
+    pub proxy: PlatformProxy,
 }
 
 impl Stack {
@@ -865,43 +823,14 @@ impl Stack {
     pub async fn start(configure: impl FnOnce(&mut MitmOptions)) -> Option<Stack> {
         let ca = TestCa::new("Slack test public CA");
         let double = SlackDouble::start(&ca).await;
-        let dir = tempfile::tempdir().unwrap();
-        let mut options = MitmOptions {
-            routes: double.routes(),
-            upstream_ca_pem: Some(ca.write_pem(dir.path(), "public-ca.pem")),
-            ..MitmOptions::default()
-        };
-        configure(&mut options);
-        let mitm = Mitmproxy::start_or_skip(&options)?;
-        Some(Stack {
-            double,
-            mitm,
-            public_ca: ca.cert_der(),
-            _dir: dir,
-        })
+        let proxy = PlatformProxy::start(&ca, double.routes(), configure)?;
+        Some(Stack { double, proxy })
     }
 
     /// A client through mitmproxy trusting the public CA, and mitmproxy's
     /// CA only if `trust_proxy_ca`.
     pub fn client(&self, trust_proxy_ca: bool) -> HttpClient {
-        let extra = if trust_proxy_ca {
-            vec![self.mitm.ca_cert_der()]
-        } else {
-            Vec::new()
-        };
-        HttpClient::builder(StaticProxyConfig::via(
-            ProxyUrl::parse(&self.mitm.url()).unwrap(),
-        ))
-        .public_roots(vec![self.public_ca.clone()])
-        .native_roots(false)
-        .extra_roots(extra)
-        .timeouts(Timeouts {
-            connect: Duration::from_secs(5),
-            tls: Duration::from_secs(5),
-            request: Duration::from_secs(15),
-        })
-        .build()
-        .unwrap()
+        self.proxy.client(trust_proxy_ca)
     }
 
     pub fn options(&self) -> SlackOptions {

@@ -14,6 +14,12 @@ pub mod client_fixture;
 #[cfg(feature = "docker")]
 pub mod docker;
 pub mod e2e;
+// An agent host with echo agents on the real daemon.
+#[cfg(all(feature = "host", feature = "docker"))]
+pub mod echo_host;
+// A platform double (Discord, Slack) behind mitmproxy.
+#[cfg(feature = "client")]
+pub mod platform_proxy;
 #[cfg(feature = "standin")]
 pub mod standin_client;
 #[cfg(feature = "standin")]
