@@ -1,8 +1,10 @@
-//! Shared by the channel examples (`telegram`, `discord`, `slack`): one
-//! executable that is both the agent host and, run as `EXE agent-serve`, the
-//! agent inside each container. Each example names only its channel: how to
-//! read its settings and how to make its transport from them; this file
-//! composes the rest from library pieces, the same way for every channel.
+//! Shared by the channel examples (`telegram`, `discord`, `slack`,
+//! `whatsapp`): one executable that is both the agent host and, run as
+//! `EXE agent-serve`, the agent inside each container. Each example names
+//! only its channel: how to read its settings and how to make its transport
+//! from them (and, for a transport with state on disk, how to open it in the
+//! workspace and close it); this file composes the rest from library pieces,
+//! the same way for every channel.
 //!
 //! The host reads the sandbox settings once: they feed the agents'
 //! containers (through the sandbox layer) and the host's own calls (the
@@ -10,6 +12,8 @@
 //! Exit codes: 2 for missing or bad configuration (named, never with a
 //! secret's value), 1 for other failures.
 
+use std::future::Future;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -44,12 +48,36 @@ pub fn failed(e: &dyn std::fmt::Display) -> Failure {
 /// The example's `main`: the agent when asked to be, else the host with the
 /// channel `transport` makes from `settings()` (read first, so a missing
 /// setting stops it before anything is made or reached).
+#[allow(dead_code)] // whatsapp opens its transport with `main_opened`
 pub async fn main<S, T>(
     settings: impl FnOnce() -> Result<S, Failure>,
     transport: impl FnOnce(S, HttpClient) -> T,
 ) -> ExitCode
 where
     T: ChannelTransport + 'static,
+{
+    main_opened(
+        settings,
+        |settings, client, _workspace| {
+            std::future::ready(Ok(Arc::new(transport(settings, client))))
+        },
+        |_| std::future::ready(()),
+    )
+    .await
+}
+
+/// [`main`] for a transport that is opened asynchronously, with state in
+/// the workspace (`open` gets the workspace directory; it may fail), and
+/// closed after the host stopped (`close`: WhatsApp writes its session).
+pub async fn main_opened<S, T, Opened, Closed>(
+    settings: impl FnOnce() -> Result<S, Failure>,
+    open: impl FnOnce(S, HttpClient, PathBuf) -> Opened,
+    close: impl FnOnce(Arc<T>) -> Closed,
+) -> ExitCode
+where
+    T: ChannelTransport + 'static,
+    Opened: Future<Output = Result<Arc<T>, Failure>>,
+    Closed: Future<Output = ()>,
 {
     let outcome = if std::env::args().nth(1).as_deref() == Some(AGENT_MODE) {
         agent().await
@@ -58,7 +86,7 @@ where
             .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
             .with_writer(std::io::stderr)
             .init();
-        host(settings, transport).await
+        host(settings, open, close).await
     };
     exit(outcome)
 }
@@ -84,12 +112,15 @@ async fn agent() -> Result<(), Failure> {
 
 /// On the host: the channel in, one agent container per chat, replies out,
 /// until Ctrl-C.
-async fn host<S, T>(
+async fn host<S, T, Opened, Closed>(
     settings: impl FnOnce() -> Result<S, Failure>,
-    transport: impl FnOnce(S, HttpClient) -> T,
+    open: impl FnOnce(S, HttpClient, PathBuf) -> Opened,
+    close: impl FnOnce(Arc<T>) -> Closed,
 ) -> Result<(), Failure>
 where
     T: ChannelTransport + 'static,
+    Opened: Future<Output = Result<Arc<T>, Failure>>,
+    Closed: Future<Output = ()>,
 {
     let settings = settings()?;
     let allow = ChatAllowlist::parse(&std::env::var(ALLOWED_CHATS_VAR).unwrap_or_default())
@@ -123,15 +154,18 @@ where
         .workspace_root(&workspace)
         .build()
         .map_err(|e| failed(&e))?;
+    let transport = open(settings, client, workspace.clone()).await?;
     let mut host = AgentHost::builder(Arc::new(runtime), profile, &workspace)
-        .channel(Arc::new(transport(settings, client)))
+        .channel(transport.clone())
         .allow(allow);
     if let Ok(key) = std::env::var(API_KEY_CREDENTIAL) {
         host = host.credential(API_KEY_CREDENTIAL, key);
     }
     let host = host.build().map_err(|e| config(&e))?;
     eprintln!("agent host running; Ctrl-C to stop");
-    let report = host.run(ctrl_c()).await.map_err(|e| failed(&e))?;
+    let report = host.run(ctrl_c()).await.map_err(|e| failed(&e));
+    close(transport).await;
+    let report = report?;
     eprintln!(
         "stopped: {} answered, {} failed, {} left for the next start",
         report.handled, report.failed, report.pending

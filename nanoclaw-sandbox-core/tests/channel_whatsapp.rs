@@ -39,15 +39,20 @@ use nanoclaw_sandbox_core::channel::whatsapp::{
     WhatsAppLogin, WhatsAppOptions, WhatsAppTransport, DATABASE_FILE,
 };
 use nanoclaw_sandbox_core::channel::{ChannelError, ChannelTransport};
-use nanoclaw_sandbox_core::http::{HttpClient, HttpError, Timeouts};
-use nanoclaw_sandbox_core::proxy::{PassthroughRules, ProxyUrl, StaticProxyConfig};
+use nanoclaw_sandbox_core::http::{HttpClient, HttpError};
+use nanoclaw_sandbox_core::proxy::PassthroughRules;
 use nanoclaw_testkit::ca::TestCa;
 use nanoclaw_testkit::fault_proxy::{FaultOptions, FaultProxy};
 use nanoclaw_testkit::https::{self, Server, Site};
-use nanoclaw_testkit::mitm::{MitmOptions, Mitmproxy, Route};
+use nanoclaw_testkit::mitm::{Mitmproxy, Route};
+use rustls_pki_types::CertificateDer;
+
+mod support;
+use support::client_fixture::{mitm_ca, test_timeouts, via, WHATSAPP};
+use support::platform_proxy::PlatformProxy;
 
 /// WhatsApp Web's host: the version fetch (and, by default, the chat socket).
-const WEB: &str = "web.whatsapp.com";
+const WEB: &str = WHATSAPP;
 /// The chat socket's host in these tests, so that the proxy's log tells the
 /// socket from the version fetch (a passthrough host too: `**.whatsapp.com`).
 const SOCKET_HOST: &str = "socket-test.whatsapp.com";
@@ -66,8 +71,7 @@ struct Stack {
     ca: TestCa,
     web: Server,
     socket: Server,
-    mitm: Mitmproxy,
-    _dir: tempfile::TempDir,
+    proxy: PlatformProxy,
 }
 
 impl Stack {
@@ -84,46 +88,41 @@ impl Stack {
         .await
         .expect("starting the sw.js server");
         let socket = https::wss_echo(&ca, &[SOCKET_HOST]).await;
-        let dir = tempfile::tempdir().unwrap();
-        let mut options = MitmOptions {
-            routes: vec![
-                Route::new(WEB, web.addr()),
-                Route::new(SOCKET_HOST, socket.addr()),
-            ],
-            upstream_ca_pem: Some(ca.write_pem(dir.path(), "public-root.pem")),
-            ..MitmOptions::default()
-        };
-        if passthrough {
-            options.ignore_hosts = vec![r"whatsapp\.com$".into()];
-        }
-        let mitm = Mitmproxy::start_or_skip(&options)?;
+        let routes = vec![
+            Route::new(WEB, web.addr()),
+            Route::new(SOCKET_HOST, socket.addr()),
+        ];
+        let proxy = PlatformProxy::start(&ca, routes, |options| {
+            if passthrough {
+                options.ignore_hosts = vec![r"whatsapp\.com$".into()];
+            }
+        })?;
         Some(Stack {
             ca,
             web,
             socket,
-            mitm,
-            _dir: dir,
+            proxy,
         })
+    }
+
+    fn mitm(&self) -> &Mitmproxy {
+        &self.proxy.mitm
     }
 
     /// A client as a sandbox host builds it: through the proxy, the
     /// WhatsApp hosts passthrough, the proxy's CA trusted (for every other
     /// host), the test CA as the public roots.
     fn client(&self) -> HttpClient {
-        self.client_with(
-            vec![self.ca.cert_der()],
-            vec![self.mitm.ca_cert_der()],
-            true,
-        )
+        self.client_with(vec![self.ca.cert_der()], mitm_ca(self.mitm()), true)
     }
 
     fn client_with(
         &self,
-        public: Vec<rustls_pki_types::CertificateDer<'static>>,
-        extra: Vec<rustls_pki_types::CertificateDer<'static>>,
+        public: Vec<CertificateDer<'static>>,
+        extra: Vec<CertificateDer<'static>>,
         passthrough: bool,
     ) -> HttpClient {
-        let via = StaticProxyConfig::via(ProxyUrl::parse(&self.mitm.url()).unwrap());
+        let via = via(&self.mitm().url());
         let builder = if passthrough {
             HttpClient::builder(PassthroughRules::new(via))
         } else {
@@ -137,17 +136,9 @@ impl Stack {
         builder
             .extra_roots(extra)
             .native_roots(false)
-            .timeouts(timeouts())
+            .timeouts(test_timeouts())
             .build()
             .unwrap()
-    }
-}
-
-fn timeouts() -> Timeouts {
-    Timeouts {
-        connect: Duration::from_secs(5),
-        tls: Duration::from_secs(5),
-        request: Duration::from_secs(15),
     }
 }
 
@@ -190,7 +181,7 @@ async fn the_chat_socket_is_tunnelled_and_carries_bytes_both_ways() {
     let (transport, events) = sockets
         .create_transport()
         .await
-        .unwrap_or_else(|e| panic!("opening the chat socket: {e:#}\n{}", stack.mitm.log()));
+        .unwrap_or_else(|e| panic!("opening the chat socket: {e:#}\n{}", stack.mitm().log()));
     let frame = bytes::Bytes::from_static(b"WA\x06\x03 opaque noise bytes \x00\xff");
     transport
         .send(frame.clone())
@@ -204,11 +195,11 @@ async fn the_chat_socket_is_tunnelled_and_carries_bytes_both_ways() {
     assert_eq!(stack.socket.binary_frames(), [frame.to_vec()]);
     assert!(
         stack
-            .mitm
+            .mitm()
             .seen()
             .contains(&format!("CONNECT {SOCKET_HOST}:443")),
         "through the proxy: {:?}",
-        stack.mitm.seen()
+        stack.mitm().seen()
     );
     transport.disconnect().await;
     match next_data(&events).await {
@@ -278,13 +269,13 @@ async fn the_version_fetch_goes_through_the_proxy() {
     // whatsapp-rust's own fetch, https://web.whatsapp.com/sw.js, fixed in the library.
     let version = fetch_latest_app_version(&http)
         .await
-        .unwrap_or_else(|e| panic!("the version fetch: {e:#}\n{}", stack.mitm.log()));
+        .unwrap_or_else(|e| panic!("the version fetch: {e:#}\n{}", stack.mitm().log()));
     assert_eq!(version, VERSION);
     assert_eq!(stack.web.hits_on("/sw.js").len(), 1);
     assert!(
-        stack.mitm.seen().contains(&format!("CONNECT {WEB}:443")),
+        stack.mitm().seen().contains(&format!("CONNECT {WEB}:443")),
         "{:?}",
-        stack.mitm.seen()
+        stack.mitm().seen()
     );
 
     // Control: intercepted, the fetch fails on interception and sw.js is
@@ -384,9 +375,9 @@ async fn the_client_reaches_the_noise_handshake_through_the_tunnel() {
         "sw.js hits: {:?}, frames: {}\n{}",
         stack.web.hits(),
         stack.socket.binary_frames().len(),
-        stack.mitm.log()
+        stack.mitm().log()
     );
-    let seen = stack.mitm.seen();
+    let seen = stack.mitm().seen();
     assert!(seen.contains(&format!("CONNECT {WEB}:443")), "{seen:?}");
     assert!(
         seen.contains(&format!("CONNECT {SOCKET_HOST}:443")),
@@ -442,13 +433,11 @@ async fn a_refusing_proxy_is_retried_with_backoff_not_in_a_loop() {
     })
     .await;
     let proxy_url = refusing.url_with_credentials("agent", "WrongSecretPassword");
-    let client = HttpClient::builder(PassthroughRules::new(StaticProxyConfig::via(
-        ProxyUrl::parse(&proxy_url).unwrap(),
-    )))
-    .native_roots(false)
-    .timeouts(timeouts())
-    .build()
-    .unwrap();
+    let client = HttpClient::builder(PassthroughRules::new(via(&proxy_url)))
+        .native_roots(false)
+        .timeouts(test_timeouts())
+        .build()
+        .unwrap();
     let session = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let whatsapp = WhatsAppTransport::start(
