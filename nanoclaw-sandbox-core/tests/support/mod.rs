@@ -14,6 +14,9 @@ pub mod client_fixture;
 #[cfg(feature = "docker")]
 pub mod docker;
 pub mod e2e;
+// The host's tests' channel.
+#[cfg(feature = "host")]
+pub mod memory_channel;
 #[cfg(feature = "standin")]
 pub mod standin_client;
 #[cfg(feature = "standin")]
