@@ -78,7 +78,8 @@ const WORKLOADS: [Workload; 4] = [
 /// One client, either kind.
 #[derive(Clone)]
 enum Client {
-    Library(HttpClient),
+    /// Boxed: the library's client is much larger than reqwest's handle.
+    Library(Box<HttpClient>),
     Reqwest(reqwest::Client),
 }
 
@@ -118,7 +119,7 @@ fn library(proxy: Option<&str>, root_pem: &str) -> Result<Client> {
             request: Duration::from_secs(60),
         })
         .build()
-        .map(Client::Library)
+        .map(|client| Client::Library(Box::new(client)))
         .map_err(|e| e.to_string())
 }
 
