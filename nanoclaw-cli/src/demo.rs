@@ -312,6 +312,7 @@ async fn converse(
         image: None,
         agent_command: Vec::new(),
         max_agents: 2,
+        pool_size: 0,
         idle_timeout: Duration::from_secs(60),
         grace: Duration::from_secs(10),
         trigger: None,

@@ -50,6 +50,12 @@ pub(crate) struct Args {
     /// The cap on agent containers, busy or idle.
     #[arg(long, value_name = "N", default_value_t = 5)]
     max_agents: usize,
+    /// Warm agents kept started for chats that have none yet (they count
+    /// against --max-agents); 0 spawns each chat's agent when its message
+    /// comes. Needs the workspace on one file system, mounted by the engine
+    /// itself (docs/architecture.md, "Warm agents").
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pool_size: usize,
     /// Seconds an agent may stay idle before it is stopped.
     #[arg(long, value_name = "SECS", default_value_t = 600.0)]
     idle_timeout: f64,
@@ -115,6 +121,8 @@ pub(crate) struct HostOptions {
     pub agent_command: Vec<String>,
     /// Cap, idle timeout, grace.
     pub max_agents: usize,
+    /// Warm agents.
+    pub pool_size: usize,
     /// Seconds before an idle agent stops.
     pub idle_timeout: Duration,
     /// Seconds agents may finish at shutdown.
@@ -177,6 +185,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         image: args.image.clone(),
         agent_command: args.agent_command.clone(),
         max_agents: args.max_agents,
+        pool_size: args.pool_size,
         idle_timeout: seconds("idle-timeout", args.idle_timeout)?,
         grace: seconds("grace", args.grace)?,
         trigger: args.trigger.clone(),
@@ -267,6 +276,7 @@ pub(crate) async fn compose(
         .channel(Arc::new(telegram))
         .allow(options.allow.clone())
         .max_agents(options.max_agents)
+        .pool_size(options.pool_size)
         .idle_timeout(options.idle_timeout)
         .shutdown_grace(options.grace);
     if let Some(key) = &options.anthropic_key {

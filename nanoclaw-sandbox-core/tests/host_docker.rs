@@ -8,23 +8,19 @@
 
 mod support;
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use nanoclaw_sandbox_core::channel::{
-    ChannelError, ChannelTransport, ChatId, InboundMessage, OutboundMessage,
-};
 use nanoclaw_sandbox_core::host::{
     AgentHost, AgentProfile, ChatAllowlist, HostReport, FAILURE_REPLY,
 };
 use nanoclaw_sandbox_core::runtime::docker::DockerRuntime;
 use nanoclaw_sandbox_core::runtime::{ContainerRuntime, ContainerState, INSTALL};
 use nanoclaw_sandbox_core::spec::{ContainerSpec, NetworkMode};
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::oneshot;
 
 use support::e2e::debian_image;
+use support::memory_channel::MemoryChannel;
 
 /// The agent: answers `<chat> #<n>: <text>`, where n counts the chat's
 /// messages in a file in its session folder (so it survives containers);
@@ -53,91 +49,6 @@ while True:
     print(json.dumps({"type": "reply", "id": i, "text": "%s #%d: %s" % (m["chat"], n, text)}), flush=True)
     print(json.dumps({"type": "done", "id": i}), flush=True)
 "#;
-
-/// A channel in memory: `post` queues an inbound message; `receive`
-/// delivers everything not yet acknowledged (as Telegram does); `sent`
-/// lists what the host posted.
-#[derive(Default)]
-struct MemoryChannel {
-    inbox: Mutex<VecDeque<InboundMessage>>,
-    unacked: Mutex<usize>,
-    arrived: Notify,
-    sent: Mutex<Vec<OutboundMessage>>,
-    next_id: Mutex<u64>,
-}
-
-impl MemoryChannel {
-    fn post(&self, chat: &str, text: &str) {
-        self.post_in(chat, text, false);
-    }
-
-    fn post_in(&self, chat: &str, text: &str, group: bool) {
-        let mut id = self.next_id.lock().unwrap();
-        *id += 1;
-        self.inbox.lock().unwrap().push_back(InboundMessage {
-            chat: ChatId(chat.into()),
-            message_id: id.to_string(),
-            sender: Some("tester".into()),
-            text: text.into(),
-            group,
-        });
-        self.arrived.notify_one();
-    }
-
-    fn sent_in(&self, chat: &str) -> Vec<String> {
-        self.sent
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|m| m.chat.0 == chat)
-            .map(|m| m.text.clone())
-            .collect()
-    }
-
-    async fn wait_sent(&self, count: usize) {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while self.sent.lock().unwrap().len() < count {
-            assert!(
-                Instant::now() < deadline,
-                "only {:?} sent",
-                self.sent.lock().unwrap()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-#[async_trait]
-impl ChannelTransport for MemoryChannel {
-    fn name(&self) -> &'static str {
-        "memory"
-    }
-
-    async fn receive(&self) -> Result<Vec<InboundMessage>, ChannelError> {
-        loop {
-            let batch: Vec<InboundMessage> = self.inbox.lock().unwrap().iter().cloned().collect();
-            if !batch.is_empty() {
-                *self.unacked.lock().unwrap() = batch.len();
-                return Ok(batch);
-            }
-            let _ = tokio::time::timeout(Duration::from_millis(200), self.arrived.notified()).await;
-        }
-    }
-
-    async fn acknowledge(&self) -> Result<(), ChannelError> {
-        let count = std::mem::take(&mut *self.unacked.lock().unwrap());
-        let mut inbox = self.inbox.lock().unwrap();
-        for _ in 0..count {
-            inbox.pop_front();
-        }
-        Ok(())
-    }
-
-    async fn send(&self, message: &OutboundMessage) -> Result<(), ChannelError> {
-        self.sent.lock().unwrap().push(message.clone());
-        Ok(())
-    }
-}
 
 struct Setup {
     docker: DockerRuntime,
@@ -409,4 +320,19 @@ fn host_config_errors_name_the_setting() {
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("max agents"), "{err}");
+    let err = builder()
+        .channel(channel.clone())
+        .max_agents(2)
+        .pool_size(3)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("pool size"), "{err}");
+    assert!(err.to_string().contains("give at most 2"), "{err}");
+    // The control: a pool within the cap is accepted.
+    builder()
+        .channel(channel)
+        .max_agents(2)
+        .pool_size(2)
+        .build()
+        .unwrap();
 }

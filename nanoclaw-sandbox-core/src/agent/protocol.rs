@@ -23,8 +23,6 @@ pub const CHAT_MOUNT: &str = "/workspace/chat";
 /// Where a host mounts the chat's session folder (read-write; it survives
 /// host restarts, so the agent keeps its conversation there).
 pub const SESSION_MOUNT: &str = "/workspace/session";
-/// The variable that tells the agent its chat (`telegram:123`).
-pub const CHAT_VAR: &str = "NANOCLAW_CHAT";
 /// The variable that tells the agent where its session folder is.
 pub const SESSION_DIR_VAR: &str = "NANOCLAW_SESSION_DIR";
 

@@ -11,9 +11,12 @@
 //!   short reply naming their chat id and how to allow it, and no container.
 //!   In group chats, optionally only messages that mention a trigger word.
 //! - **One agent per chat**, messages of a chat handled in order, those that
-//!   arrive meanwhile queued; a **global cap** on agent containers (busy or
-//!   idle), idle agents stopped to free a slot, waiting chats served first
-//!   come first served.
+//!   arrive meanwhile queued; a **global cap** on agent containers (busy,
+//!   idle or warm), idle agents stopped to free a slot, waiting chats served
+//!   first come first served.
+//! - **Warm agents** (opt-in, [`AgentHostBuilder::pool_size`]): an
+//!   [`AgentPool`] keeps agents started and blocked on stdin, so a chat's
+//!   first message costs one write instead of a cold start.
 //! - **Files**: each chat has `<workspace>/chats/<folder>` at
 //!   `/workspace/chat` and `<workspace>/sessions/<folder>` at
 //!   `/workspace/session` (it survives restarts); agents run as a non-root
@@ -35,13 +38,17 @@
 //! | [`allow`] | [`ChatAllowlist`] |
 //! | [`journal`] | the on-disk journal of inbound messages |
 //! | [`profile`] | [`AgentProfile`]: the container every chat's agent is made from |
+//! | [`pool`] | [`AgentPool`]: warm agents, ready before their chat's first message |
+//! | `folders` | the chats' folders, and how a warm agent's become a chat's |
 //! | `slots` | the global cap, fair waiting, idle eviction |
 //! | `session` | one agent container speaking the protocol |
 //! | `worker` | one chat's queue and agent |
 
 pub mod allow;
 pub mod chat;
+mod folders;
 pub mod journal;
+pub mod pool;
 pub mod profile;
 mod reply;
 mod session;
@@ -61,12 +68,14 @@ use tokio::task::JoinHandle;
 pub use self::allow::{AllowlistError, ChatAllowlist, ALLOWED_CHATS_VAR};
 pub use self::chat::ChatKey;
 pub use self::journal::{Journal, JournalEntry, JournalError};
+pub use self::pool::{AgentPool, PoolStats, PooledAgent};
 pub use self::profile::AgentProfile;
 pub use self::worker::FAILURE_REPLY;
 
+use self::folders::ChatDirs;
 use self::reply::Replier;
 use self::slots::Slots;
-use self::worker::{ChatDirs, Job};
+use self::worker::Job;
 use crate::channel::{ChannelTransport, ChatId};
 use crate::runtime::{ContainerRuntime, RuntimeError};
 
@@ -111,6 +120,10 @@ pub struct HostReport {
     pub failed: usize,
     /// Messages left in the journal for the next start.
     pub pending: usize,
+    /// Agents a chat took warm from the [`AgentPool`].
+    pub pooled_agents: usize,
+    /// Agents spawned cold for a chat (no warm agent was ready).
+    pub cold_agents: usize,
 }
 
 /// Counters shared by the workers.
@@ -118,6 +131,8 @@ pub struct HostReport {
 struct Stats {
     handled: AtomicUsize,
     failed: AtomicUsize,
+    pooled: AtomicUsize,
+    cold: AtomicUsize,
 }
 
 /// What every task of a running host shares.
@@ -127,6 +142,8 @@ struct Shared {
     channels: HashMap<&'static str, Arc<dyn ChannelTransport>>,
     journal: Journal,
     slots: Slots,
+    /// Warm agents, when the pool size is not 0.
+    pool: Option<AgentPool>,
     dirs: ChatDirs,
     credentials: BTreeMap<String, String>,
     idle_timeout: Duration,
@@ -148,6 +165,7 @@ pub struct AgentHostBuilder {
     allow: ChatAllowlist,
     trigger: Option<String>,
     max_agents: usize,
+    pool_size: usize,
     idle_timeout: Duration,
     shutdown_grace: Duration,
     credentials: BTreeMap<String, String>,
@@ -163,6 +181,7 @@ impl std::fmt::Debug for AgentHostBuilder {
             )
             .field("allow", &self.allow.to_string())
             .field("max_agents", &self.max_agents)
+            .field("pool_size", &self.pool_size)
             .field("credentials", &self.credentials.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
@@ -198,6 +217,14 @@ impl AgentHostBuilder {
     /// The cap on agent containers, busy or idle (default 5).
     pub fn max_agents(mut self, max: usize) -> Self {
         self.max_agents = max;
+        self
+    }
+
+    /// How many warm agents to keep ready for chats that have no agent
+    /// (default 0: every chat's agent is spawned when its message comes).
+    /// They count against [`max_agents`](Self::max_agents); see [`AgentPool`].
+    pub fn pool_size(mut self, size: usize) -> Self {
+        self.pool_size = size;
         self
     }
 
@@ -251,6 +278,15 @@ impl AgentHostBuilder {
             return Err(config(
                 "max agents",
                 "0 allows no agent at all: give 1 or more".into(),
+            ));
+        }
+        if self.pool_size > self.max_agents {
+            return Err(config(
+                "pool size",
+                format!(
+                    "{} warm agents exceed the cap of {} agents they count against: give at most {}, or raise max agents",
+                    self.pool_size, self.max_agents, self.max_agents
+                ),
             ));
         }
         if self.idle_timeout.is_zero() {
@@ -318,6 +354,7 @@ impl AgentHost {
             allow: ChatAllowlist::nobody(),
             trigger: None,
             max_agents: AgentHostBuilder::DEFAULT_MAX_AGENTS,
+            pool_size: 0,
             idle_timeout: AgentHostBuilder::DEFAULT_IDLE_TIMEOUT,
             shutdown_grace: AgentHostBuilder::DEFAULT_SHUTDOWN_GRACE,
             credentials: BTreeMap::new(),
@@ -327,7 +364,9 @@ impl AgentHost {
     /// Runs until `shutdown` resolves, then shuts down gracefully.
     ///
     /// At start it removes the containers an earlier run of this install left
-    /// behind and replays the journal.
+    /// behind (warm agents included), moves back to their chats the files of
+    /// warm folders a chat was taking when it stopped, and replays the
+    /// journal. At shutdown the warm agents are removed first.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send,
@@ -349,7 +388,24 @@ impl AgentHost {
                 "removed containers left by an earlier run"
             );
         }
-        let dirs = chat_dirs(&config)?;
+        let dirs = chat_dirs(&config.workspace, &config.profile)?;
+        let recovered = dirs.recover();
+        if recovered.returned > 0 {
+            tracing::warn!(
+                count = recovered.returned,
+                "files of chats that were taking a warm agent when the host stopped were moved back"
+            );
+        }
+        let slots = Slots::new(config.max_agents);
+        let pool = (config.pool_size > 0).then(|| {
+            AgentPool::with_slots(
+                config.runtime.clone(),
+                config.profile.clone(),
+                dirs.clone(),
+                config.pool_size,
+                slots.clone(),
+            )
+        });
 
         let (stop_tx, stopping) = watch::channel(false);
         let (kill_tx, killing) = watch::channel(false);
@@ -362,7 +418,8 @@ impl AgentHost {
                 .map(|c| (c.name(), c.clone()))
                 .collect(),
             journal,
-            slots: Slots::new(config.max_agents),
+            slots,
+            pool,
             dirs,
             credentials: config.credentials.clone(),
             idle_timeout: config.idle_timeout,
@@ -404,6 +461,7 @@ impl AgentHost {
             channels = ?config.channels.iter().map(|c| c.name()).collect::<Vec<_>>(),
             allowed = %config.allow,
             max_agents = config.max_agents,
+            pool_size = config.pool_size,
             "agent host running"
         );
 
@@ -413,6 +471,9 @@ impl AgentHost {
             "shutting down: no new messages; working agents may finish"
         );
         let _ = stop_tx.send(true);
+        if let Some(pool) = &shared.pool {
+            pool.close().await;
+        }
         for receiver in receivers {
             let _ = receiver.await;
         }
@@ -432,6 +493,8 @@ impl AgentHost {
             handled: shared.stats.handled.load(Ordering::Relaxed),
             failed: shared.stats.failed.load(Ordering::Relaxed),
             pending: shared.journal.pending(),
+            pooled_agents: shared.stats.pooled.load(Ordering::Relaxed),
+            cold_agents: shared.stats.cold.load(Ordering::Relaxed),
         })
     }
 }
@@ -450,16 +513,10 @@ async fn join_workers(handles: Vec<JoinHandle<()>>) {
     }
 }
 
-fn chat_dirs(config: &AgentHostBuilder) -> Result<ChatDirs, HostError> {
-    let chats = config.workspace.join("chats");
-    let sessions = config.workspace.join("sessions");
-    for dir in [&chats, &sessions] {
-        std::fs::create_dir_all(dir).map_err(|source| HostError::Workspace {
-            path: dir.clone(),
-            source,
-        })?;
-    }
-    let user = config.profile.effective_user();
+/// The chats' folders under `workspace`, handed to `profile`'s user when
+/// the host runs as root.
+fn chat_dirs(workspace: &std::path::Path, profile: &AgentProfile) -> Result<ChatDirs, HostError> {
+    let user = profile.effective_user();
     let running_as_root = profile::process_ids().is_some_and(|(uid, _)| uid == 0);
     let owner = match profile::numeric_user(&user) {
         Some(ids) if running_as_root => Some(ids),
@@ -469,11 +526,7 @@ fn chat_dirs(config: &AgentHostBuilder) -> Result<ChatDirs, HostError> {
             None
         }
     };
-    Ok(ChatDirs {
-        chats,
-        sessions,
-        owner,
-    })
+    ChatDirs::new(workspace, owner).map_err(|(path, source)| HostError::Workspace { path, source })
 }
 
 /// Each chat's queue and worker task.

@@ -7,10 +7,16 @@ use crate::spec::{ContainerSpec, Mount, SpecError};
 
 use super::chat::ChatKey;
 
-pub use crate::agent::protocol::{CHAT_MOUNT, CHAT_VAR, SESSION_DIR_VAR, SESSION_MOUNT};
+pub use crate::agent::protocol::{CHAT_MOUNT, SESSION_DIR_VAR, SESSION_MOUNT};
 
-/// The label that names a container's chat (`telegram:123`).
+/// The label that names a container's chat (`telegram:123`), on an agent
+/// spawned for its chat.
 pub const CHAT_LABEL: &str = "nanoclaw.chat";
+/// The label (`true`) on an agent the [`AgentPool`](super::pool::AgentPool)
+/// made before its chat was known. Labels cannot change on a container, so
+/// a warm agent keeps it, and never gets [`CHAT_LABEL`], after a chat took
+/// it; the host's log names the container and its chat.
+pub const WARM_LABEL: &str = "nanoclaw.warm";
 
 /// The agent container every chat gets: a [`ContainerSpec`] template (image,
 /// command, the environment the caller allows — nothing of the host's own
@@ -19,7 +25,11 @@ pub const CHAT_LABEL: &str = "nanoclaw.chat";
 ///
 /// For each chat the host adds: its folder at [`CHAT_MOUNT`], its session
 /// folder at [`SESSION_MOUNT`], stdin attached (the agent protocol), the
-/// [`CHAT_LABEL`] label and the [`CHAT_VAR`] / [`SESSION_DIR_VAR`] variables.
+/// [`CHAT_LABEL`] label and the [`SESSION_DIR_VAR`] variable. Nothing else
+/// differs from chat to chat (the chat's name comes with every message), so
+/// a warm agent made before its chat was known ([`spec_for_warm`](Self::spec_for_warm))
+/// is configured exactly alike, but for its folders' host paths and its
+/// [`WARM_LABEL`] instead of [`CHAT_LABEL`].
 #[derive(Debug, Clone)]
 pub struct AgentProfile {
     template: ContainerSpec,
@@ -72,24 +82,41 @@ impl AgentProfile {
             .unwrap_or_else(default_user)
     }
 
-    /// The spec for `chat`'s container, with its folders.
-    pub(crate) fn spec_for(
+    /// The spec the host spawns `chat`'s agent from, with the chat's
+    /// folders (cold, when no warm agent is ready).
+    pub fn spec_for(
         &self,
         chat: &ChatKey,
         chat_dir: &Path,
         session_dir: &Path,
     ) -> Result<ContainerSpec, SpecError> {
+        self.agent_spec(chat_dir, session_dir)
+            .label(CHAT_LABEL, chat.to_string())
+            .build()
+    }
+
+    /// The spec of a warm agent, made before its chat is known: the same as
+    /// [`spec_for`](Self::spec_for) with the (empty) folders it will hand
+    /// to its chat, and [`WARM_LABEL`] instead of [`CHAT_LABEL`].
+    pub fn spec_for_warm(
+        &self,
+        chat_dir: &Path,
+        session_dir: &Path,
+    ) -> Result<ContainerSpec, SpecError> {
+        self.agent_spec(chat_dir, session_dir)
+            .label(WARM_LABEL, "true")
+            .build()
+    }
+
+    fn agent_spec(&self, chat_dir: &Path, session_dir: &Path) -> crate::spec::ContainerSpecBuilder {
         self.template
             .to_builder()
             .mount(Mount::bind(chat_dir, CHAT_MOUNT, false))
             .mount(Mount::bind(session_dir, SESSION_MOUNT, false))
-            .env(CHAT_VAR, chat.to_string())
             .env(SESSION_DIR_VAR, SESSION_MOUNT)
-            .label(CHAT_LABEL, chat.to_string())
             .user(self.effective_user())
             .attach_stdin(true)
             .auto_remove(false)
-            .build()
     }
 }
 
@@ -148,7 +175,7 @@ mod tests {
             spec.labels().get(CHAT_LABEL).map(String::as_str),
             Some("telegram:42")
         );
-        assert_eq!(spec.env_value(CHAT_VAR), Some("telegram:42"));
+        assert_eq!(spec.env_value(SESSION_DIR_VAR), Some(SESSION_MOUNT));
         assert_eq!(
             spec.env_value("ANTHROPIC_BASE_URL"),
             Some("https://api.example")
@@ -156,6 +183,45 @@ mod tests {
         let targets: Vec<&str> = spec.mounts().iter().map(Mount::target).collect();
         assert_eq!(targets, [CHAT_MOUNT, SESSION_MOUNT]);
         assert_eq!(spec.resources().memory_bytes, Some(256 << 20));
+    }
+
+    #[test]
+    fn a_warm_spec_differs_from_a_chat_spec_only_in_folders_and_label() {
+        let template = ContainerSpec::builder("agent:1")
+            .command(["serve"])
+            .env("A", "1")
+            .build()
+            .unwrap();
+        let profile = AgentProfile::new(template).user("1000:1000");
+        let chat = ChatKey::new("telegram", ChatId("42".into()));
+        let cold = profile
+            .spec_for(&chat, Path::new("/ws/chats/x"), Path::new("/ws/sessions/x"))
+            .unwrap();
+        let warm = profile
+            .spec_for_warm(
+                Path::new("/ws/warm/1/chat"),
+                Path::new("/ws/warm/1/session"),
+            )
+            .unwrap();
+        assert_eq!(cold.env(), warm.env());
+        assert_eq!(cold.user(), warm.user());
+        assert_eq!(cold.command(), warm.command());
+        assert_eq!(cold.attach_stdin(), warm.attach_stdin());
+        let targets = |s: &ContainerSpec| {
+            s.mounts()
+                .iter()
+                .map(|m| m.target().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(targets(&cold), targets(&warm));
+        assert!(warm.labels().get(CHAT_LABEL).is_none());
+        assert_eq!(
+            warm.labels().get(WARM_LABEL).map(String::as_str),
+            Some("true")
+        );
+        assert!(cold.labels().get(WARM_LABEL).is_none());
+        // The control: the chat's folders differ.
+        assert_ne!(cold.mounts(), warm.mounts());
     }
 
     #[test]

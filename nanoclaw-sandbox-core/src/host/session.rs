@@ -46,8 +46,10 @@ pub(crate) struct AgentSession {
     handle: AgentHandle,
     stdin: Option<Stdin>,
     lines: mpsc::UnboundedReceiver<AgentLine>,
-    /// How long create + attach + start took.
+    /// How long create + attach + start took (for a warm agent: the take).
     pub(crate) spawn_time: Duration,
+    /// Whether it came warm from the pool.
+    pub(crate) warm: bool,
 }
 
 impl AgentSession {
@@ -58,7 +60,18 @@ impl AgentSession {
         chat: &ChatKey,
     ) -> Result<Self, RuntimeError> {
         let began = Instant::now();
-        let mut handle = AgentHandle::spawn(runtime, spec).await?;
+        let handle = AgentHandle::spawn(runtime, spec).await?;
+        Ok(Self::from_handle(handle, chat, began.elapsed(), false))
+    }
+
+    /// The session of an agent already running (a warm one from the pool:
+    /// `spawn_time` is then the time the take took).
+    pub(crate) fn from_handle(
+        mut handle: AgentHandle,
+        chat: &ChatKey,
+        spawn_time: Duration,
+        warm: bool,
+    ) -> Self {
         let stdin = handle.take_stdin();
         let (tx, lines) = mpsc::unbounded_channel();
         if let Some(stdout) = handle.take_stdout() {
@@ -67,12 +80,13 @@ impl AgentSession {
         if let Some(stderr) = handle.take_stderr() {
             tokio::spawn(log_stderr(stderr, chat.clone(), handle.id().clone()));
         }
-        Ok(AgentSession {
+        AgentSession {
             handle,
             stdin,
             lines,
-            spawn_time: began.elapsed(),
-        })
+            spawn_time,
+            warm,
+        }
     }
 
     pub(crate) fn id(&self) -> &ContainerId {

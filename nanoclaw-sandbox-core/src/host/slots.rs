@@ -1,9 +1,12 @@
 //! The global cap on agent containers: [`Slots`].
 //!
-//! A slot is held for as long as a chat's container exists, busy or idle.
-//! When every slot is taken, chats wait in one first-come queue (so none
-//! starves), and idle agents are asked to give their slot up, longest idle
-//! first. A freed slot goes straight to the chat at the front of the queue.
+//! A slot is held for as long as a chat's container exists, busy or idle,
+//! and by each warm agent of the pool. When every slot is taken, chats wait
+//! in one first-come queue (so none starves), and idle agents are asked to
+//! give their slot up, longest idle first. A freed slot goes straight to the
+//! chat at the front of the queue. The pool only takes a free slot no chat
+//! waits for ([`Slots::try_acquire`]), so warm agents never keep a chat
+//! waiting: a chat takes a warm agent, slot and all, before it queues.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -130,10 +133,23 @@ impl Slots {
         }
     }
 
+    /// A free slot, if one is free and no chat waits for one (never waits).
+    pub(crate) fn try_acquire(&self) -> Option<SlotPermit> {
+        let mut state = self.lock();
+        forget_gone_waiters(&mut state);
+        if state.held < state.cap && state.waiters.is_empty() {
+            state.held += 1;
+            Some(SlotPermit::new(self))
+        } else {
+            None
+        }
+    }
+
     /// Whether chats are waiting for a slot (a busy chat then gives its slot
     /// up after each message, so that every chat gets its turn).
     pub(crate) fn contended(&self) -> bool {
-        let state = self.lock();
+        let mut state = self.lock();
+        forget_gone_waiters(&mut state);
         state.waiters.len() > state.evictions_asked
     }
 
@@ -182,6 +198,13 @@ impl Slots {
         }
         state.held = state.held.saturating_sub(1);
     }
+}
+
+/// Drops the waiters that stopped waiting (a chat that took a warm agent
+/// instead); the evictions asked for them are no longer needed.
+fn forget_gone_waiters(state: &mut State) {
+    state.waiters.retain(|w| !w.give.is_closed());
+    state.evictions_asked = state.evictions_asked.min(state.waiters.len());
 }
 
 /// Asks the longest-idle agents to leave, one per waiting chat not yet
@@ -264,6 +287,45 @@ mod tests {
         assert_eq!(slots.lock().held, 1);
         drop(second);
         assert_eq!(slots.lock().held, 0);
+    }
+
+    #[tokio::test]
+    async fn the_pool_takes_only_a_slot_no_chat_waits_for() {
+        let slots = Slots::new(2);
+        let warm = slots.try_acquire().expect("a free slot");
+        let busy = slots.acquire(&chat(1)).await;
+        assert!(slots.try_acquire().is_none(), "the cap holds");
+        let waiter = {
+            let slots = slots.clone();
+            tokio::spawn(async move { slots.acquire(&chat(2)).await })
+        };
+        while slots.waiting() == 0 {
+            tokio::task::yield_now().await;
+        }
+        drop(warm);
+        let second = waiter.await.unwrap();
+        assert!(
+            slots.try_acquire().is_none(),
+            "the freed slot went to the waiting chat"
+        );
+        drop(busy);
+        // The control: with a slot free and nobody waiting, the pool gets it.
+        let again = slots.try_acquire();
+        assert!(again.is_some());
+        drop((second, again));
+        assert_eq!(slots.lock().held, 0);
+    }
+
+    #[tokio::test]
+    async fn a_chat_that_stops_waiting_no_longer_blocks_the_pool() {
+        let slots = Slots::new(1);
+        let permit = slots.acquire(&chat(1)).await;
+        let gave_up =
+            tokio::time::timeout(Duration::from_millis(20), slots.acquire(&chat(2))).await;
+        assert!(gave_up.is_err());
+        assert!(!slots.contended(), "the chat that left is not waiting");
+        drop(permit);
+        assert!(slots.try_acquire().is_some());
     }
 
     #[tokio::test]

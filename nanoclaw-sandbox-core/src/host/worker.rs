@@ -8,7 +8,6 @@
 //! a busy chat gives its slot up after each message, so every chat gets a
 //! turn.
 
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,6 +18,7 @@ use crate::agent::protocol::{AgentMessage, PROTOCOL_VERSION};
 
 use super::chat::ChatKey;
 use super::journal::JournalEntry;
+use super::pool::AgentPool;
 use super::reply::Replier;
 use super::session::{AgentSession, SessionFailure};
 use super::slots::SlotPermit;
@@ -142,12 +142,14 @@ async fn handle(shared: &Shared, chat: &ChatKey, agent: &mut Agent, job: &Job) {
     };
     let started = Instant::now();
     let mut spawn_time = None;
+    let mut warm = None;
     let mut failure = None;
     for attempt in 1..=2u32 {
         if agent.is_none() {
             match spawn(shared, chat).await {
                 Ok(spawned) => {
                     spawn_time = Some(spawned.0.spawn_time);
+                    warm = Some(spawned.0.warm);
                     *agent = Some(spawned);
                 }
                 Err(f) => {
@@ -172,6 +174,7 @@ async fn handle(shared: &Shared, chat: &ChatKey, agent: &mut Agent, job: &Job) {
                     container = %container,
                     queue_wait_ms = queue_wait.as_millis() as u64,
                     spawn_ms = spawn_time.map(|d| d.as_millis() as u64),
+                    warm,
                     answer_ms = started.elapsed().as_millis() as u64,
                     replies,
                     attempt,
@@ -207,12 +210,31 @@ async fn done(shared: &Shared, seq: u64) {
     }
 }
 
-/// A slot, the chat's folders, and a started agent.
+/// A started agent with the chat's folders, and its slot: a warm one from
+/// the pool when one is ready, else a cold spawn once a slot is free. A chat
+/// waiting for a slot takes a warm agent that becomes ready meanwhile.
 async fn spawn(
     shared: &Shared,
     chat: &ChatKey,
 ) -> Result<(AgentSession, SlotPermit), SessionFailure> {
-    let permit = shared.slots.acquire(chat).await;
+    let mut added = shared.pool.as_ref().map(AgentPool::watch_added);
+    let permit = loop {
+        if let (Some(pool), Some(added)) = (&shared.pool, added.as_mut()) {
+            added.borrow_and_update();
+            let began = Instant::now();
+            if let Some(agent) = pool.take(chat) {
+                let (handle, permit) = agent.into_parts();
+                shared.stats.pooled.fetch_add(1, Ordering::Relaxed);
+                let session = AgentSession::from_handle(handle, chat, began.elapsed(), true);
+                return Ok((session, permit));
+            }
+        }
+        tokio::select! {
+            permit = shared.slots.acquire(chat) => break permit,
+            () = warm_agent_added(&mut added) => continue,
+        }
+    };
+    shared.stats.cold.fetch_add(1, Ordering::Relaxed);
     let (chat_dir, session_dir) = shared.dirs.prepare(chat).map_err(|e| {
         SessionFailure::Ended(format!("the chat's folders could not be prepared: {e}"))
     })?;
@@ -226,26 +248,13 @@ async fn spawn(
     Ok((session, permit))
 }
 
-/// Where chats keep their files: `<workspace>/chats/<folder>` (mounted at
-/// `/workspace/chat`) and `<workspace>/sessions/<folder>` (at
-/// `/workspace/session`).
-pub(crate) struct ChatDirs {
-    pub(crate) chats: PathBuf,
-    pub(crate) sessions: PathBuf,
-    /// Handed to this uid:gid when the host runs as root.
-    pub(crate) owner: Option<(u32, Option<u32>)>,
-}
-
-impl ChatDirs {
-    pub(crate) fn prepare(&self, chat: &ChatKey) -> std::io::Result<(PathBuf, PathBuf)> {
-        let name = chat.folder_name();
-        let dirs = (self.chats.join(&name), self.sessions.join(&name));
-        for dir in [&dirs.0, &dirs.1] {
-            std::fs::create_dir_all(dir)?;
-            if let Some((uid, gid)) = self.owner {
-                std::os::unix::fs::chown(dir, Some(uid), gid)?;
-            }
+/// Resolves when the pool made a warm agent ready; never without a pool
+/// (or once the pool is gone).
+async fn warm_agent_added(added: &mut Option<tokio::sync::watch::Receiver<u64>>) {
+    if let Some(added) = added {
+        if added.changed().await.is_ok() {
+            return;
         }
-        Ok(dirs)
     }
+    std::future::pending().await
 }

@@ -174,6 +174,15 @@ pub enum RuntimeError {
         #[source]
         source: crate::sandbox::PatchError,
     },
+    /// What the runtime adds to every container could not be read again
+    /// ([`ContainerRuntime::refresh`](super::ContainerRuntime::refresh)).
+    #[error("reading {what} again failed: {message}; new containers keep the previous one: fix it, and the next check reads it again")]
+    Refresh {
+        /// What was read (`the proxy CA`).
+        what: String,
+        /// What went wrong.
+        message: String,
+    },
     /// Removing a container without the caller's async runtime failed.
     #[error("removing container `{id}` after its owner went away failed: {message}; remove it on the engine (orphan cleanup also will)")]
     CleanupFailed {

@@ -102,6 +102,23 @@ pub trait ContainerRuntime: Send + Sync {
     /// runtime, for removal on drop (see [`AgentHandle`]).
     fn blocking_remover(&self) -> Arc<dyn BlockingRemover>;
 
+    /// A number that changes whenever a container created from now on would
+    /// differ from one created earlier from the same spec: the sandbox layer's
+    /// proxy CA rotated (see [`refresh`](Self::refresh)). Whoever keeps
+    /// containers made ahead of time (the host's warm agent pool) replaces
+    /// those of an older generation. Default: 0, for ever.
+    fn generation(&self) -> u64 {
+        0
+    }
+
+    /// Reads again what can change under a running process (the sandbox
+    /// layer's proxy CA file) and returns whether it changed; when it did,
+    /// [`generation`](Self::generation) changed too. On error nothing
+    /// changes. Default: nothing to read again.
+    fn refresh(&self) -> Result<bool, RuntimeError> {
+        Ok(false)
+    }
+
     /// Removes what earlier processes of this install left behind: managed
     /// containers of this install with another instance label, never the
     /// container this process runs in. Returns the ids removed.

@@ -17,6 +17,9 @@ pub mod e2e;
 // An agent host with echo agents on the real daemon.
 #[cfg(all(feature = "host", feature = "docker"))]
 pub mod echo_host;
+// The host's tests' channel.
+#[cfg(feature = "host")]
+pub mod memory_channel;
 // A platform double (Discord, Slack) behind mitmproxy.
 #[cfg(feature = "client")]
 pub mod platform_proxy;

@@ -13,7 +13,10 @@ use super::report::{PatchKind, PatchReport, Severity};
 
 pub(super) struct Draft<'a> {
     pub original: &'a ContainerSpec,
-    builder: ContainerSpecBuilder,
+    /// `None` only inside [`edit`](Self::edit) (taken, changed, put back):
+    /// a placeholder spec per edit cost a whole clone of the caller's spec,
+    /// most of a patch's time.
+    builder: Option<ContainerSpecBuilder>,
     pub report: PatchReport,
 }
 
@@ -31,7 +34,7 @@ impl<'a> Draft<'a> {
     pub(super) fn new(original: &'a ContainerSpec) -> Self {
         Draft {
             original,
-            builder: original.to_builder(),
+            builder: Some(original.to_builder()),
             report: PatchReport::default(),
         }
     }
@@ -41,12 +44,16 @@ impl<'a> Draft<'a> {
         &mut self,
         change: impl FnOnce(ContainerSpecBuilder) -> ContainerSpecBuilder,
     ) {
-        let builder = std::mem::replace(&mut self.builder, self.original.to_builder());
-        self.builder = change(builder);
+        let builder = self
+            .builder
+            .take()
+            .unwrap_or_else(|| self.original.to_builder());
+        self.builder = Some(change(builder));
     }
 
     pub(super) fn finish(self) -> (ContainerSpecBuilder, PatchReport) {
-        (self.builder, self.report)
+        let builder = self.builder.unwrap_or_else(|| self.original.to_builder());
+        (builder, self.report)
     }
 
     pub(super) fn note(

@@ -23,6 +23,7 @@ mod instances;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -75,6 +76,9 @@ pub struct SandboxRuntime<R> {
     instances_dir: PathBuf,
     instance_name: String,
     last_report: Mutex<Option<PatchReport>>,
+    /// Bumped by every [`reload`](Self::reload) that changed the CA: the
+    /// runtime's [`generation`](ContainerRuntime::generation).
+    generation: AtomicU64,
 }
 
 /// What the builder hands over.
@@ -119,6 +123,7 @@ impl<R> SandboxRuntime<R> {
             instances_dir: parts.instances_dir,
             instance_name: parts.instance_name,
             last_report: Mutex::new(None),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -161,7 +166,10 @@ impl<R> SandboxRuntime<R> {
     /// directory see the new CA at once) and uses it for later builds.
     /// Returns whether it changed; `false` without a CA, and for
     /// `PROXY_CA_CERT_B64`, which cannot change while the process runs. On
-    /// error the old CA stays in place.
+    /// error the old CA stays in place. A change bumps the runtime's
+    /// [`generation`](ContainerRuntime::generation): a process that read the
+    /// old CA at its start (most HTTPS clients do) keeps trusting it, so
+    /// containers made ahead of time are replaced.
     pub fn reload(&self) -> Result<bool, SandboxRuntimeError> {
         let mut mode = self.mode.write().unwrap_or_else(PoisonError::into_inner);
         let (Mode::Proxied { ca: Some(ca), .. }, Some(instance)) = (&mut *mode, &self.instance)
@@ -176,6 +184,7 @@ impl<R> SandboxRuntime<R> {
         instance.write_trust(fresh.store(), &roots)?;
         tracing::info!(source = %fresh.source(), "the proxy CA changed: the instance's CA files are rewritten");
         *ca = fresh;
+        self.generation.fetch_add(1, Ordering::SeqCst);
         Ok(true)
     }
 
@@ -285,6 +294,23 @@ impl<R: ContainerRuntime> ContainerRuntime for SandboxRuntime<R> {
 
     fn blocking_remover(&self) -> Arc<dyn BlockingRemover> {
         self.inner.blocking_remover()
+    }
+
+    /// The inner runtime's generation plus the number of CA rotations
+    /// [`reload`](SandboxRuntime::reload) saw.
+    fn generation(&self) -> u64 {
+        self.inner
+            .generation()
+            .wrapping_add(self.generation.load(Ordering::SeqCst))
+    }
+
+    /// [`SandboxRuntime::reload`], then the inner runtime's refresh.
+    fn refresh(&self) -> Result<bool, RuntimeError> {
+        let reloaded = self.reload().map_err(|e| RuntimeError::Refresh {
+            what: "the sandbox proxy CA".into(),
+            message: e.to_string(),
+        })?;
+        Ok(self.inner.refresh()? || reloaded)
     }
 
     /// The inner runtime's orphan cleanup, then the orphaned instance
