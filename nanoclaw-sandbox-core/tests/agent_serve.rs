@@ -2,7 +2,6 @@
 //! pipes, against a Messages API double served over HTTPS and reached only
 //! through the proxy stand-in (TLS intercepted with its CA), with a client
 //! built from the detected sandbox environment as the agent builds its own.
-#![cfg(all(feature = "agent", feature = "standin"))]
 
 mod support;
 

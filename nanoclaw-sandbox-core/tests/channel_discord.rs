@@ -7,7 +7,6 @@
 //! control: without mitmproxy's CA nothing connects, a policy-blocked host is
 //! named, posts without an emptied bucket are not delayed, a wrong token is
 //! not retried while a flapping gateway is (with backoff).
-#![cfg(feature = "discord")]
 
 mod discord_double;
 mod support;

@@ -12,7 +12,6 @@
 //! message is delivered where a redelivered one is dropped; answered pings
 //! keep the socket; a refused token is not retried while a flapping
 //! endpoint is (with backoff); back-to-back posts without a 429 do not wait.
-#![cfg(feature = "slack")]
 
 mod slack_double;
 mod support;

@@ -3,7 +3,6 @@
 //! host inside a Docker Sandbox would reach api.telegram.org: offsets
 //! confirmed only on acknowledge, long texts split, 429 retried, gateway
 //! pages reported as such, and the token in no error.
-#![cfg(all(feature = "telegram", feature = "standin"))]
 
 mod support;
 

@@ -22,7 +22,6 @@
 //!   credentials never appear in the error;
 //! - the login QR code, drawn as PNG or terminal blocks, decodes back to the
 //!   code (control: a damaged code does not decode).
-#![cfg(feature = "whatsapp")]
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

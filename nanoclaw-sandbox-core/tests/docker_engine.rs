@@ -2,7 +2,6 @@
 //! running process: images, the no-pull guarantee, create/inspect/list/remove,
 //! labels and orphan cleanup. (Running agents: nanoclaw-cli/tests/docker_agent.rs,
 //! where the agent executable is at hand.)
-#![cfg(feature = "docker")]
 
 mod support;
 

@@ -9,7 +9,6 @@
 //!   and `COPY --from=builder` name its own stages, not outside images.
 //!
 //! Run: `NANOCLAW_REQUIRE_DOCKER=1 cargo test -p nanoclaw-sandbox-core --features full --test dockerfile_engine_support`
-#![cfg(feature = "docker")]
 
 mod support;
 

@@ -4,7 +4,6 @@
 //! CONNECT and inside TLS, a proxy that does not intercept (every host
 //! bypassed), a passthrough host tunnelled untouched, and credentials never
 //! shown.
-#![cfg(feature = "standin")]
 
 mod support;
 

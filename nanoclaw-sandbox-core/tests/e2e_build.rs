@@ -23,7 +23,6 @@
 //! network), with a `RUN --mount=type=cache` step fetching through the proxy.
 //!
 //! Run: `NANOCLAW_REQUIRE_DOCKER=1 cargo test -p nanoclaw-sandbox-core --features full --test e2e_build -- --nocapture`
-#![cfg(all(feature = "docker", feature = "standin"))]
 
 mod support;
 

@@ -28,7 +28,6 @@
 //! Image builds: `tests/e2e_build.rs`.
 //!
 //! Run: `NANOCLAW_REQUIRE_DOCKER=1 cargo test -p nanoclaw-sandbox-core --features full --test e2e_matrix -- --show-output`
-#![cfg(all(feature = "docker", feature = "standin"))]
 
 mod support;
 

@@ -6,7 +6,6 @@
 //!
 //! Control: a channel that is not on the allowlist gets the one refusal
 //! naming its chat key, and no container, no chat folder.
-#![cfg(all(feature = "host", feature = "docker", feature = "discord"))]
 
 mod discord_double;
 mod support;

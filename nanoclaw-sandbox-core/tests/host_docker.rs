@@ -4,7 +4,6 @@
 //! (those are the CLI's `host_e2e` tests). That the agent is a few lines of
 //! Python is itself a check: an image that speaks the protocol is all a host
 //! needs.
-#![cfg(all(feature = "host", feature = "docker"))]
 
 mod support;
 

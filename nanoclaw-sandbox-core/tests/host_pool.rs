@@ -4,7 +4,6 @@
 //! layer, chats isolated, the pool drained at shutdown, and warm agents
 //! replaced when the proxy CA rotates. The agent is a few lines of Python in
 //! the Debian test image that answers with what it sees.
-#![cfg(all(feature = "host", feature = "docker"))]
 
 mod support;
 

@@ -6,7 +6,6 @@
 //! every message. Proxy auth (407) and an `https://` proxy, which the
 //! stand-in does not offer, go through the test kit's fault proxy in front
 //! of it.
-#![cfg(feature = "standin")]
 
 mod support;
 

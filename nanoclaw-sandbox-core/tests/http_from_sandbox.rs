@@ -1,7 +1,6 @@
 //! `HttpClient::from_sandbox`: a client built from the detected environment
 //! reaches an intercepted upstream through the stand-in with the CA the
 //! environment names, and reports the untrusted CA without it.
-#![cfg(feature = "standin")]
 
 mod support;
 

@@ -2,7 +2,6 @@
 //! Sandboxes': requests over HTTP/1.1 and HTTP/2 with its CA trusted, the
 //! CA-not-trusted error without it, NO_PROXY going direct, the policy page
 //! inside TLS, a killed proxy, and interception of a passthrough host.
-#![cfg(feature = "client")]
 
 mod support;
 

@@ -3,7 +3,6 @@
 //! `/dev/null` bind becomes an empty file, a rotated CA reaches a *running*
 //! container through the directory mount, the engine reports base image
 //! users, and orphan cleanup removes an earlier process's instance directory.
-#![cfg(feature = "docker")]
 
 mod support;
 

@@ -3,7 +3,6 @@
 //!
 //! One test in this binary, on purpose: it installs a global `tracing`
 //! subscriber before any traffic (see `support::standin_logs` for why).
-#![cfg(feature = "standin")]
 
 mod support;
 

@@ -2,7 +2,6 @@
 //! and `python3` (urllib, OpenSSL), each with its negative control. They
 //! prove the stand-in works for clients this crate did not write; a missing
 //! tool skips (fails under `NANOCLAW_REQUIRE_DOCKER=1`).
-#![cfg(feature = "standin")]
 
 mod support;
 

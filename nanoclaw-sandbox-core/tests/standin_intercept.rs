@@ -3,7 +3,6 @@
 //! without the stand-in's CA; an upstream the stand-in cannot verify),
 //! header injection, WebSocket and plain HTTP. (The access log has its own
 //! test binary: `standin_access_log.rs`.)
-#![cfg(feature = "standin")]
 
 mod support;
 

@@ -1,7 +1,6 @@
 //! The stand-in's life: its CA reused across restarts, the env file written
 //! only once it listens, shutdown and drop, and start-up errors that name
 //! the input and the fix.
-#![cfg(feature = "standin")]
 
 mod support;
 

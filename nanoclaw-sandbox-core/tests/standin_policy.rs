@@ -1,7 +1,6 @@
 //! The stand-in's network policy end to end: deny (the 403 page inside TLS,
 //! as Docker Sandboxes answer, or on the CONNECT reply), allow-lists with a
 //! default deny, `*.`/`**.` patterns, CIDR ranges, and bypass tunnels.
-#![cfg(feature = "standin")]
 
 mod support;
 

@@ -2,7 +2,6 @@
 //! (intercepted, its CA trusted) and through plain tunnels (mitmproxy
 //! ignoring every host; the stand-in bypassing every host), `ws://` through
 //! the tunnel, extra handshake headers, the policy page.
-#![cfg(feature = "standin")]
 
 mod support;
 
