@@ -36,6 +36,7 @@ mod vars;
 
 pub use self::env::EnvProxyConfig;
 pub use self::no_proxy::NoProxyRules;
+#[cfg(feature = "client")]
 pub(crate) use self::passthrough::SBX_BYPASS;
 pub use self::passthrough::{PassthroughRules, DEFAULT_PASSTHROUGH};
 pub use self::pattern::{HostPattern, HostPatternError};

@@ -12,7 +12,9 @@ pub const DEFAULT_PASSTHROUGH: &[&str] =
 
 /// What Docker Sandboxes' `sbx` offers for a passthrough host, for fixes:
 /// its documentation (the `sbx policy` commands) names no way to exempt a
-/// host from TLS interception, and nothing else is invented here.
+/// host from TLS interception, and nothing else is invented here. (Its
+/// readers, the HTTP client's errors and the doctor, need `client`.)
+#[cfg(feature = "client")]
 pub(crate) const SBX_BYPASS: &str = "today's `sbx` documents no command that exempts a host \
      from TLS interception (`sbx policy allow network` only admits it): ask for a bypass where \
      the sandbox's proxy is configured";
