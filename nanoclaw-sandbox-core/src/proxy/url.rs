@@ -32,6 +32,18 @@ pub enum ProxyUrlError {
         /// The input with credentials redacted.
         shown: String,
     },
+    /// An `@` after the host part: a user name or password holding a `/`,
+    /// `?` or `#` (which end the host part), written unencoded. Left alone,
+    /// part of the password would be taken for the host and port.
+    #[error(
+        "proxy URL `{shown}`: its user name or password holds a reserved character (`/`, `?`, \
+         `#`, `@` or `:`): percent-encode it (`/` as `%2F`, `?` as `%3F`, `#` as `%23`, `@` as \
+         `%40`, `:` as `%3A`)"
+    )]
+    ReservedInUserinfo {
+        /// The input with everything before its last `@` redacted.
+        shown: String,
+    },
 }
 
 /// A validated `http://` or `https://` proxy address.
@@ -54,6 +66,9 @@ impl ProxyUrl {
             format!("http://{text}")
         };
         let shown = || redact::redact_userinfo(&with_scheme);
+        if let Some(shown) = misplaced_userinfo(&with_scheme) {
+            return Err(ProxyUrlError::ReservedInUserinfo { shown });
+        }
         let url = url::Url::parse(&with_scheme).map_err(|e| ProxyUrlError::Unparsable {
             shown: shown(),
             reason: e.to_string(),
@@ -159,6 +174,25 @@ impl fmt::Display for ProxyUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.redacted())
     }
+}
+
+/// `Some(shown)` when `text` (with a scheme) has an `@` after its host part
+/// ends (at the first `/`, `?` or `#`): a user name or password with an
+/// unencoded reserved character. `shown` is the scheme, the redaction mark
+/// and what follows the last `@`, so no piece of the password shows.
+fn misplaced_userinfo(text: &str) -> Option<String> {
+    let scheme_end = text.find("://")?;
+    let after = &text[scheme_end + 3..];
+    let authority_len = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let at = after.rfind('@')?;
+    (at > authority_len).then(|| {
+        format!(
+            "{}{}{}",
+            &text[..scheme_end + 3],
+            redact::REDACTED,
+            &after[at..]
+        )
+    })
 }
 
 impl fmt::Debug for ProxyUrl {
