@@ -15,9 +15,12 @@ use nanoclaw_sandbox_core::dockerfile::{patch_dockerfile, DockerIgnore};
 use nanoclaw_sandbox_core::proxy::{NoProxyRules, ProxyUrl, Target};
 use nanoclaw_sandbox_core::trust::TrustStore;
 
+/// A target's body: arbitrary bytes in, a panic for a failed property.
+pub type Body = fn(&[u8]);
+
 /// The targets by name: the `fuzz_targets/NAME.rs` files and the
 /// `corpus/NAME/` folders.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Body)] = &[
     ("proxy_url", proxy_url),
     ("pem", pem),
     ("dockerfile", dockerfile),

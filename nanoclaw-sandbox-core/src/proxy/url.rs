@@ -66,13 +66,35 @@ impl ProxyUrl {
             format!("http://{text}")
         };
         let shown = || redact::redact_userinfo(&with_scheme);
-        if let Some(shown) = misplaced_userinfo(&with_scheme) {
-            return Err(ProxyUrlError::ReservedInUserinfo { shown });
+        let url = match url::Url::parse(&with_scheme) {
+            Ok(url) => url,
+            // `http://user:p@ss:w/rd@host`: the `/` ended the host part, and
+            // a piece of the password was taken for host:port.
+            Err(_) if misplaced_at(&with_scheme) => {
+                return Err(ProxyUrlError::ReservedInUserinfo {
+                    shown: redacted_to_last_at(&with_scheme),
+                })
+            }
+            Err(e) => {
+                return Err(ProxyUrlError::Unparsable {
+                    shown: shown(),
+                    reason: e.to_string(),
+                })
+            }
+        };
+        // `http://u:12/x@host`: parsed, with host `u` and port 12. A proxy
+        // URL has no use for a path, query or fragment, least of all one
+        // holding an `@`.
+        let after_host = [
+            url.path(),
+            url.query().unwrap_or(""),
+            url.fragment().unwrap_or(""),
+        ];
+        if after_host.iter().any(|part| part.contains('@')) {
+            return Err(ProxyUrlError::ReservedInUserinfo {
+                shown: redacted_to_last_at(&with_scheme),
+            });
         }
-        let url = url::Url::parse(&with_scheme).map_err(|e| ProxyUrlError::Unparsable {
-            shown: shown(),
-            reason: e.to_string(),
-        })?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(ProxyUrlError::UnsupportedScheme {
                 shown: shown(),
@@ -176,23 +198,32 @@ impl fmt::Display for ProxyUrl {
     }
 }
 
-/// `Some(shown)` when `text` (with a scheme) has an `@` after its host part
-/// ends (at the first `/`, `?` or `#`): a user name or password with an
-/// unencoded reserved character. `shown` is the scheme, the redaction mark
-/// and what follows the last `@`, so no piece of the password shows.
-fn misplaced_userinfo(text: &str) -> Option<String> {
-    let scheme_end = text.find("://")?;
+/// Whether `text` (with a scheme) has an `@` after its host part ends (at
+/// the first `/`, `?` or `#` after `://`): a user name or password with an
+/// unencoded reserved character.
+fn misplaced_at(text: &str) -> bool {
+    let Some(scheme_end) = text.find("://") else {
+        return false;
+    };
     let after = &text[scheme_end + 3..];
     let authority_len = after.find(['/', '?', '#']).unwrap_or(after.len());
-    let at = after.rfind('@')?;
-    (at > authority_len).then(|| {
-        format!(
-            "{}{}{}",
-            &text[..scheme_end + 3],
-            redact::REDACTED,
-            &after[at..]
-        )
-    })
+    after.rfind('@').is_some_and(|at| at > authority_len)
+}
+
+/// `text` with everything from its first `://` to its last `@` redacted, so
+/// that no piece of a user name or password shows, however it was written.
+fn redacted_to_last_at(text: &str) -> String {
+    match (text.find("://"), text.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!(
+                "{}{}{}",
+                &text[..scheme_end + 3],
+                redact::REDACTED,
+                &text[at..]
+            )
+        }
+        _ => redact::redact_userinfo(text),
+    }
 }
 
 impl fmt::Debug for ProxyUrl {
