@@ -141,9 +141,18 @@ fn dockerfiles_that_are_not_dockerfiles() {
             "{text:?}"
         );
     }
+    // A FROM continued to the end of the file: lines added after it would
+    // join it (found by the fuzzer: the patch was not idempotent).
+    for text in ["FROM a\\", "FROM a \\\n\n# c\n", "# escape=`\nFROM a`\r\n"] {
+        let err = patch_dockerfile(text).unwrap_err();
+        assert!(
+            matches!(err, DockerfileError::OpenContinuation { .. }),
+            "{text:?}: {err:?}"
+        );
+        assert!(err.to_string().contains("remove the trailing"), "{err}");
+    }
     // Odd but valid: kept byte for byte around the inserted lines.
     for text in [
-        "FROM a\\",
         "FROM a\n\\\n",
         "from a as B\r\nRUN x\\\r\n",
         "FROM a\nRUN <<EOF\nEOF",

@@ -60,30 +60,65 @@ impl DockerIgnore {
 }
 
 /// Whether the pattern's segments match the path's, `**` standing for any
-/// number of segments.
+/// number of segments. Iterative, retrying only from the last `**` (as
+/// [`segment_matches`] does from the last `*`): time bounded by the
+/// product of the lengths, where plain recursion was exponential in the
+/// number of wildcards (found by the fuzzer: a line of `*`s hung a build).
 fn matches(pattern: &[String], path: &[&str]) -> bool {
-    match pattern.split_first() {
-        None => path.is_empty(),
-        Some((first, rest)) if first == "**" => {
-            (0..=path.len()).any(|skip| matches(rest, &path[skip..]))
-        }
-        Some((first, rest)) => match path.split_first() {
-            Some((segment, path_rest)) => {
-                segment_matches(first.as_bytes(), segment.as_bytes()) && matches(rest, path_rest)
+    let (mut p, mut t) = (0, 0);
+    // After the last `**` seen: where the pattern resumes, and the path
+    // index it was tried at.
+    let mut retry: Option<(usize, usize)> = None;
+    while t < path.len() {
+        match pattern.get(p) {
+            Some(segment) if segment == "**" => {
+                retry = Some((p + 1, t));
+                p += 1;
             }
-            None => false,
-        },
+            Some(segment) if segment_matches(segment, path[t]) => {
+                p += 1;
+                t += 1;
+            }
+            _ => match retry {
+                Some((resume, tried)) => {
+                    retry = Some((resume, tried + 1));
+                    p = resume;
+                    t = tried + 1;
+                }
+                None => return false,
+            },
+        }
     }
+    pattern[p..].iter().all(|s| s == "**")
 }
 
 /// One segment: `*` any run, `?` one character, the rest literally.
-fn segment_matches(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len()).any(|skip| segment_matches(rest, &text[skip..])),
-        Some((b'?', rest)) => !text.is_empty() && segment_matches(rest, &text[1..]),
-        Some((c, rest)) => text.first() == Some(c) && segment_matches(rest, &text[1..]),
+fn segment_matches(pattern: &str, text: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let text: Vec<char> = text.chars().collect();
+    let (mut p, mut t) = (0, 0);
+    let mut retry: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some('*') => {
+                retry = Some((p + 1, t));
+                p += 1;
+            }
+            Some(&c) if c == '?' || c == text[t] => {
+                p += 1;
+                t += 1;
+            }
+            _ => match retry {
+                Some((resume, tried)) => {
+                    retry = Some((resume, tried + 1));
+                    p = resume;
+                    t = tried + 1;
+                }
+                None => return false,
+            },
+        }
     }
+    pattern[p..].iter().all(|&c| c == '*')
 }
 
 #[cfg(test)]
