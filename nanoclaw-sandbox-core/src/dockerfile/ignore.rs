@@ -60,51 +60,40 @@ impl DockerIgnore {
 }
 
 /// Whether the pattern's segments match the path's, `**` standing for any
-/// number of segments. Iterative, retrying only from the last `**` (as
-/// [`segment_matches`] does from the last `*`): time bounded by the
-/// product of the lengths, where plain recursion was exponential in the
-/// number of wildcards (found by the fuzzer: a line of `*`s hung a build).
+/// number of segments.
 fn matches(pattern: &[String], path: &[&str]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    // After the last `**` seen: where the pattern resumes, and the path
-    // index it was tried at.
-    let mut retry: Option<(usize, usize)> = None;
-    while t < path.len() {
-        match pattern.get(p) {
-            Some(segment) if segment == "**" => {
-                retry = Some((p + 1, t));
-                p += 1;
-            }
-            Some(segment) if segment_matches(segment, path[t]) => {
-                p += 1;
-                t += 1;
-            }
-            _ => match retry {
-                Some((resume, tried)) => {
-                    retry = Some((resume, tried + 1));
-                    p = resume;
-                    t = tried + 1;
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern[p..].iter().all(|s| s == "**")
+    wildcard_match(pattern, path, |p| p == "**", |p, t| segment_matches(p, t))
 }
 
 /// One segment: `*` any run, `?` one character, the rest literally.
 fn segment_matches(pattern: &str, text: &str) -> bool {
     let pattern: Vec<char> = pattern.chars().collect();
     let text: Vec<char> = text.chars().collect();
+    wildcard_match(&pattern, &text, |&p| p == '*', |&p, &t| p == '?' || p == t)
+}
+
+/// Glob matching of `text` by `pattern`, whose items are either a star (any
+/// run of text items) or match exactly one text item. Iterative, retrying
+/// only from the last star: time bounded by the product of the lengths,
+/// where plain recursion was exponential in the number of stars (found by
+/// the fuzzer: a `.dockerignore` line of `*`s hung the build).
+fn wildcard_match<P, T>(
+    pattern: &[P],
+    text: &[T],
+    is_star: impl Fn(&P) -> bool,
+    matches_one: impl Fn(&P, &T) -> bool,
+) -> bool {
     let (mut p, mut t) = (0, 0);
+    // After the last star seen: where the pattern resumes, and the text
+    // index that resumption was tried at.
     let mut retry: Option<(usize, usize)> = None;
     while t < text.len() {
         match pattern.get(p) {
-            Some('*') => {
+            Some(item) if is_star(item) => {
                 retry = Some((p + 1, t));
                 p += 1;
             }
-            Some(&c) if c == '?' || c == text[t] => {
+            Some(item) if matches_one(item, &text[t]) => {
                 p += 1;
                 t += 1;
             }
@@ -118,7 +107,7 @@ fn segment_matches(pattern: &str, text: &str) -> bool {
             },
         }
     }
-    pattern[p..].iter().all(|&c| c == '*')
+    pattern[p..].iter().all(is_star)
 }
 
 #[cfg(test)]
