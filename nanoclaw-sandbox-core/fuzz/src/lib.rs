@@ -45,12 +45,21 @@ pub fn proxy_url(data: &[u8]) {
     match ProxyUrl::parse(url) {
         Ok(parsed) => {
             let shown = parsed.to_string();
-            if let Some((_, password)) = parsed.credentials() {
-                if password.len() >= 4 {
-                    assert!(!shown.contains(&password), "{shown:?} shows the password");
+            // The userinfo as written in the exposed URL (encoded: its first
+            // `@` after `://` ends it) never shows.
+            let exposed = parsed.expose();
+            if parsed.has_credentials() {
+                let start = exposed.find("://").map_or(0, |i| i + 3);
+                let userinfo = exposed[start..].split('@').next().unwrap_or_default();
+                assert!(
+                    shown.contains("***@"),
+                    "{shown:?} does not mark the credentials"
+                );
+                if userinfo.len() >= 4 {
+                    assert!(!shown.contains(userinfo), "{shown:?} shows the userinfo");
                 }
             }
-            let again = ProxyUrl::parse(&parsed.expose()).expect("an exposed URL parses again");
+            let again = ProxyUrl::parse(&exposed).expect("an exposed URL parses again");
             assert_eq!(again.host(), parsed.host());
             assert_eq!(again.port(), parsed.port());
             assert_eq!(again.credentials(), parsed.credentials());
@@ -102,13 +111,19 @@ pub fn dockerfile(data: &[u8]) {
     assert_eq!(again.text, patch.text);
 }
 
-/// Every line of `original` is in `patched`, in order, with others
-/// between (line endings aside: the last line may have gained one).
+/// Every line of `original` is in `patched` byte for byte, ending
+/// included, in order, with others between; only a last line without an
+/// ending may have gained one (`\n` or `\r\n`) there.
 pub fn assert_lines_kept(original: &str, patched: &str) {
-    let mut patched_lines = patched.lines();
-    for line in original.lines() {
+    let mut patched_lines = patched.split_inclusive('\n');
+    for line in original.split_inclusive('\n') {
+        let found = patched_lines.any(|p| {
+            p == line
+                || (!line.ends_with('\n')
+                    && (p.strip_suffix('\n') == Some(line) || p.strip_suffix("\r\n") == Some(line)))
+        });
         assert!(
-            patched_lines.any(|p| p == line),
+            found,
             "line {line:?} of the original is missing from the patched text (or out of order)"
         );
     }
