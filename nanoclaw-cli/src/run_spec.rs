@@ -122,29 +122,11 @@ fn parse_volume(text: &str) -> anyhow::Result<Mount> {
     Ok(Mount::bind(source, target, read_only))
 }
 
-/// Reads a spec file (`run --spec`, `doctor --spec`): TOML or JSON by
-/// extension, else whichever parses. Errors are input errors (exit 2).
+/// Reads a spec file (`run --spec`, `doctor --spec`) with the library's
+/// reader (`spec::file`: TOML or JSON by extension, else whichever parses).
+/// Errors are input errors (exit 2).
 pub(crate) fn read_spec_file(path: &Path) -> anyhow::Result<ContainerSpec> {
-    parse_spec_file(path).map_err(|e| crate::exit::usage(format!("{e:#}")))
-}
-
-fn parse_spec_file(path: &Path) -> anyhow::Result<ContainerSpec> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the spec file {}", path.display()))?;
-    let shown = path.display();
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("toml") => toml::from_str(&text).with_context(|| format!("the container spec {shown} is invalid (TOML)")),
-        Some("json") => {
-            serde_json::from_str(&text).with_context(|| format!("the container spec {shown} is invalid (JSON)"))
-        }
-        _ => serde_json::from_str(&text).or_else(|json| {
-            toml::from_str(&text).map_err(|toml| {
-                anyhow::anyhow!(
-                    "{shown} is neither a JSON spec ({json}) nor a TOML spec ({toml}); name it .json or .toml for one error"
-                )
-            })
-        }),
-    }
+    nanoclaw_sandbox_core::spec::file::read(path).map_err(|e| crate::exit::usage(e.to_string()))
 }
 
 #[cfg(test)]

@@ -462,3 +462,62 @@ fn spec_schema_prints_and_the_docs_examples_validate_and_parse() {
         assert!(stderr.contains(named), "{stderr}");
     }
 }
+
+/// Bad spec files and flags, read by the library's `spec::file` reader:
+/// `run` exits 125 (its own errors, as `docker run`; `doctor --spec` exits
+/// 2, cli_doctor.rs), and the message names the file and the field or value
+/// at fault.
+#[test]
+fn bad_spec_files_and_flags_exit_125_naming_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "typo.toml",
+            "image = \"a:1\"\nimgae = \"b\"\n",
+            &["typo.toml", "imgae"],
+        ),
+        (
+            "no-image.json",
+            r#"{"name": "agent"}"#,
+            &["no-image.json", "image"],
+        ),
+        (
+            "relative.json",
+            r#"{"image":"a:1","mounts":[{"type":"tmpfs","target":"tmp"}]}"#,
+            &["relative.json", "`tmp`"],
+        ),
+        (
+            "garbage",
+            "\u{1}\u{2} not a spec",
+            &["garbage", "neither a JSON spec"],
+        ),
+    ];
+    for (name, content, says) in cases {
+        let file = dir.path().join(name);
+        std::fs::write(&file, content).unwrap();
+        let assert = run_spec(&file).assert().code(125);
+        let stderr = text(&assert.get_output().stderr);
+        for needle in *says {
+            assert!(stderr.contains(needle), "{name}: {stderr}");
+        }
+    }
+    let missing = dir.path().join("missing.toml");
+    let assert = run_spec(&missing).assert().code(125);
+    let stderr = text(&assert.get_output().stderr);
+    assert!(stderr.contains("missing.toml"), "{stderr}");
+    // A bad flag value is named the same way.
+    let assert = cli()
+        .args([
+            "run",
+            "--dry-run",
+            "--no-sandbox",
+            "--image",
+            "a:1",
+            "-v",
+            "/a:/b:rx",
+        ])
+        .assert()
+        .code(125);
+    let stderr = text(&assert.get_output().stderr);
+    assert!(stderr.contains("/a:/b:rx"), "{stderr}");
+}

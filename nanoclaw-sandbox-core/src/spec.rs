@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::redact;
 
+pub mod file;
+
 /// Why a [`ContainerSpec`] was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]

@@ -107,6 +107,12 @@ fn declare_args(text: &str, names: &[&str]) -> Result<DockerfilePatch, Dockerfil
         if missing.is_empty() {
             continue;
         }
+        if stage.from.open_continuation {
+            return Err(DockerfileError::OpenContinuation {
+                line: stage.from.first_line + 1,
+                escape: stage.from.escape,
+            });
+        }
         let indent = doc.indent_of(stage.from.first_line);
         let mut lines = vec![format!("{indent}{ARGS_COMMENT}")];
         lines.extend(missing.iter().map(|name| format!("{indent}ARG {name}")));

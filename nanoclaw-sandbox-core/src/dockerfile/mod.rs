@@ -63,6 +63,19 @@ pub enum DockerfileError {
         /// The delimiter expected.
         delimiter: String,
     },
+    /// A `FROM` whose last line ends with the escape character and nothing
+    /// follows: every line added after it would join it, so its stage
+    /// cannot be given declarations.
+    #[error(
+        "the FROM on line {line} ends with a line continuation (`{escape}`) and nothing follows \
+         it: remove the trailing `{escape}`"
+    )]
+    OpenContinuation {
+        /// The 1-based line of the `FROM`.
+        line: usize,
+        /// The escape character.
+        escape: char,
+    },
     /// The Dockerfile declares (`ARG`) or sets (`ENV`) the build arg that
     /// carries the step wrapper and the proxy CA to `RUN` steps: declared,
     /// its value would be recorded in `docker history`; set, it would hide ours.

@@ -45,6 +45,11 @@ pub(crate) struct Instruction {
     pub last_line: usize,
     /// The delimiters of the heredocs it opens (`RUN`, `COPY`, `ADD` only).
     pub heredocs: Vec<String>,
+    /// Its last line ends with the escape character and the file ends
+    /// (blank and comment lines aside): any line added after it joins it.
+    pub open_continuation: bool,
+    /// The escape character in effect.
+    pub escape: char,
 }
 
 /// A parser directive at the top of the file (`# syntax=...`).
@@ -492,6 +497,7 @@ impl<'a> Parser<'_, 'a> {
         }
         let first_line = self.next;
         let mut logical = String::new();
+        let mut open_continuation = false;
         loop {
             let (content, continues) = strip_continuation(self.text(self.next), self.escape);
             logical.push_str(content);
@@ -503,6 +509,7 @@ impl<'a> Parser<'_, 'a> {
                 self.next += 1;
             }
             if self.next >= self.lines.len() {
+                open_continuation = true;
                 break;
             }
         }
@@ -527,6 +534,8 @@ impl<'a> Parser<'_, 'a> {
             last_own_line,
             last_line: self.next - 1,
             heredocs: delimiters,
+            open_continuation,
+            escape: self.escape,
         }))
     }
 

@@ -247,6 +247,27 @@ fn classify_tls_error(e: &io::Error, target: &Target, decision: &Decision) -> Ht
     }
 }
 
+/// What the client makes of `reply`, a proxy's whole answer to `CONNECT`
+/// for `target` (its bytes as received, up to the proxy closing the
+/// connection), as if it came from `proxy`: `Ok` when the proxy accepts the
+/// tunnel, else the error the client returns for it:
+/// [`HttpError::ProxyAuthRequired`] for 407, [`HttpError::PolicyDenied`] for
+/// the sandbox proxy's policy page, [`HttpError::ProxyRefused`] with the
+/// status and the start of the body for another refusal, and
+/// [`HttpError::ProxyProtocol`] for a reply that is not HTTP, ends early, has
+/// a head over 16 KiB or data after accepting. For tools that check a proxy
+/// of their own, and the fuzz targets; it never connects anywhere.
+pub async fn read_connect_reply(
+    reply: &[u8],
+    proxy: &ProxyUrl,
+    target: &Target,
+) -> Result<(), HttpError> {
+    let mut io = tokio::io::join(reply, tokio::io::sink());
+    open_tunnel(&mut io, &target.authority(), None)
+        .await
+        .map_err(|e| classify_tunnel_error(e, proxy, false, target))
+}
+
 fn classify_tunnel_error(
     e: TunnelError,
     proxy: &ProxyUrl,

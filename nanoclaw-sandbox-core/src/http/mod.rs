@@ -45,6 +45,7 @@ mod websocket;
 
 pub use self::body::ResponseBody;
 pub use self::client::{HttpClient, HttpClientBuilder, RequestBody};
+pub use self::dial::read_connect_reply;
 pub use self::error::{BuildError, HttpError, Phase, TlsFailure};
 pub use self::options::{HttpVersions, Timeouts};
 pub use self::websocket::WebSocket;

@@ -94,6 +94,11 @@ where
 {
     loop {
         if let Some(head) = parse_head(buf)? {
+            // A head that arrived whole in a large read is held to the
+            // limit too, whatever the read sizes were.
+            if head.0 > MAX_HEAD {
+                return Err(TunnelError::HeadTooLarge);
+            }
             return Ok(head);
         }
         if buf.len() > MAX_HEAD {

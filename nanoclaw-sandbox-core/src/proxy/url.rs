@@ -32,6 +32,18 @@ pub enum ProxyUrlError {
         /// The input with credentials redacted.
         shown: String,
     },
+    /// An `@` after the host part: a user name or password holding a `/`,
+    /// `?` or `#` (which end the host part), written unencoded. Left alone,
+    /// part of the password would be taken for the host and port.
+    #[error(
+        "proxy URL `{shown}`: its user name or password holds a reserved character (`/`, `?`, \
+         `#`, `@` or `:`): percent-encode it (`/` as `%2F`, `?` as `%3F`, `#` as `%23`, `@` as \
+         `%40`, `:` as `%3A`)"
+    )]
+    ReservedInUserinfo {
+        /// The input with everything before its last `@` redacted.
+        shown: String,
+    },
 }
 
 /// A validated `http://` or `https://` proxy address.
@@ -54,10 +66,35 @@ impl ProxyUrl {
             format!("http://{text}")
         };
         let shown = || redact::redact_userinfo(&with_scheme);
-        let url = url::Url::parse(&with_scheme).map_err(|e| ProxyUrlError::Unparsable {
-            shown: shown(),
-            reason: e.to_string(),
-        })?;
+        let url = match url::Url::parse(&with_scheme) {
+            Ok(url) => url,
+            // `http://user:p@ss:w/rd@host`: the `/` ended the host part, and
+            // a piece of the password was taken for host:port.
+            Err(_) if misplaced_at(&with_scheme) => {
+                return Err(ProxyUrlError::ReservedInUserinfo {
+                    shown: redacted_to_last_at(&with_scheme),
+                })
+            }
+            Err(e) => {
+                return Err(ProxyUrlError::Unparsable {
+                    shown: shown(),
+                    reason: e.to_string(),
+                })
+            }
+        };
+        // `http://u:12/x@host`: parsed, with host `u` and port 12. A proxy
+        // URL has no use for a path, query or fragment, least of all one
+        // holding an `@`.
+        let after_host = [
+            url.path(),
+            url.query().unwrap_or(""),
+            url.fragment().unwrap_or(""),
+        ];
+        if after_host.iter().any(|part| part.contains('@')) {
+            return Err(ProxyUrlError::ReservedInUserinfo {
+                shown: redacted_to_last_at(&with_scheme),
+            });
+        }
         if !matches!(url.scheme(), "http" | "https") {
             return Err(ProxyUrlError::UnsupportedScheme {
                 shown: shown(),
@@ -158,6 +195,34 @@ impl ProxyUrl {
 impl fmt::Display for ProxyUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.redacted())
+    }
+}
+
+/// Whether `text` (with a scheme) has an `@` after its host part ends (at
+/// the first `/`, `?` or `#` after `://`): a user name or password with an
+/// unencoded reserved character.
+fn misplaced_at(text: &str) -> bool {
+    let Some(scheme_end) = text.find("://") else {
+        return false;
+    };
+    let after = &text[scheme_end + 3..];
+    let authority_len = after.find(['/', '?', '#']).unwrap_or(after.len());
+    after.rfind('@').is_some_and(|at| at > authority_len)
+}
+
+/// `text` with everything from its first `://` to its last `@` redacted, so
+/// that no piece of a user name or password shows, however it was written.
+fn redacted_to_last_at(text: &str) -> String {
+    match (text.find("://"), text.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!(
+                "{}{}{}",
+                &text[..scheme_end + 3],
+                redact::REDACTED,
+                &text[at..]
+            )
+        }
+        _ => redact::redact_userinfo(text),
     }
 }
 

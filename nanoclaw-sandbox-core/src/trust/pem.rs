@@ -19,6 +19,9 @@ pub(crate) const MAX_CA_FILE_BYTES: u64 = 1 << 20;
 /// The most a system roots bundle may hold (Debian's is about 220 KiB).
 pub(crate) const MAX_BUNDLE_FILE_BYTES: u64 = 16 << 20;
 
+/// The UTF-8 encoding of U+FEFF, the byte order mark.
+const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
+
 /// The first byte of a DER `SEQUENCE`: how a binary certificate starts.
 const DER_SEQUENCE_TAG: u8 = 0x30;
 
@@ -59,6 +62,9 @@ pub(crate) fn certificates_in(
     limit: u64,
 ) -> Result<Vec<CertificateDer<'static>>, TrustError> {
     let origin = || origin.to_string();
+    // A UTF-8 byte order mark (some Windows editors write one) is no PEM
+    // text: read past it, or the first BEGIN line goes unseen.
+    let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
     if bytes.len() as u64 > limit {
         return Err(TrustError::TooLarge {
             origin: origin(),
