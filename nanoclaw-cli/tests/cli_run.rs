@@ -250,6 +250,7 @@ fn dry_run_prints_the_patched_spec_in_a_sandbox_env_and_the_same_spec_in_plain_m
         "image": "agent:1",
         "command": ["--exit", "0"],
         "env": ["ANTHROPIC_API_KEY=***"],
+        "auto_remove": true,
     });
     let empty = tempfile::NamedTempFile::new().unwrap();
     for plain in [
