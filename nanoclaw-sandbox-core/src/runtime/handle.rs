@@ -378,6 +378,17 @@ impl AgentHandle {
             Err(e) if e.is_no_such_container() => {}
             Err(e) => return Err(e),
         }
+        // An auto-removed container may still be going (the engine counts a
+        // removal it is already doing as done): its wait answers once it is
+        // gone, so that "removed" means gone when this returns.
+        let removal_wait = self
+            .removal_wait
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(watch) = removal_wait {
+            let _ = watch.answer().await;
+        }
         self.guard.disarm();
         Ok(())
     }
