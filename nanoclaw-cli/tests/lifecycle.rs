@@ -19,7 +19,7 @@ mod memory_channel;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nanoclaw_sandbox_core::host::{AgentHost, AgentProfile, ChatAllowlist};
@@ -39,7 +39,7 @@ use memory_channel::MemoryChannel;
 
 /// The tests of this file one at a time: the open-fd count is the whole
 /// process's, and a concurrent test would move it.
-static SERIAL: Mutex<()> = Mutex::new(());
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// How long a whole test may take before it counts as hung.
 const HANG: Duration = Duration::from_secs(300);
@@ -129,7 +129,7 @@ fn containers_left(docker: &DockerRuntime) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spawn_kill_cycles_leave_no_container_no_file_and_no_fd() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().await;
     let Some(image) = image().await else { return };
     let Some(docker) = connect().await else {
         return;
@@ -220,7 +220,7 @@ async fn spawn_kill_cycles_leave_no_container_no_file_and_no_fd() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_patched_spawns_all_succeed_and_leave_nothing() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().await;
     let Some(image) = image().await else { return };
     let Some(docker) = connect().await else {
         return;
@@ -275,7 +275,7 @@ async fn concurrent_patched_spawns_all_succeed_and_leave_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_answers_every_message_of_many_chats_exactly_once() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().await;
     let Some(image) = image().await else { return };
     let Some(docker) = connect().await else {
         return;
