@@ -2,9 +2,10 @@
 
 use std::future::Future;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use nanoclaw_sandbox_core::runtime::docker::docker_hint;
-use nanoclaw_sandbox_core::runtime::RuntimeError;
+use nanoclaw_sandbox_core::runtime::{wait_for_pending_removals, RuntimeError};
 use nanoclaw_sandbox_core::sandbox::DetectError;
 
 /// Exit code when a prerequisite (the Docker daemon) is missing.
@@ -51,15 +52,30 @@ pub(crate) fn stdout_error(error: std::io::Error) -> anyhow::Error {
     }
 }
 
-/// Runs `future` on a fresh multi-threaded runtime.
+/// How long the process waits, before it exits, for the containers that
+/// dropped agent handles are still removing (their cleanup threads die with
+/// the process; orphan cleanup by label removes what is left).
+const PENDING_REMOVALS_WAIT: Duration = Duration::from_secs(20);
+
+/// Runs `future` on a fresh multi-threaded runtime, then waits (bounded) for
+/// the container removals that dropped handles left running.
 pub(crate) fn block_on<F: Future<Output = anyhow::Result<ExitCode>>>(
     future: F,
 ) -> anyhow::Result<ExitCode> {
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?
-        .block_on(future)
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+    let outcome = runtime.block_on(future);
+    drop(runtime);
+    let left = wait_for_pending_removals(PENDING_REMOVALS_WAIT);
+    if left > 0 {
+        eprintln!(
+            "nanoclaw-sandbox: {left} container removal(s) still running at exit; \
+             the next start's orphan cleanup (or `docker rm -f`) removes what they leave"
+        );
+    }
+    outcome
 }
 
 /// The error and its causes, one per line, each text once: a cause whose

@@ -46,6 +46,11 @@ pub(crate) struct Args {
     /// (no Docker needed). Secret values are redacted.
     #[arg(long)]
     dry_run: bool,
+    /// Do not have the engine remove the container when its command ends.
+    /// `run` still removes it when it sees the end; only a `run` killed
+    /// outright (SIGKILL) then leaves it behind, for inspection.
+    #[arg(long)]
+    no_auto_remove: bool,
     /// After Ctrl-C, how long the container gets to stop before it is killed.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     stop_timeout: u64,
@@ -105,6 +110,12 @@ pub(crate) fn parse_error_code(cli: clap::Command, error: &clap::Error) -> Optio
 async fn execute(args: &Args, workspace: Option<&Path>) -> Result<ExitCode, Failure> {
     logging::init(logging::WARNINGS);
     let spec = args.spec.to_spec(|name| std::env::var(name).ok())?;
+    // As `docker run --rm`: the engine removes the container once its
+    // command ends, even when this process is killed outright.
+    let spec = spec
+        .to_builder()
+        .auto_remove(!args.no_auto_remove)
+        .build()?;
     let env = if args.no_sandbox {
         SandboxEnv::new(Mode::StandardDocker)
     } else {

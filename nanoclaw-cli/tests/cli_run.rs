@@ -13,6 +13,7 @@ use cli_support::{
     agent_image, cli, first_line, send_signal, text, wait_with_patience, ProxyProcess, BIN,
 };
 use nanoclaw_sandbox_core::runtime::InstanceId;
+use nanoclaw_testkit::docker::{container_ids, docker};
 
 /// `run` of the agent image as a test container without network, in a
 /// workspace of its own.
@@ -250,6 +251,7 @@ fn dry_run_prints_the_patched_spec_in_a_sandbox_env_and_the_same_spec_in_plain_m
         "image": "agent:1",
         "command": ["--exit", "0"],
         "env": ["ANTHROPIC_API_KEY=***"],
+        "auto_remove": true,
     });
     let empty = tempfile::NamedTempFile::new().unwrap();
     for plain in [
@@ -520,4 +522,78 @@ fn bad_spec_files_and_flags_exit_125_naming_the_input() {
         .code(125);
     let stderr = text(&assert.get_output().stderr);
     assert!(stderr.contains("/a:/b:rx"), "{stderr}");
+}
+
+/// Starts `run` (with `extra` flags) of an agent that prints `started`
+/// then sleeps 2 s, labelled `nanoclaw.test.case=<case>`, and SIGKILLs the
+/// CLI once the agent runs. Returns the case.
+fn sigkilled_run(image: &str, extra: &[&str]) -> String {
+    let workspace = tempfile::tempdir().unwrap();
+    let case = InstanceId::generate().to_string();
+    let mut child = Command::new(BIN)
+        .arg("run")
+        .arg("--workspace")
+        .arg(workspace.path())
+        .args(["--no-sandbox", "--network", "none"])
+        .args(extra)
+        .args(["-l", "nanoclaw.test=true", "-l"])
+        .arg(format!("{CASE}={case}"))
+        .args(["--image", image])
+        .args(["--", "--stdout", "started", "--sleep", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (line, _rest) = first_line(child.stdout.take().unwrap());
+    assert_eq!(line, "started\n");
+    let running = container_ids(CASE, &case);
+    assert_eq!(running.len(), 1, "one container runs: {running:?}");
+    send_signal(child.id(), "KILL");
+    let status = wait_with_patience(&mut child);
+    assert_eq!(status.code(), None, "killed by the signal");
+    case
+}
+
+/// The label naming a test case's containers.
+const CASE: &str = "nanoclaw.test.case";
+
+/// Polls (bounded by the patience) until `done` holds for the case's
+/// containers, and returns them.
+fn poll_case(case: &str, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let deadline = Instant::now() + cli_support::PATIENCE;
+    loop {
+        let listed = container_ids(CASE, case);
+        if done(&listed) || Instant::now() > deadline {
+            return listed;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn run_killed_with_sigkill_leaves_no_container_once_the_command_ends() {
+    let Some(image) = agent_image() else { return };
+    let case = sigkilled_run(image, &[]);
+    let left = poll_case(&case, <[String]>::is_empty);
+    assert_eq!(left, Vec::<String>::new(), "the engine removed it");
+
+    // Negative control: the same path without auto-remove keeps it, once
+    // its command has ended too.
+    let case = sigkilled_run(image, &["--no-auto-remove"]);
+    let exited = |listed: &[String]| {
+        !listed.is_empty()
+            && docker(["inspect", "-f", "{{.State.Status}}", &listed[0]])
+                .is_ok_and(|status| status == "exited")
+    };
+    let kept = poll_case(&case, exited);
+    let ended = exited(&kept);
+    for id in &kept {
+        docker(["rm", "-f", id]).unwrap();
+    }
+    assert!(ended, "the kept container ended: {kept:?}");
+    assert_eq!(kept.len(), 1, "without auto-remove the container stays");
+    println!(
+        "figure: run killed with SIGKILL: containers left 0 (negative control, --no-auto-remove: {} kept)",
+        kept.len()
+    );
 }

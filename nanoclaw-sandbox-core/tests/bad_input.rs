@@ -5,7 +5,6 @@
 //! escape and open heredocs in dockerfile_patch.rs; channel answers that
 //! are not JSON in channel_*.rs; protocol basics in agent::protocol's unit
 //! tests) is not repeated here.
-#![cfg(feature = "client")]
 
 use std::path::Path;
 

@@ -4,7 +4,6 @@
 //! a module, not copied), which asserts the target's property (round trips,
 //! errors naming their input) and must not panic. docs/fuzzing.md says how
 //! to run the targets themselves.
-#![cfg(feature = "client")]
 
 #[path = "../fuzz/src/lib.rs"]
 mod targets;

@@ -5,7 +5,6 @@
 //! `fuzz/src/lib.rs`); host patterns agree with a simple reference
 //! implementation of their table (`*.` one label, `**.` any depth, names,
 //! `**`, CIDR ranges, `:PORT`).
-#![cfg(feature = "client")]
 
 // Only the Dockerfile check is used here.
 #[allow(dead_code)]

@@ -183,6 +183,16 @@ pub enum RuntimeError {
         /// What went wrong.
         message: String,
     },
+    /// The engine removed an auto-removed container before the wait for its
+    /// exit was registered, so how it ended is unknown (never made up).
+    #[error(
+        "container `{id}` was removed by the engine (auto-remove) before its exit status \
+         could be read: the status is lost; run it without auto-remove to keep it"
+    )]
+    ExitStatusLost {
+        /// The container id.
+        id: String,
+    },
     /// Removing a container without the caller's async runtime failed.
     #[error("removing container `{id}` after its owner went away failed: {message}; remove it on the engine (orphan cleanup also will)")]
     CleanupFailed {

@@ -2,13 +2,23 @@
 //!
 //! Removal on drop must not depend on the caller's async runtime: a panicking
 //! `#[tokio::test]` (or a host shutting down) tears that runtime down while
-//! the handle is being dropped. So the guard removes the container on a
-//! thread of its own, through the engine's [`BlockingRemover`], which brings
-//! its own client and its own small runtime.
+//! the handle is being dropped, and a task spawned on it would be dropped
+//! unfinished. Nor may the drop block a runtime worker thread while the
+//! engine removes the container. So the guard hands the removal to a
+//! detached thread of its own, through the engine's [`BlockingRemover`]
+//! (which brings its own client and its own small runtime), and returns at
+//! once.
+//!
+//! The limit: a detached thread dies with its process. A process that exits
+//! right after dropping handles calls [`wait_for_pending_removals`] first
+//! (the CLI does); one killed outright leaves its containers to
+//! [`ContainerRuntime::cleanup_orphans`] at the next start, which finds them
+//! by their labels.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -20,9 +30,42 @@ use super::{
 };
 use crate::spec::ContainerSpec;
 
-/// How long a drop waits for the blocking removal before giving up on it
-/// (the removal thread keeps going; the caller just stops waiting).
-const DROP_REMOVAL_WAIT: Duration = Duration::from_secs(20);
+/// How many removals handed to cleanup threads have not finished yet.
+static PENDING: Mutex<usize> = Mutex::new(0);
+/// Signalled whenever [`PENDING`] goes down.
+static PENDING_DONE: Condvar = Condvar::new();
+
+/// One removal in flight on a cleanup thread; counted in [`PENDING`] until dropped.
+struct PendingRemoval;
+
+impl PendingRemoval {
+    fn begin() -> Self {
+        *PENDING.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        Self
+    }
+}
+
+impl Drop for PendingRemoval {
+    fn drop(&mut self) {
+        let mut pending = PENDING.lock().unwrap_or_else(PoisonError::into_inner);
+        *pending = pending.saturating_sub(1);
+        PENDING_DONE.notify_all();
+    }
+}
+
+/// Waits, up to `timeout`, for the removals that dropped handles and guards
+/// handed to cleanup threads, and returns how many are still unfinished
+/// (0: all done). Call it before the process exits: the cleanup threads are
+/// detached and die with the process. Blocks the calling thread; from async
+/// code, call it where blocking is allowed (after the runtime is gone, or
+/// through `spawn_blocking`).
+pub fn wait_for_pending_removals(timeout: Duration) -> usize {
+    let pending = PENDING.lock().unwrap_or_else(PoisonError::into_inner);
+    let (pending, _) = PENDING_DONE
+        .wait_timeout_while(pending, timeout, |pending| *pending > 0)
+        .unwrap_or_else(PoisonError::into_inner);
+    *pending
+}
 
 /// Removes a container when dropped, unless disarmed.
 pub struct ContainerGuard {
@@ -62,28 +105,24 @@ impl std::fmt::Debug for ContainerGuard {
 }
 
 impl Drop for ContainerGuard {
+    /// Hands the removal to a detached thread and returns without waiting
+    /// for it (see the module documentation for why, and for the limit).
     fn drop(&mut self) {
         if !self.armed.swap(false, Ordering::SeqCst) {
             return;
         }
         let (id, remover) = (self.id.clone(), Arc::clone(&self.remover));
-        let (done_tx, done_rx) = mpsc::channel();
+        let pending = PendingRemoval::begin();
         let spawned = std::thread::Builder::new()
             .name("nanoclaw-container-cleanup".into())
             .spawn(move || {
-                let result = remover.remove_blocking(&id);
-                // The dropping side may have stopped waiting; nothing to do then.
-                let _ = done_tx.send(result);
+                let _pending = pending;
+                if let Err(error) = remover.remove_blocking(&id) {
+                    tracing::warn!(container = %id, %error, "container left behind; `cleanup_orphans` or `docker rm -f` removes it");
+                }
             });
-        let outcome = match spawned {
-            Ok(_) => done_rx
-                .recv_timeout(DROP_REMOVAL_WAIT)
-                .map_err(|_| "the removal did not finish in time".to_string())
-                .and_then(|r| r.map_err(|e| e.to_string())),
-            Err(e) => Err(format!("cannot start the cleanup thread: {e}")),
-        };
-        if let Err(reason) = outcome {
-            tracing::warn!(container = %self.id, %reason, "container left behind; `cleanup_orphans` or `docker rm -f` removes it");
+        if let Err(error) = spawned {
+            tracing::warn!(container = %self.id, %error, "cannot start the cleanup thread: container left behind; `cleanup_orphans` or `docker rm -f` removes it");
         }
     }
 }
@@ -121,12 +160,15 @@ pub struct AgentOutput {
 ///
 /// Created by [`AgentHandle::spawn`] (create, attach, start: attaching before
 /// starting loses no output). Dropping the handle force-removes the container
-/// from a separate thread and waits for that (bounded); call
-/// [`remove`](Self::remove) to do it asynchronously instead.
+/// from a detached thread without waiting for it (see
+/// [`wait_for_pending_removals`]); call [`remove`](Self::remove) to remove it
+/// asynchronously and see the outcome instead.
 ///
-/// A spec with `auto_remove` is created *without* the engine's auto-remove:
-/// the handle removes the container itself as soon as [`wait`](Self::wait) has
-/// read the exit status, which otherwise races with the engine's removal.
+/// A spec with `auto_remove` is created *with* the engine's auto-remove, as
+/// `docker run --rm` does: the container goes away once its command ends
+/// even if this process is killed outright. So that the exit status is not
+/// lost with it, the handle issues [`ContainerRuntime::wait_removed`] before
+/// it starts the container, and [`wait`](Self::wait) returns that answer.
 pub struct AgentHandle {
     runtime: Arc<dyn ContainerRuntime>,
     guard: ContainerGuard,
@@ -137,8 +179,56 @@ pub struct AgentHandle {
     stderr: Mutex<Option<OutputStream>>,
     stdin: Mutex<Option<Stdin>>,
     timings: SpawnTimings,
-    remove_after_exit: bool,
+    /// The wait issued before start, for an auto-removed container.
+    removal_wait: Mutex<Option<ExitWatch>>,
     exit: Mutex<Option<ExitStatus>>,
+}
+
+type ExitFuture = Pin<Box<dyn Future<Output = Result<ExitStatus, RuntimeError>> + Send>>;
+
+/// [`ContainerRuntime::wait_removed`], issued before start: still pending, or answered.
+enum ExitWatch {
+    Pending(ExitFuture),
+    Answered(Result<ExitStatus, RuntimeError>),
+}
+
+impl ExitWatch {
+    fn issue(runtime: &Arc<dyn ContainerRuntime>, id: &ContainerId) -> Self {
+        let (runtime, id) = (Arc::clone(runtime), id.clone());
+        Self::Pending(Box::pin(async move { runtime.wait_removed(&id).await }))
+    }
+
+    /// Drives a pending wait (sends its request), keeping an answer that comes.
+    fn poll_pending(&mut self, cx: &mut std::task::Context<'_>) {
+        if let Self::Pending(future) = self {
+            if let Poll::Ready(answer) = future.as_mut().poll(cx) {
+                *self = Self::Answered(answer);
+            }
+        }
+    }
+
+    async fn answer(self) -> Result<ExitStatus, RuntimeError> {
+        match self {
+            Self::Pending(future) => future.await,
+            Self::Answered(answer) => answer,
+        }
+    }
+}
+
+/// Runs `start` to its end while driving `watch` (polled first, so its
+/// request goes out before the start's).
+async fn start_watched(
+    start: impl Future<Output = Result<(), RuntimeError>>,
+    watch: &mut Option<ExitWatch>,
+) -> Result<(), RuntimeError> {
+    let mut start = std::pin::pin!(start);
+    std::future::poll_fn(|cx| {
+        if let Some(watch) = watch.as_mut() {
+            watch.poll_pending(cx);
+        }
+        start.as_mut().poll(cx)
+    })
+    .await
 }
 
 impl std::fmt::Debug for AgentHandle {
@@ -162,21 +252,6 @@ impl AgentHandle {
         runtime: Arc<dyn ContainerRuntime>,
         spec: &ContainerSpec,
     ) -> Result<Self, RuntimeError> {
-        let remove_after_exit = spec.auto_remove();
-        let engine_spec;
-        let spec = if remove_after_exit {
-            engine_spec = spec.to_builder().auto_remove(false).build().map_err(|e| {
-                RuntimeError::UnsupportedValue {
-                    what: "spec",
-                    value: e.to_string(),
-                    fix: "report this: a valid spec failed to rebuild",
-                }
-            })?;
-            &engine_spec
-        } else {
-            spec
-        };
-
         let began = Instant::now();
         let id = runtime.create(spec).await?;
         let guard = ContainerGuard::new(id, runtime.blocking_remover());
@@ -187,7 +262,10 @@ impl AgentHandle {
             stdin,
         } = runtime.attach(guard.id(), spec.attach_stdin()).await?;
         let attached = Instant::now();
-        runtime.start(guard.id()).await?;
+        let mut removal_wait = spec
+            .auto_remove()
+            .then(|| ExitWatch::issue(&runtime, guard.id()));
+        start_watched(runtime.start(guard.id()), &mut removal_wait).await?;
         let started = Instant::now();
 
         Ok(Self {
@@ -201,7 +279,7 @@ impl AgentHandle {
             stdout: Mutex::new(Some(stdout)),
             stderr: Mutex::new(Some(stderr)),
             stdin: Mutex::new(stdin),
-            remove_after_exit,
+            removal_wait: Mutex::new(removal_wait),
             exit: Mutex::new(None),
         })
     }
@@ -232,16 +310,29 @@ impl AgentHandle {
     }
 
     /// Waits for the container to exit. A non-zero code is a value, not an
-    /// error. Later calls return the same status.
+    /// error. Later calls return the same status. For an auto-removed
+    /// container, this returns once the engine has removed it.
     pub async fn wait(&self) -> Result<ExitStatus, RuntimeError> {
         if let Some(status) = *self.exit.lock().unwrap_or_else(PoisonError::into_inner) {
             return Ok(status);
         }
-        let status = self.runtime.wait(self.id()).await?;
+        let removal_wait = self
+            .removal_wait
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let status = match removal_wait {
+            Some(watch) => {
+                let answer = watch.answer().await;
+                if matches!(answer, Ok(_) | Err(RuntimeError::ExitStatusLost { .. })) {
+                    // The engine removed it: nothing left for a drop to do.
+                    self.guard.disarm();
+                }
+                answer?
+            }
+            None => self.runtime.wait(self.id()).await?,
+        };
         *self.exit.lock().unwrap_or_else(PoisonError::into_inner) = Some(status);
-        if self.remove_after_exit {
-            self.remove_now().await?;
-        }
         Ok(status)
     }
 
@@ -286,6 +377,17 @@ impl AgentHandle {
             Ok(()) => {}
             Err(e) if e.is_no_such_container() => {}
             Err(e) => return Err(e),
+        }
+        // An auto-removed container may still be going (the engine counts a
+        // removal it is already doing as done): its wait answers once it is
+        // gone, so that "removed" means gone when this returns.
+        let removal_wait = self
+            .removal_wait
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(watch) = removal_wait {
+            let _ = watch.answer().await;
         }
         self.guard.disarm();
         Ok(())

@@ -41,7 +41,9 @@ pub mod docker;
 
 pub use self::build_request::{BuildRequest, Builder};
 pub use self::error::RuntimeError;
-pub use self::handle::{AgentHandle, AgentOutput, ContainerGuard, SpawnTimings};
+pub use self::handle::{
+    wait_for_pending_removals, AgentHandle, AgentOutput, ContainerGuard, SpawnTimings,
+};
 pub use self::io::{Attachment, OutputStream, Stdin, StdinSink};
 pub use self::labels::{
     InstallId, InstanceId, LabelError, RuntimeIdentity, INSTALL, INSTANCE, MANAGED, TEST,
@@ -75,6 +77,24 @@ pub trait ContainerRuntime: Send + Sync {
     /// Waits until the container is no longer running and returns how it
     /// ended. A non-zero exit is a value, not an error.
     async fn wait(&self, id: &ContainerId) -> Result<ExitStatus, RuntimeError>;
+
+    /// For a container created with auto-remove and not started yet: waits
+    /// until it has exited and is removed, and returns how it ended. Issue it
+    /// (poll it once) *before* [`start`](Self::start), so that however soon
+    /// the container exits, the exit is seen; once the container is gone,
+    /// the engine can no longer say how it ended
+    /// ([`RuntimeError::ExitStatusLost`]). The OOM flag goes with the
+    /// container: `oom_killed` is only as good as the engine's answer.
+    ///
+    /// Default: [`wait`](Self::wait), then [`remove`](Self::remove) (for
+    /// engines without auto-remove).
+    async fn wait_removed(&self, id: &ContainerId) -> Result<ExitStatus, RuntimeError> {
+        let status = self.wait(id).await?;
+        match self.remove(id, true).await {
+            Err(e) if !e.is_no_such_container() => Err(e),
+            _ => Ok(status),
+        }
+    }
 
     /// Runs `cmd` in the running container and collects its output.
     async fn exec(&self, id: &ContainerId, cmd: &[String]) -> Result<ExecOutput, RuntimeError>;

@@ -316,6 +316,29 @@ impl ContainerRuntime for DockerRuntime {
         Ok(ExitStatus { code, oom_killed })
     }
 
+    async fn wait_removed(&self, id: &ContainerId) -> Result<ExitStatus, RuntimeError> {
+        // `docker run --rm`'s wait: the engine answers once its auto-remove
+        // is done, with the exit code; the OOM flag is gone with the container.
+        let options = WaitContainerOptions {
+            condition: "removed".to_string(),
+        };
+        let answer = self
+            .docker
+            .wait_container(id.as_str(), Some(options))
+            .next()
+            .await;
+        match self.wait_answer(id, answer) {
+            Ok(code) => Ok(ExitStatus {
+                code,
+                oom_killed: false,
+            }),
+            Err(e) if e.is_no_such_container() => {
+                Err(RuntimeError::ExitStatusLost { id: id.to_string() })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     async fn exec(&self, id: &ContainerId, cmd: &[String]) -> Result<ExecOutput, RuntimeError> {
         exec::exec(self, id, cmd).await
     }

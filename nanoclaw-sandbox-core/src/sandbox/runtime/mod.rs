@@ -265,6 +265,10 @@ impl<R: ContainerRuntime> ContainerRuntime for SandboxRuntime<R> {
         self.inner.wait(id).await
     }
 
+    async fn wait_removed(&self, id: &ContainerId) -> Result<ExitStatus, RuntimeError> {
+        self.inner.wait_removed(id).await
+    }
+
     async fn exec(&self, id: &ContainerId, cmd: &[String]) -> Result<ExecOutput, RuntimeError> {
         self.inner.exec(id, cmd).await
     }
