@@ -15,7 +15,7 @@
 //!   request head without answering, or after passing the first bytes of
 //!   the proxy's answer on (mid-body), closing both sides at once.
 //!
-//! Everything else (tunnels, absolute-form requests, the policy page,
+//! Everything else (tunnels, absolute-form requests, the stand-in's policy page,
 //! 502s, a proxy killed mid-request) is the real proxy's, behind the
 //! front: after its checks the front hands the request head on (without
 //! `Proxy-Authorization`) and pipes the connection both ways. It inspects
