@@ -28,6 +28,7 @@ use nanoclaw_cli::doubles::telegram::{SentMessage, TelegramDouble};
 use nanoclaw_cli::upstream::LocalCa;
 use nanoclaw_sandbox_core::host::FAILURE_REPLY;
 use nanoclaw_sandbox_core::runtime::{InstallId, INSTALL};
+use nanoclaw_sandbox_core::sandbox::install_instances_dir;
 use nanoclaw_testkit::mitm::{MitmOptions, Mitmproxy, Route};
 use nanoclaw_testkit::prereq::missing;
 use nanoclaw_testkit::{docker, envfile};
@@ -143,6 +144,18 @@ impl Stack {
     /// The ids of this workspace's containers (running or not).
     fn containers(&self) -> Vec<String> {
         containers_of_workspace(self.workspace())
+    }
+
+    /// The instance directories of hosts on this workspace (each holds the
+    /// CA files its agents mount): `<workspace>/.nanoclaw/instances/<install>/*`.
+    fn instance_dirs(&self) -> Vec<PathBuf> {
+        let install = InstallId::from_workspace(self.workspace());
+        let dir = install_instances_dir(Some(self.workspace()), install.as_str());
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|entries| entries.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        dirs.sort();
+        dirs
     }
 }
 
@@ -399,15 +412,42 @@ async fn a_host_killed_mid_answer_loses_nothing_and_answers_nothing_twice() {
         stack.telegram.sent().is_empty(),
         "nothing was answered before the kill"
     );
+    // The control: the killed host did leave its agents and its instance
+    // directory (the CA files agents mount) behind.
+    let left_containers = stack.containers();
+    let left_dirs = stack.instance_dirs();
     assert!(
-        !stack.containers().is_empty(),
+        !left_containers.is_empty(),
         "the killed host left its agents behind (the next start removes them)"
     );
+    assert_eq!(left_dirs.len(), 1, "{left_dirs:?}");
 
     stack.model.set_delay(Duration::ZERO);
     let mut host = stack.host("*", 5, &[]);
     stack.telegram.post(201, "ada", "third after the restart");
     wait_until("3 answers", || stack.telegram.sent().len() >= 3, &host).await;
+    // The next start's cleanup removed what the killed host left, while the
+    // new host runs with its own instance directory.
+    let now = stack.containers();
+    let still: Vec<_> = left_containers
+        .iter()
+        .filter(|id| now.contains(id))
+        .collect();
+    assert!(still.is_empty(), "the killed host's containers: {still:?}");
+    assert!(
+        left_dirs.iter().all(|dir| !dir.exists()),
+        "the killed host's instance directory is gone: {left_dirs:?}"
+    );
+    let own = stack.instance_dirs();
+    assert!(
+        own.len() == 1 && !left_dirs.contains(&own[0]),
+        "{own:?} (the killed host's: {left_dirs:?})"
+    );
+    println!(
+        "figure: host killed with SIGKILL left {} container(s) and {} instance dir(s); the next start removed all; 2 journalled messages replayed",
+        left_containers.len(),
+        left_dirs.len()
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     let sent = stack.telegram.sent();
     assert_eq!(

@@ -163,11 +163,12 @@ async fn other_refusals_keep_their_status_and_body() {
     let upstreams = Upstreams::start().await;
     let proxy = plain_tunnel(&upstreams).await;
     let client = client_via(proxy.proxy_url(), &upstreams, Vec::new());
-    // A name routed to a closed port: the stand-in answers 502 with its reason.
+    // A name routed to a closed port: the stand-in answers 502 with its
+    // reason, which is the upstream's failure, not a refusal.
     let err = expect_error(
         client.get(&format!("https://{UNREACHABLE}/")).await,
-        "ProxyRefused",
-        |e| matches!(e, HttpError::ProxyRefused { status: 502, .. }),
+        "UpstreamUnreachable",
+        |e| matches!(e, HttpError::UpstreamUnreachable { status: 502, .. }),
     );
     assert!(
         err.to_string()

@@ -70,7 +70,7 @@ pub use self::chat::ChatKey;
 pub use self::journal::{Journal, JournalEntry, JournalError};
 pub use self::pool::{AgentPool, PoolStats, PooledAgent};
 pub use self::profile::AgentProfile;
-pub use self::worker::FAILURE_REPLY;
+pub use self::worker::{FAILURE_REPLY, OUT_OF_MEMORY_REPLY};
 
 use self::folders::ChatDirs;
 use self::reply::Replier;

@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 
 use crate::agent::protocol::{AgentLine, AgentMessage, HostLine, LineSplitter};
 use crate::runtime::{
-    AgentHandle, ContainerId, ContainerRuntime, OutputStream, RuntimeError, Stdin,
+    AgentHandle, ContainerId, ContainerRuntime, ExitStatus, OutputStream, RuntimeError, Stdin,
 };
 use crate::spec::ContainerSpec;
 
@@ -25,6 +25,9 @@ pub(crate) enum SessionFailure {
     Spawn(RuntimeError),
     /// The agent ended (exited, was killed) or closed its stdout first.
     Ended(String),
+    /// The agent's container ended with this status (an exit code, a
+    /// signal, the OOM killer).
+    Exited(ExitStatus),
     /// No `done` within the profile's answer timeout.
     TimedOut(Duration),
 }
@@ -34,6 +37,9 @@ impl std::fmt::Display for SessionFailure {
         match self {
             SessionFailure::Spawn(e) => write!(f, "the agent container could not start: {e}"),
             SessionFailure::Ended(how) => write!(f, "the agent ended mid-message: {how}"),
+            SessionFailure::Exited(status) => {
+                write!(f, "the agent ended mid-message: {status}")
+            }
             SessionFailure::TimedOut(after) => {
                 write!(f, "the agent did not finish within {} s", after.as_secs())
             }
@@ -114,7 +120,7 @@ impl AgentSession {
             let mut replies = 0;
             loop {
                 let Some(line) = self.lines.recv().await else {
-                    return Err(SessionFailure::Ended(how_it_ended(&self.handle).await));
+                    return Err(how_it_ended(&self.handle).await);
                 };
                 if line.id() != message.id {
                     tracing::warn!(container = %self.handle.id(), id = line.id(), expected = %message.id, "agent line for another message skipped");
@@ -156,11 +162,11 @@ impl AgentSession {
     }
 }
 
-async fn how_it_ended(handle: &AgentHandle) -> String {
+async fn how_it_ended(handle: &AgentHandle) -> SessionFailure {
     match tokio::time::timeout(EXIT_GRACE, handle.wait()).await {
-        Ok(Ok(status)) => status.to_string(),
-        Ok(Err(e)) => format!("its status could not be read: {e}"),
-        Err(_) => "it closed its stdout but kept running".to_string(),
+        Ok(Ok(status)) => SessionFailure::Exited(status),
+        Ok(Err(e)) => SessionFailure::Ended(format!("its status could not be read: {e}")),
+        Err(_) => SessionFailure::Ended("it closed its stdout but kept running".to_string()),
     }
 }
 

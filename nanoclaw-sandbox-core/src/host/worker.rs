@@ -10,7 +10,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -27,6 +27,34 @@ use super::{stopped, Shared};
 /// The reply a chat gets when its message failed twice.
 pub const FAILURE_REPLY: &str = "Sorry, the agent stopped while working on your message (it was \
      tried twice). Please send it again; if this keeps happening, the host's log says why.";
+
+/// The reply a chat gets when its message failed twice because the agent
+/// ran out of memory (the OOM killer ended its container).
+pub const OUT_OF_MEMORY_REPLY: &str = "Sorry, the agent ran out of memory while working on your \
+     message (it was tried twice). Please send it again, perhaps asking for less; if this keeps \
+     happening, the agent needs a higher memory limit.";
+
+/// The longest pause between two tries to reach a daemon that is down.
+const OUTAGE_PAUSE_MAX: Duration = Duration::from_secs(5);
+
+/// What the chat is told when its message failed twice: why, when the last
+/// failure says (out of memory, killed by a signal), else [`FAILURE_REPLY`].
+fn failure_reply(last: Option<&SessionFailure>) -> String {
+    match last {
+        Some(SessionFailure::Exited(status)) if status.oom_killed => {
+            OUT_OF_MEMORY_REPLY.to_string()
+        }
+        Some(SessionFailure::Exited(status)) => match status.signal() {
+            Some(signal) => format!(
+                "Sorry, the agent was killed by {signal} while working on your message (it was \
+                 tried twice). Please send it again; if this keeps happening, the host's log \
+                 says why."
+            ),
+            None => FAILURE_REPLY.to_string(),
+        },
+        _ => FAILURE_REPLY.to_string(),
+    }
+}
 
 /// A message waiting for its chat's agent.
 pub(crate) struct Job {
@@ -144,7 +172,9 @@ async fn handle(shared: &Shared, chat: &ChatKey, agent: &mut Agent, job: &Job) {
     let mut spawn_time = None;
     let mut warm = None;
     let mut failure = None;
-    for attempt in 1..=2u32 {
+    let mut attempt = 0u32;
+    let mut outage_pause = Duration::from_millis(250);
+    while attempt < 2 {
         if agent.is_none() {
             match spawn(shared, chat).await {
                 Ok(spawned) => {
@@ -152,7 +182,23 @@ async fn handle(shared: &Shared, chat: &ChatKey, agent: &mut Agent, job: &Job) {
                     warm = Some(spawned.0.warm);
                     *agent = Some(spawned);
                 }
+                // The daemon is down (nothing was done): not the message's
+                // fault, so no attempt is spent. It waits in the queue and
+                // the journal until the daemon is back, or until shutdown
+                // (then it stays in the journal for the next start).
+                Err(SessionFailure::Spawn(e)) if e.is_daemon_unreachable() => {
+                    tracing::warn!(chat = %chat, error = %e, retry_in_ms = outage_pause.as_millis() as u64, "the Docker daemon is unreachable; the message waits until it is back");
+                    let mut stopping = shared.stopping.clone();
+                    tokio::select! {
+                        biased;
+                        () = stopped(&mut stopping) => return,
+                        () = tokio::time::sleep(outage_pause) => {}
+                    }
+                    outage_pause = (outage_pause * 2).min(OUTAGE_PAUSE_MAX);
+                    continue;
+                }
                 Err(f) => {
+                    attempt += 1;
                     tracing::warn!(chat = %chat, attempt, error = %f, "message attempt failed");
                     failure = Some(f);
                     continue;
@@ -162,6 +208,7 @@ async fn handle(shared: &Shared, chat: &ChatKey, agent: &mut Agent, job: &Job) {
         let Some((session, _)) = agent.as_mut() else {
             continue;
         };
+        attempt += 1;
         let container = session.id().clone();
         match session
             .handle(&message, shared.profile.answer_limit(), &replier)
@@ -196,11 +243,11 @@ async fn handle(shared: &Shared, chat: &ChatKey, agent: &mut Agent, job: &Job) {
     shared.stats.failed.fetch_add(1, Ordering::Relaxed);
     tracing::error!(
         chat = %chat,
-        error = %failure.map(|f| f.to_string()).unwrap_or_default(),
+        error = %failure.as_ref().map(|f| f.to_string()).unwrap_or_default(),
         answer_ms = started.elapsed().as_millis() as u64,
         "message failed twice; the chat gets the failure reply"
     );
-    replier.reply(FAILURE_REPLY).await;
+    replier.reply(&failure_reply(failure.as_ref())).await;
     done(shared, entry.seq).await;
 }
 

@@ -240,6 +240,13 @@ fn classify_tls_error(e: &io::Error, target: &Target, decision: &Decision) -> Ht
             proxy: proxy.to_string(),
         },
         (true, None, _) => HttpError::UntrustedCertificate { host },
+        // The tunnel broke under the handshake (the proxy died or dropped
+        // it): not a certificate matter.
+        (false, Some(proxy), _) if rustls_error(e).is_none() => HttpError::ConnectionLost {
+            host,
+            via: Some(proxy.to_string()),
+            reason: format!("the tunnel closed during the TLS handshake: {e}"),
+        },
         (false, _, _) => HttpError::Tls {
             host,
             cause: tls_cause(e),
@@ -291,14 +298,32 @@ fn classify_tunnel_error(
                 proxy: proxy_text,
             }
         }
+        TunnelError::Refused {
+            status: status @ (502..=504),
+            body,
+        } => HttpError::UpstreamUnreachable {
+            proxy: proxy_text,
+            host: target.authority(),
+            status,
+            body: excerpt(&body),
+        },
         TunnelError::Refused { status, body } => HttpError::ProxyRefused {
             proxy: proxy_text,
             host: target.authority(),
             status,
             body: excerpt(&body),
         },
-        TunnelError::Io(e) => protocol(format!("connection failed: {e}")),
-        TunnelError::ClosedEarly => protocol("it closed the connection without a reply".into()),
+        // A proxy that dies (or drops the connection) before answering.
+        TunnelError::Io(e) => HttpError::ConnectionLost {
+            host: target.authority(),
+            via: Some(proxy_text),
+            reason: format!("the proxy's connection failed before it answered CONNECT: {e}"),
+        },
+        TunnelError::ClosedEarly => HttpError::ConnectionLost {
+            host: target.authority(),
+            via: Some(proxy_text),
+            reason: "the proxy closed the connection without answering CONNECT".into(),
+        },
         TunnelError::NotHttp(reason) => protocol(format!("the reply is not HTTP: {reason}")),
         TunnelError::HeadTooLarge => protocol("the reply head is larger than 16 KiB".into()),
         TunnelError::DataAfterReply => {

@@ -143,6 +143,24 @@ pub enum HttpError {
         proxy: String,
     },
 
+    /// The proxy could not reach the target: it answered CONNECT with 502
+    /// (Bad Gateway), 503 or 504 (Gateway Timeout). The proxy itself works.
+    #[error(
+        "proxy {proxy} could not reach the upstream {host} (HTTP {status}: {body}): the proxy \
+             is up but the target is not reachable from it; check the host name and port, that \
+             the host is up, and the proxy's own network (its DNS, firewall or upstream proxy)"
+    )]
+    UpstreamUnreachable {
+        /// The proxy.
+        proxy: String,
+        /// The target.
+        host: String,
+        /// The reply's status code.
+        status: u16,
+        /// The start of the reply's body.
+        body: String,
+    },
+
     /// The proxy refused the tunnel for another reason.
     #[error(
         "proxy {proxy} refused the tunnel to {host} with HTTP {status} ({body}): check the \
@@ -308,7 +326,10 @@ fn via_text(via: &Option<String>) -> String {
 
 fn lost_fix(via: &Option<String>) -> &'static str {
     match via {
-        Some(_) => "check that the proxy is still running, then retry",
+        Some(_) => {
+            "check that the proxy is still running (and that its URL names an HTTP proxy \
+             port), then retry"
+        }
         None => "check the server and the network, then retry",
     }
 }

@@ -217,6 +217,14 @@ impl RuntimeError {
     pub fn is_no_such_container(&self) -> bool {
         matches!(self, RuntimeError::NoSuchContainer { .. })
     }
+
+    /// Whether the daemon could not be reached at all: nothing was done, and
+    /// the same call may work once the daemon (or the connection to it) is
+    /// back. The agent host waits such an outage out instead of failing the
+    /// message.
+    pub fn is_daemon_unreachable(&self) -> bool {
+        matches!(self, RuntimeError::DaemonUnreachable { .. })
+    }
 }
 
 #[cfg(test)]

@@ -65,6 +65,33 @@ impl ExitStatus {
     pub fn success(&self) -> bool {
         self.code == 0 && !self.oom_killed
     }
+
+    /// The signal's name when the code says a signal ended the process
+    /// (128 + its number, the engine's and the shell's convention): e.g.
+    /// `SIGKILL` for 137. `None` for an ordinary exit (and for an OOM kill,
+    /// which [`oom_killed`](Self::oom_killed) tells).
+    pub fn signal(&self) -> Option<&'static str> {
+        if self.oom_killed {
+            return None;
+        }
+        Some(match self.code.checked_sub(128)? {
+            1 => "SIGHUP",
+            2 => "SIGINT",
+            3 => "SIGQUIT",
+            4 => "SIGILL",
+            6 => "SIGABRT",
+            7 => "SIGBUS",
+            8 => "SIGFPE",
+            9 => "SIGKILL",
+            10 => "SIGUSR1",
+            11 => "SIGSEGV",
+            12 => "SIGUSR2",
+            13 => "SIGPIPE",
+            14 => "SIGALRM",
+            15 => "SIGTERM",
+            _ => return None,
+        })
+    }
 }
 
 impl fmt::Display for ExitStatus {
@@ -72,6 +99,8 @@ impl fmt::Display for ExitStatus {
         write!(f, "exit code {}", self.code)?;
         if self.oom_killed {
             f.write_str(" (killed: out of memory)")?;
+        } else if let Some(signal) = self.signal() {
+            write!(f, " (killed by {signal})")?;
         }
         Ok(())
     }
@@ -277,6 +306,25 @@ mod tests {
         };
         assert!(!oom.success());
         assert_eq!(oom.to_string(), "exit code 137 (killed: out of memory)");
+        assert_eq!(oom.signal(), None);
+        let killed = ExitStatus {
+            code: 137,
+            oom_killed: false,
+        };
+        assert_eq!(killed.signal(), Some("SIGKILL"));
+        assert_eq!(killed.to_string(), "exit code 137 (killed by SIGKILL)");
+        for (code, shown) in [
+            (3, "exit code 3"),
+            (143, "exit code 143 (killed by SIGTERM)"),
+            (-1, "exit code -1"),
+            (200, "exit code 200"),
+        ] {
+            let status = ExitStatus {
+                code,
+                oom_killed: false,
+            };
+            assert_eq!(status.to_string(), shown);
+        }
     }
 
     #[test]

@@ -8,9 +8,14 @@
 //!   `--proxyauth user:pass` splits on `:`, so a password holding `:` (the
 //!   percent-decoding test) cannot be set;
 //! - **an `https://` proxy** (TLS to the proxy itself, then CONNECT inside):
-//!   neither listens on TLS.
+//!   neither listens on TLS;
+//! - **a refusal of the test's choosing** (any status and body, e.g. the
+//!   sandbox's 403 policy page or a 502, as the CONNECT reply);
+//! - **a proxy that dies at a chosen point** ([`Die`]): after reading the
+//!   request head without answering, or after passing the first bytes of
+//!   the proxy's answer on (mid-body), closing both sides at once.
 //!
-//! Everything else (tunnels, absolute-form requests, the policy page,
+//! Everything else (tunnels, absolute-form requests, the stand-in's policy page,
 //! 502s, a proxy killed mid-request) is the real proxy's, behind the
 //! front: after its checks the front hands the request head on (without
 //! `Proxy-Authorization`) and pipes the connection both ways. It inspects
@@ -35,6 +40,23 @@ pub struct FaultOptions {
     pub require_auth: Option<(String, String)>,
     /// Listen over TLS (an `https://` proxy) with this configuration.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Answer every first request with this status and body (after the
+    /// authentication check), forwarding nothing.
+    pub refuse: Option<(u16, String)>,
+    /// Die at this point of every connection.
+    pub die: Option<Die>,
+}
+
+/// Where a connection through the front is cut (both sides closed at once,
+/// as when the proxy process dies).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Die {
+    /// Once the request head is read, before any answer.
+    AfterRequestHead,
+    /// Once the proxy's answer head (the first `\r\n\r\n`) and this many
+    /// bytes after it were passed to the client. For a plain-HTTP request
+    /// that is the response head and the start of its body.
+    AfterAnswerBytes(usize),
 }
 
 impl FaultOptions {
@@ -44,6 +66,8 @@ impl FaultOptions {
             proxy,
             require_auth: None,
             tls: None,
+            refuse: None,
+            die: None,
         }
     }
 }
@@ -116,7 +140,7 @@ impl Drop for FaultProxy {
 
 async fn front<S>(mut client: S, options: &FaultOptions, seen: &Mutex<Vec<String>>)
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let Some((head, leftover)) = read_head(&mut client).await else {
         return;
@@ -153,6 +177,18 @@ where
             return;
         }
     }
+    if let Some((status, body)) = &options.refuse {
+        let refusal = format!(
+            "HTTP/1.1 {status} Refused\r\nContent-Type: text/plain\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = client.write_all(refusal.as_bytes()).await;
+        return;
+    }
+    if options.die == Some(Die::AfterRequestHead) {
+        return;
+    }
     let Ok(mut proxy) = TcpStream::connect(options.proxy).await else {
         return;
     };
@@ -166,11 +202,63 @@ where
         }
     }
     forwarded.push_str("\r\n");
-    if proxy.write_all(forwarded.as_bytes()).await.is_ok()
-        && proxy.write_all(&leftover).await.is_ok()
+    if proxy.write_all(forwarded.as_bytes()).await.is_err()
+        || proxy.write_all(&leftover).await.is_err()
     {
-        let _ = copy_bidirectional(&mut client, &mut proxy).await;
+        return;
     }
+    match options.die {
+        Some(Die::AfterAnswerBytes(after_head)) => {
+            pass_then_die(client, proxy, after_head).await;
+        }
+        _ => {
+            let _ = copy_bidirectional(&mut client, &mut proxy).await;
+        }
+    }
+}
+
+/// Passes the proxy's answer to the client up to its head's end and
+/// `after_head` bytes more (the client's bytes go on to the proxy
+/// meanwhile), then drops both connections.
+async fn pass_then_die<S>(client: S, proxy: TcpStream, after_head: usize)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut client_read, mut client_write) = tokio::io::split(client);
+    let (mut proxy_read, mut proxy_write) = proxy.into_split();
+    let upstream = tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut client_read, &mut proxy_write).await;
+    });
+    let mut passed: Vec<u8> = Vec::new();
+    let mut limit = None;
+    let mut chunk = vec![0u8; 16 * 1024];
+    while let Ok(n) = proxy_read.read(&mut chunk).await {
+        if n == 0 {
+            break;
+        }
+        passed.extend_from_slice(&chunk[..n]);
+        if limit.is_none() {
+            limit = passed
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map(|end| end + 4 + after_head);
+        }
+        let upto = limit.map_or(passed.len(), |l| l.min(passed.len()));
+        let already = passed.len() - n;
+        if upto > already
+            && client_write
+                .write_all(&passed[already..upto])
+                .await
+                .is_err()
+        {
+            break;
+        }
+        if limit.is_some_and(|l| passed.len() >= l) {
+            break;
+        }
+    }
+    upstream.abort();
+    // Dropping both halves closes both connections, as a dead process would.
 }
 
 /// Reads up to the end of a request head: (head, bytes after it).

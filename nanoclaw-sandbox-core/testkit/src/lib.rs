@@ -11,7 +11,8 @@
 //! | [`envfile`] | reading `NAME=VALUE` env files |
 //! | [`docker`] | the docker CLI: runs, unique names, guards that remove what a test made, labels |
 //! | [`tar`] | build contexts as tars |
-//! | [`fault_proxy`] | a proxy front for the faults neither the stand-in nor mitmproxy shows (407, a TLS listener) |
+//! | [`fault_proxy`] | a proxy front for the faults neither the stand-in nor mitmproxy shows (407, a TLS listener, any refusal, a proxy dying at a chosen point) |
+//! | [`daemon_relay`] | a unix-socket relay before the daemon's socket that a test cuts and restores |
 //! | [`net`] | loopback ports: free and closed |
 //! | [`prereq`] | skip or fail when a prerequisite (daemon, mitmproxy, image) is missing |
 //! | [`error`] | [`FixtureError`]: what a fixture was doing and what came back |
@@ -25,6 +26,7 @@
 #![deny(missing_docs)]
 
 pub mod ca;
+pub mod daemon_relay;
 pub mod docker;
 pub mod envfile;
 pub mod error;

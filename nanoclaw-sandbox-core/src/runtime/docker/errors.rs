@@ -83,7 +83,10 @@ pub(super) fn map_error(error: BollardError, ctx: &Ctx<'_>) -> RuntimeError {
         },
         BollardError::RequestTimeoutError => RuntimeError::Transport {
             operation: ctx.described(),
-            message: "the daemon sent no response headers within the request timeout".into(),
+            message: format!(
+                "the daemon at `{}` sent no response headers within the request timeout",
+                ctx.endpoint
+            ),
         },
         other => match connect_failure(&other) {
             Some(reason) => RuntimeError::DaemonUnreachable {
@@ -92,7 +95,7 @@ pub(super) fn map_error(error: BollardError, ctx: &Ctx<'_>) -> RuntimeError {
             },
             None => RuntimeError::Transport {
                 operation: ctx.described(),
-                message: other.to_string(),
+                message: format!("{other} (daemon at `{}`)", ctx.endpoint),
             },
         },
     }
