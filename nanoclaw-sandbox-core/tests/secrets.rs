@@ -12,8 +12,6 @@
 
 mod support;
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -33,87 +31,12 @@ use nanoclaw_sandbox_core::sandbox::{
 use nanoclaw_sandbox_core::spec::{ContainerSpec, NetworkMode};
 use nanoclaw_sandbox_core::trust::{SystemRoots, TrustStore};
 use nanoclaw_testkit::ca::TestCa;
+use nanoclaw_testkit::canary::{random_part, Canaries};
 use nanoclaw_testkit::docker::{docker, ContainerGuard, ImageGuard};
 use nanoclaw_testkit::fault_proxy::FaultOptions;
 use nanoclaw_testkit::net::closed_port;
 use nanoclaw_testkit::tar::tar_context;
 use support::client_fixture::*;
-
-/// The canaries of one test: each distinctive, each random.
-struct Canaries {
-    proxy_password: String,
-    api_key: String,
-    telegram: String,
-    discord: String,
-    slack_bot: String,
-    slack_app: String,
-}
-
-impl Canaries {
-    fn new() -> Self {
-        // A random part of its own for each, so a search tells them apart.
-        let random = || {
-            let mut hasher = RandomState::new().build_hasher();
-            hasher.write_u128(
-                std::time::SystemTime::UNIX_EPOCH
-                    .elapsed()
-                    .unwrap()
-                    .as_nanos(),
-            );
-            format!("{:016x}", hasher.finish())
-        };
-        Canaries {
-            proxy_password: format!("canary-proxy-pass-{}", random()),
-            api_key: format!("sk-ant-canary-api-key-{}", random()),
-            telegram: format!("123456:canary-telegram-{}", random()),
-            discord: format!("canary-discord-{}.part2.part3", random()),
-            slack_bot: format!("xoxb-canary-slack-bot-{}", random()),
-            slack_app: format!("xapp-canary-slack-app-{}", random()),
-        }
-    }
-
-    /// Every canary, with its name.
-    fn all(&self) -> [(&'static str, &str); 6] {
-        [
-            ("proxy password", &self.proxy_password),
-            ("API key", &self.api_key),
-            ("Telegram token", &self.telegram),
-            ("Discord token", &self.discord),
-            ("Slack bot token", &self.slack_bot),
-            ("Slack app token", &self.slack_app),
-        ]
-    }
-
-    /// A proxy URL whose password is the canary.
-    fn proxy_url(&self, authority: &str) -> String {
-        format!("http://agent:{}@{authority}", self.proxy_password)
-    }
-
-    /// The canaries (by name) found in `text`. Each is searched whole and by
-    /// its random part, so a value shown cut or re-encoded still counts.
-    fn found_in(&self, text: &str) -> Vec<&'static str> {
-        self.all()
-            .into_iter()
-            .filter(|(_, canary)| text.contains(canary) || text.contains(random_part(canary)))
-            .map(|(name, _)| name)
-            .collect()
-    }
-
-    /// Panics naming `what` and the canaries when any is in `text`.
-    #[track_caller]
-    fn assert_absent(&self, what: &str, text: &str) {
-        let found = self.found_in(text);
-        assert!(found.is_empty(), "{what} shows the {found:?}:\n{text}");
-    }
-}
-
-/// The random hex part every canary carries.
-fn random_part(canary: &str) -> &str {
-    canary
-        .split(['-', '.', ':'])
-        .find(|part| part.len() == 16 && part.bytes().all(|b| b.is_ascii_hexdigit()))
-        .expect("every canary carries its random part")
-}
 
 /// `Debug` (plain and pretty) and `Display`, one after the other.
 fn shown(value: &(impl std::fmt::Debug + std::fmt::Display)) -> String {

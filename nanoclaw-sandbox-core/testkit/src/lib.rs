@@ -5,6 +5,7 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | [`canary`] | canary secrets a test hands in and searches all output for |
 //! | [`ca`] | the test certificate authority: CAs (any validity window), leaves, PEM/DER, rustls configs |
 //! | [`https`] | the test HTTP(S) server: fixed pages and directories, a JSON echo, a WebSocket echo, handlers |
 //! | [`mitm`] | mitmproxy (`mitmdump`) as a test's intercepting proxy |
@@ -25,6 +26,7 @@
 #![deny(missing_docs)]
 
 pub mod ca;
+pub mod canary;
 pub mod docker;
 pub mod envfile;
 pub mod error;
