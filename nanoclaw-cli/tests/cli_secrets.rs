@@ -376,3 +376,112 @@ fn the_ca_directory_is_read_only_inside_the_container() {
     let out = write("/planted.pem");
     assert_eq!(out.code, 0, "{}", text(out.stderr.as_bytes()));
 }
+
+/// `ws/` (the workspace), `home/.ssh/id_ed25519`, `home/projects/`, and
+/// `config/` for the allowlist, in a fresh directory.
+fn mount_layout() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let home = dir.path().join("home");
+    for sub in [
+        ws.clone(),
+        home.join(".ssh"),
+        home.join("projects"),
+        dir.path().join("config"),
+    ] {
+        std::fs::create_dir_all(sub).unwrap();
+    }
+    std::fs::write(home.join(".ssh/id_ed25519"), "not a real key").unwrap();
+    (dir, ws, home)
+}
+
+#[test]
+fn run_refuses_to_mount_the_ssh_directory() {
+    let (dir, ws, home) = mount_layout();
+    let ssh = format!("{}:/x", home.join(".ssh").display());
+    let run_v = |volume: &str, extra: &[&str]| {
+        let mut args = vec!["run", "--workspace", ws.to_str().unwrap(), "--no-sandbox"];
+        args.extend_from_slice(extra);
+        args.extend([
+            "-v",
+            volume,
+            "--network",
+            "none",
+            "-l",
+            "nanoclaw.test=true",
+        ]);
+        args.extend([
+            "--image",
+            "nanoclaw-no-such-image:never",
+            "--",
+            "--exit",
+            "0",
+        ]);
+        run(dir.path(), &args, &[])
+    };
+
+    // The workspace only: HOME is outside it.
+    let out = run_v(&ssh, &[]);
+    assert_eq!(out.code, 125, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&home.join(".ssh").display().to_string()),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("outside the allowed roots"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("--mount-allowlist"), "{}", out.stderr);
+
+    // HOME allowed: `.ssh` is still refused, by name, with the fix.
+    let allowlist = dir.path().join("config/mount-allowlist.json");
+    let list = serde_json::json!({
+        "allowedRoots": [{ "path": home, "allowReadWrite": true }]
+    });
+    std::fs::write(&allowlist, list.to_string()).unwrap();
+    let with_list = ["--mount-allowlist", allowlist.to_str().unwrap()];
+    let out = run_v(&ssh, &with_list);
+    assert_eq!(out.code, 125, "{}", out.stderr);
+    for needle in [
+        "`.ssh` is a credential-like name",
+        "allowCredentials",
+        "mount-allowlist.json",
+    ] {
+        assert!(out.stderr.contains(needle), "{needle}: {}", out.stderr);
+    }
+    // The same through the environment variable.
+    let out = run(
+        dir.path(),
+        &[
+            "run",
+            "--workspace",
+            ws.to_str().unwrap(),
+            "--dry-run",
+            "--image",
+            "a:1",
+            "-v",
+            &ssh,
+        ],
+        &[("NANOCLAW_MOUNT_ALLOWLIST", allowlist.to_str().unwrap())],
+    );
+    assert_eq!(out.code, 125, "{}", out.stderr);
+    assert!(out.stderr.contains("credential-like"), "{}", out.stderr);
+    // Mounting the allowlist's own directory is refused.
+    let config = format!("{}:/cfg:ro", dir.path().join("config").display());
+    let out = run_v(&config, &with_list);
+    assert_eq!(out.code, 125, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("could rewrite its own policy"),
+        "{}",
+        out.stderr
+    );
+
+    // Control: an allowed directory passes (a dry run: no daemon needed).
+    let projects = format!("{}:/p", home.join("projects").display());
+    let out = run_v(&projects, &[with_list[0], with_list[1], "--dry-run"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("/p"), "{}", out.stdout);
+}

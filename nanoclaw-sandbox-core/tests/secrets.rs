@@ -489,3 +489,62 @@ async fn a_patched_builds_history_and_image_hold_no_canary() {
         inspect.len()
     );
 }
+
+#[test]
+fn the_host_refuses_a_profile_mounting_credentials_or_leaving_its_roots() {
+    use nanoclaw_sandbox_core::host::{AgentHost, AgentProfile, HostError};
+    use nanoclaw_sandbox_core::mount_policy::{MountPolicy, MountPolicyError};
+    use nanoclaw_sandbox_core::spec::Mount;
+    // No daemon needed: the runtime is used only once the host runs.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(docker) = rt.block_on(support::docker::connect()) else {
+        return;
+    };
+    let runtime: Arc<dyn ContainerRuntime> = Arc::new(docker);
+    let dir = tempfile::tempdir().unwrap();
+    let workspace = dir.path().join("ws");
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    std::fs::create_dir_all(workspace.join("shared")).unwrap();
+    let channel = Arc::new(support::memory_channel::MemoryChannel::default());
+    let build = |mount: Mount, policy: Option<MountPolicy>| {
+        let spec = ContainerSpec::builder("agent:1")
+            .mount(mount)
+            .build()
+            .unwrap();
+        let mut builder = AgentHost::builder(runtime.clone(), AgentProfile::new(spec), &workspace)
+            .channel(channel.clone());
+        if let Some(policy) = policy {
+            builder = builder.mount_policy(policy);
+        }
+        builder.build().map(|_| ())
+    };
+    // The default: the workspace only.
+    let err = build(Mount::bind(home.join(".ssh"), "/keys", true), None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            HostError::MountPolicy(MountPolicyError::OutsideRoots { .. })
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains(".ssh"), "{err}");
+    // HOME allowed: `.ssh` is refused by name.
+    let policy = MountPolicy::workspace_only(&workspace).allow_root(&home, true);
+    let err = build(
+        Mount::bind(home.join(".ssh"), "/keys", true),
+        Some(policy.clone()),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            HostError::MountPolicy(MountPolicyError::Credential { .. })
+        ),
+        "{err}"
+    );
+    // Controls: a workspace folder, and `.ssh` once explicitly allowed.
+    build(Mount::bind(workspace.join("shared"), "/shared", true), None).unwrap();
+    let policy = policy.allow_credential(home.join(".ssh"));
+    build(Mount::bind(home.join(".ssh"), "/keys", true), Some(policy)).unwrap();
+}
