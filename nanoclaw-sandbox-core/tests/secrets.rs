@@ -522,10 +522,7 @@ fn the_host_refuses_a_profile_mounting_credentials_or_leaving_its_roots() {
     // The default: the workspace only.
     let err = build(Mount::bind(home.join(".ssh"), "/keys", true), None).unwrap_err();
     assert!(
-        matches!(
-            err,
-            HostError::MountPolicy(MountPolicyError::OutsideRoots { .. })
-        ),
+        matches!(&err, HostError::MountPolicy(e) if matches!(**e, MountPolicyError::OutsideRoots { .. })),
         "{err}"
     );
     assert!(err.to_string().contains(".ssh"), "{err}");
@@ -537,10 +534,7 @@ fn the_host_refuses_a_profile_mounting_credentials_or_leaving_its_roots() {
     )
     .unwrap_err();
     assert!(
-        matches!(
-            err,
-            HostError::MountPolicy(MountPolicyError::Credential { .. })
-        ),
+        matches!(&err, HostError::MountPolicy(e) if matches!(**e, MountPolicyError::Credential { .. })),
         "{err}"
     );
     // Controls: a workspace folder, and `.ssh` once explicitly allowed.

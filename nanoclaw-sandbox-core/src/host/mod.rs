@@ -99,7 +99,7 @@ pub enum HostError {
     Cleanup(#[source] RuntimeError),
     /// A mount of the agent profile is refused by the mount policy.
     #[error(transparent)]
-    MountPolicy(#[from] crate::mount_policy::MountPolicyError),
+    MountPolicy(Box<crate::mount_policy::MountPolicyError>),
     /// The chat folders' root could not be made.
     #[error("the workspace folder `{path}` could not be prepared: {source}")]
     Workspace {
@@ -334,12 +334,11 @@ impl AgentHostBuilder {
                 &self.workspace.join("sessions"),
             )
             .map_err(|e| config("agent profile", e.to_string()))?;
-        match &self.mount_policy {
-            Some(policy) => policy.check(&spec)?,
-            None => {
-                crate::mount_policy::MountPolicy::workspace_only(&self.workspace).check(&spec)?
-            }
-        }
+        let checked = match &self.mount_policy {
+            Some(policy) => policy.check(&spec),
+            None => crate::mount_policy::MountPolicy::workspace_only(&self.workspace).check(&spec),
+        };
+        checked.map_err(|e| HostError::MountPolicy(Box::new(e)))?;
         Ok(AgentHost { config: self })
     }
 }
