@@ -95,7 +95,12 @@ async fn a_symlink_at_the_ca_directory_is_refused_and_nothing_is_left() {
 
     // Control: no symlink, created as usual.
     let id = runtime.create(&spec(&good)).await.unwrap();
-    // What the check costs a create: one stat per path component.
+    // The verdict is kept per image: the symlinked one is refused again.
+    assert!(matches!(
+        runtime.create(&spec(&bad)).await,
+        Err(RuntimeError::RedirectedMount { .. })
+    ));
+    // What the check costs a create (once per image): one stat per path component.
     let started = std::time::Instant::now();
     for path in ["/etc", "/etc/nanoclaw", "/etc/nanoclaw/ca"] {
         assert_eq!(runtime.link_target(&id, path).await.unwrap(), None);

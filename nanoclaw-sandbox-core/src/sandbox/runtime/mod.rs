@@ -21,7 +21,7 @@ mod build;
 mod builder;
 mod instances;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -79,6 +79,10 @@ pub struct SandboxRuntime<R> {
     /// Bumped by every [`reload`](Self::reload) that changed the CA: the
     /// runtime's [`generation`](ContainerRuntime::generation).
     generation: AtomicU64,
+    /// Images whose CA directory path was found free of symlinks (a stat
+    /// per path component costs tens of milliseconds): checked once per
+    /// image name for the runtime's life.
+    ca_path_checked: Mutex<HashSet<String>>,
 }
 
 /// What the builder hands over.
@@ -124,6 +128,7 @@ impl<R> SandboxRuntime<R> {
             instance_name: parts.instance_name,
             last_report: Mutex::new(None),
             generation: AtomicU64::new(0),
+            ca_path_checked: Mutex::new(HashSet::new()),
         }
     }
 
@@ -235,7 +240,12 @@ impl<R: ContainerRuntime> SandboxRuntime<R> {
             .mounts()
             .iter()
             .any(|m| m.target() == CONTAINER_CA_DIR);
-        if !mounts_ca {
+        let checked = || {
+            self.ca_path_checked
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        if !mounts_ca || checked().contains(patched.image()) {
             return Ok(());
         }
         let mut path = String::new();
@@ -251,6 +261,7 @@ impl<R: ContainerRuntime> SandboxRuntime<R> {
                 });
             }
         }
+        checked().insert(patched.image().to_string());
         Ok(())
     }
 }
