@@ -64,6 +64,8 @@ pub const CREDENTIAL_NAMES: &[&str] = &[
     ".secret",
     ".secrets",
     "private_key",
+    // Not a credential but worth more: the Docker daemon's socket is root on the host.
+    "docker.sock",
 ];
 
 /// The environment variable that names the allowlist file (the CLI's
@@ -606,6 +608,7 @@ mod tests {
             ),
             (l.home.join(".netrc"), ".netrc"),
             (l.home.join(".kube/config"), ".kube"),
+            (l.home.join("run/docker.sock"), "docker.sock"),
         ] {
             let err = check(&policy, &source).unwrap_err();
             let MountPolicyError::Credential { name: found, .. } = &err else {
