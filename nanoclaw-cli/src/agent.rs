@@ -61,6 +61,10 @@ pub(crate) struct Args {
     /// trusted, 22 on an HTTP status of 400 or more, 1 on other failures.
     #[arg(long, value_name = "URL")]
     get: Option<String>,
+    /// Create (or truncate) FILE and write a line to it; exit 1, saying why,
+    /// when that fails (a read-only mount, say).
+    #[arg(long = "write", value_name = "FILE")]
+    write_file: Option<std::path::PathBuf>,
     /// Allocate and touch this many MiB (to reach a memory limit).
     #[arg(long, value_name = "MIB")]
     alloc_mib: Option<usize>,
@@ -143,6 +147,12 @@ async fn behave(args: &Args, sleep: Option<Duration>) -> anyhow::Result<ExitCode
     drop(stdout);
     for line in &args.stderr_lines {
         eprintln!("{line}");
+    }
+    if let Some(file) = &args.write_file {
+        if let Err(error) = std::fs::write(file, "written by the test agent\n") {
+            eprintln!("cannot write {}: {error}", file.display());
+            return Ok(ExitCode::from(GET_FAILED));
+        }
     }
     if args.echo_stdin {
         echo_stdin().await?;

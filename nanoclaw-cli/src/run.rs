@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use nanoclaw_sandbox_core::mount_policy::{self, MountPolicy};
 use nanoclaw_sandbox_core::redact;
 use nanoclaw_sandbox_core::runtime::{
     AgentHandle, ContainerRuntime, InstanceId, OutputStream, RuntimeError, RuntimeIdentity, Stdin,
@@ -60,6 +61,13 @@ pub(crate) struct Args {
     /// current directory].
     #[arg(long, env = engine::WORKSPACE_VAR, value_name = "DIR")]
     workspace: Option<PathBuf>,
+    /// The mount allowlist (JSON, NanoClaw's `mount-allowlist.json`: allowed
+    /// roots, allowed credential paths): bind mount sources must lie under the
+    /// workspace or an allowed root, nothing credential-like (`.ssh`, `.env`,
+    /// ...) unless allowed. Keep it outside everything mounted [default: the
+    /// workspace only].
+    #[arg(long, env = mount_policy::ALLOWLIST_VAR, value_name = "FILE")]
+    mount_allowlist: Option<PathBuf>,
     #[command(flatten)]
     settings: SettingsArgs,
 }
@@ -116,6 +124,7 @@ async fn execute(args: &Args, workspace: Option<&Path>) -> Result<ExitCode, Fail
         .to_builder()
         .auto_remove(!args.no_auto_remove)
         .build()?;
+    mount_policy(args.mount_allowlist.as_deref(), workspace)?.check(&spec)?;
     let env = if args.no_sandbox {
         SandboxEnv::new(Mode::StandardDocker)
     } else {
@@ -134,6 +143,19 @@ async fn execute(args: &Args, workspace: Option<&Path>) -> Result<ExitCode, Fail
         signal = signals.next() => return Ok(ExitCode::from(signal.exit_code())),
     };
     attend(agent, &mut signals, Duration::from_secs(args.stop_timeout)).await
+}
+
+/// The mount policy of `run`: the allowlist file's, else the workspace only
+/// (the current directory when none is given).
+fn mount_policy(allowlist: Option<&Path>, workspace: Option<&Path>) -> anyhow::Result<MountPolicy> {
+    let workspace = match workspace {
+        Some(dir) => dir.to_path_buf(),
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    Ok(match allowlist {
+        Some(file) => MountPolicy::load(file, &workspace)?,
+        None => MountPolicy::workspace_only(&workspace),
+    })
 }
 
 /// Streams the agent's output until it exits, or stops it on a signal;

@@ -379,8 +379,16 @@ fn property_names(schema: &serde_json::Value, names: &mut Vec<String>) {
 /// `run --spec FILE --dry-run --no-sandbox`: the CLI's own parser.
 fn run_spec(file: &Path) -> assert_cmd::Command {
     let mut cmd = cli();
-    cmd.args(["run", "--dry-run", "--no-sandbox", "--spec"])
-        .arg(file);
+    // The doc's examples mount from under /home/me/nanoclaw: their workspace.
+    cmd.args([
+        "run",
+        "--dry-run",
+        "--no-sandbox",
+        "--workspace",
+        "/home/me/nanoclaw",
+    ])
+    .arg("--spec")
+    .arg(file);
     cmd
 }
 

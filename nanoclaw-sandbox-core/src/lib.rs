@@ -13,6 +13,7 @@
 //! | [`runtime`] | [`ContainerRuntime`](runtime::ContainerRuntime), [`ImageBuilder`](runtime::ImageBuilder) |
 //! | [`sandbox`] | sandbox detection, the pure spec patcher, the runtime decorator |
 //! | [`trust`] | the proxy CA trust store and the trust variables |
+//! | [`mount_policy`] | [`MountPolicy`](mount_policy::MountPolicy): the mount allowlist (allowed roots, credential-like names) |
 //! | [`proxy`] | [`ProxyConfig`](proxy::ProxyConfig), proxy URLs with redaction |
 //! | [`dockerfile`] | the Dockerfile patcher |
 //! | [`doctor`] | the sandbox checks as data (`Check { id, status, detail, fix }`) |
@@ -31,6 +32,7 @@ pub mod agent;
 pub mod crypto;
 pub mod dockerfile;
 pub mod doctor;
+pub mod mount_policy;
 pub mod proxy;
 pub mod redact;
 pub mod runtime;

@@ -2,8 +2,7 @@
 //! workspace root (in Docker Sandboxes only workspace paths can be
 //! bind-mounted), and the workspace's file system.
 
-use std::ffi::OsString;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use super::check::Check;
 use super::CheckId;
@@ -18,57 +17,8 @@ const NO_WORKSPACE: &str =
 /// Where the kernel lists this process's mounts (Linux).
 pub(crate) const MOUNTINFO: &str = "/proc/self/mountinfo";
 
-/// `path` made absolute with symlinks resolved as far as it exists; the
-/// part that does not exist (yet) is appended with `.` and `..` applied.
-/// A symlink inside the workspace pointing outside it counts as outside.
-pub(crate) fn resolve(path: &Path) -> PathBuf {
-    let absolute = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .map(|cwd| cwd.join(path))
-            .unwrap_or_else(|_| path.to_path_buf())
-    };
-    let mut existing = absolute.as_path();
-    let mut rest: Vec<OsString> = Vec::new();
-    loop {
-        if let Ok(real) = std::fs::canonicalize(existing) {
-            return rest.iter().rev().fold(real, |mut out, part| {
-                push_normalized(&mut out, Path::new(part));
-                out
-            });
-        }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_os_string());
-                existing = parent;
-            }
-            // Nothing of it exists (or `..` at the end): lexical only.
-            _ => {
-                let mut out = PathBuf::new();
-                push_normalized(&mut out, &absolute);
-                return out;
-            }
-        }
-    }
-}
-
-fn push_normalized(out: &mut PathBuf, path: &Path) {
-    for component in path.components() {
-        match component {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-}
-
-/// Whether `path` is `root` or below it, both resolved.
-pub(crate) fn is_inside(path: &Path, root: &Path) -> bool {
-    resolve(path).starts_with(resolve(root))
-}
+// One home for resolving mount sources: the mount allowlist's.
+pub(crate) use crate::mount_policy::{is_inside, resolve};
 
 /// What every workspace finding's fix starts from.
 fn workspace_missing(id: CheckId, root: &Path) -> Option<Check> {

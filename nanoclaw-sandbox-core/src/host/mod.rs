@@ -97,6 +97,9 @@ pub enum HostError {
     /// The leftovers of an earlier run could not be cleaned up.
     #[error("cleaning up the containers of an earlier run failed: {0}")]
     Cleanup(#[source] RuntimeError),
+    /// A mount of the agent profile is refused by the mount policy.
+    #[error(transparent)]
+    MountPolicy(Box<crate::mount_policy::MountPolicyError>),
     /// The chat folders' root could not be made.
     #[error("the workspace folder `{path}` could not be prepared: {source}")]
     Workspace {
@@ -169,6 +172,7 @@ pub struct AgentHostBuilder {
     idle_timeout: Duration,
     shutdown_grace: Duration,
     credentials: BTreeMap<String, String>,
+    mount_policy: Option<crate::mount_policy::MountPolicy>,
 }
 
 impl std::fmt::Debug for AgentHostBuilder {
@@ -247,6 +251,14 @@ impl AgentHostBuilder {
         self
     }
 
+    /// Which host paths agent containers may mount (default: the workspace
+    /// only, nothing credential-like: [`MountPolicy::workspace_only`](crate::mount_policy::MountPolicy::workspace_only)).
+    /// [`build`](Self::build) checks the profile's mounts and the chat folders against it.
+    pub fn mount_policy(mut self, policy: crate::mount_policy::MountPolicy) -> Self {
+        self.mount_policy = Some(policy);
+        self
+    }
+
     /// Where the journal lives (default `<workspace>/.nanoclaw`).
     pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.state_dir = Some(dir.into());
@@ -311,15 +323,22 @@ impl AgentHostBuilder {
                 ));
             }
         }
-        // The profile must make a valid spec for a chat.
+        // The profile must make a valid spec for a chat, mounting only what
+        // the mount policy allows.
         let probe = ChatKey::new("probe", ChatId("0".into()));
-        self.profile
+        let spec = self
+            .profile
             .spec_for(
                 &probe,
                 &self.workspace.join("chats"),
                 &self.workspace.join("sessions"),
             )
             .map_err(|e| config("agent profile", e.to_string()))?;
+        let checked = match &self.mount_policy {
+            Some(policy) => policy.check(&spec),
+            None => crate::mount_policy::MountPolicy::workspace_only(&self.workspace).check(&spec),
+        };
+        checked.map_err(|e| HostError::MountPolicy(Box::new(e)))?;
         Ok(AgentHost { config: self })
     }
 }
@@ -358,6 +377,7 @@ impl AgentHost {
             idle_timeout: AgentHostBuilder::DEFAULT_IDLE_TIMEOUT,
             shutdown_grace: AgentHostBuilder::DEFAULT_SHUTDOWN_GRACE,
             credentials: BTreeMap::new(),
+            mount_policy: None,
         }
     }
 

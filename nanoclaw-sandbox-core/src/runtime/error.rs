@@ -165,6 +165,23 @@ pub enum RuntimeError {
         /// What went wrong.
         message: String,
     },
+    /// The image has a symlink where the CA directory is mounted.
+    #[error(
+        "image `{image}` has `{path}` as a symlink to `{link_target}`: the engine would follow \
+         it and mount the proxy CA directory somewhere else than {ca_dir} (over the image's own \
+         files, say); remove the symlink from the image: {ca_dir} and its parents must be plain \
+         directories or absent"
+    )]
+    RedirectedMount {
+        /// The container's image.
+        image: String,
+        /// The symlink in the image.
+        path: String,
+        /// Where it points.
+        link_target: String,
+        /// The CA directory's path in containers.
+        ca_dir: &'static str,
+    },
     /// The sandbox layer could not adapt a spec or build to the proxy.
     #[error("the sandbox layer could not prepare {subject}: {source}")]
     Sandbox {

@@ -67,6 +67,20 @@ pub trait ContainerRuntime: Send + Sync {
     /// Creates (does not start) a container for `spec`.
     async fn create(&self, spec: &ContainerSpec) -> Result<ContainerId, RuntimeError>;
 
+    /// The symlink target of `path` in the file system of the (created)
+    /// container `id`: `None` when `path` is no symlink or does not exist.
+    /// The sandbox layer asks it for the CA directory's ancestors, since an
+    /// engine follows an image's symlink when it mounts. Engines that cannot
+    /// tell answer `None` (the default).
+    async fn link_target(
+        &self,
+        id: &ContainerId,
+        path: &str,
+    ) -> Result<Option<String>, RuntimeError> {
+        let _ = (id, path);
+        Ok(None)
+    }
+
     /// Attaches to the container's stdout, stderr and, if `stdin`, its stdin.
     /// Attach before [`start`](Self::start) to see all output.
     async fn attach(&self, id: &ContainerId, stdin: bool) -> Result<Attachment, RuntimeError>;

@@ -5,6 +5,7 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | [`canary`] | canary secrets a test hands in and searches all output for |
 //! | [`ca`] | the test certificate authority: CAs (any validity window), leaves, PEM/DER, rustls configs |
 //! | [`https`] | the test HTTP(S) server: fixed pages and directories, a JSON echo, a WebSocket echo, handlers |
 //! | [`mitm`] | mitmproxy (`mitmdump`) as a test's intercepting proxy |
@@ -27,6 +28,7 @@
 
 pub mod ca;
 pub mod daemon_relay;
+pub mod canary;
 pub mod docker;
 pub mod envfile;
 pub mod error;

@@ -343,6 +343,29 @@ impl ContainerRuntime for DockerRuntime {
         exec::exec(self, id, cmd).await
     }
 
+    async fn link_target(
+        &self,
+        id: &ContainerId,
+        path: &str,
+    ) -> Result<Option<String>, RuntimeError> {
+        let options = bollard::query_parameters::ContainerArchiveInfoOptionsBuilder::default()
+            .path(path)
+            .build();
+        match self
+            .docker
+            .get_container_archive_info(id.as_str(), Some(options))
+            .await
+        {
+            Ok(stat) if stat.link_target.is_empty() => Ok(None),
+            Ok(stat) => Ok(Some(stat.link_target)),
+            // The path does not exist in the container.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(map_error(e, &self.ctx_container("stat a path of", id))),
+        }
+    }
+
     async fn inspect(&self, id: &ContainerId) -> Result<ContainerInfo, RuntimeError> {
         let inspected = self
             .docker

@@ -94,6 +94,22 @@ pub(super) fn apply(
         let exposed = value.effective().expose();
         draft.set_pair(PatchKind::ProxyVariable, *pair, &exposed, str::to_string);
     }
+    if values
+        .iter()
+        .any(|(_, value)| value.original.has_credentials())
+    {
+        // A client reads its proxy from the environment only, so the
+        // credentials must be there; say so, as the build patcher does.
+        draft.note(
+            Severity::Warn,
+            PatchKind::ProxyVariable,
+            "credentials",
+            "the proxy URL carries a user name or password: the container's environment holds \
+             it, and `docker inspect` shows it to anyone who can reach the daemon; prefer a \
+             proxy without credentials (the Docker Sandboxes proxy needs none) or one that \
+             trusts the agents' network",
+        );
+    }
     if !values.is_empty() {
         // Without it Node's built-in clients ignore the variables set above.
         draft.set_var(

@@ -21,7 +21,7 @@ mod build;
 mod builder;
 mod instances;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -37,7 +37,7 @@ use crate::runtime::{
     RuntimeIdentity,
 };
 use crate::spec::ContainerSpec;
-use crate::trust::SystemRoots;
+use crate::trust::{SystemRoots, CONTAINER_CA_DIR};
 
 /// The sandbox layer around a container runtime; see the [module docs](self).
 ///
@@ -79,6 +79,10 @@ pub struct SandboxRuntime<R> {
     /// Bumped by every [`reload`](Self::reload) that changed the CA: the
     /// runtime's [`generation`](ContainerRuntime::generation).
     generation: AtomicU64,
+    /// Images whose CA directory path was found free of symlinks (a stat
+    /// per path component costs tens of milliseconds): checked once per
+    /// image name for the runtime's life.
+    ca_path_checked: Mutex<HashSet<String>>,
 }
 
 /// What the builder hands over.
@@ -124,6 +128,7 @@ impl<R> SandboxRuntime<R> {
             instance_name: parts.instance_name,
             last_report: Mutex::new(None),
             generation: AtomicU64::new(0),
+            ca_path_checked: Mutex::new(HashSet::new()),
         }
     }
 
@@ -215,7 +220,49 @@ impl<R: ContainerRuntime> SandboxRuntime<R> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(report.clone());
         let id = self.inner.create(&patched).await?;
+        if let Err(error) = self.check_ca_target(&patched, &id).await {
+            // Best effort: the error says what to fix, whatever the removal does.
+            let _ = self.inner.remove(&id, true).await;
+            return Err(error);
+        }
         Ok((id, report))
+    }
+
+    /// Refuses a container whose image has a symlink at the CA directory or
+    /// one of its parents: the engine would follow it and mount the CA
+    /// directory elsewhere in the container (over the image's own files).
+    async fn check_ca_target(
+        &self,
+        patched: &ContainerSpec,
+        id: &ContainerId,
+    ) -> Result<(), RuntimeError> {
+        let mounts_ca = patched
+            .mounts()
+            .iter()
+            .any(|m| m.target() == CONTAINER_CA_DIR);
+        let checked = || {
+            self.ca_path_checked
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        if !mounts_ca || checked().contains(patched.image()) {
+            return Ok(());
+        }
+        let mut path = String::new();
+        for part in CONTAINER_CA_DIR.split('/').filter(|p| !p.is_empty()) {
+            path.push('/');
+            path.push_str(part);
+            if let Some(link_target) = self.inner.link_target(id, &path).await? {
+                return Err(RuntimeError::RedirectedMount {
+                    image: patched.image().to_string(),
+                    path,
+                    link_target,
+                    ca_dir: CONTAINER_CA_DIR,
+                });
+            }
+        }
+        checked().insert(patched.image().to_string());
+        Ok(())
     }
 }
 
@@ -251,6 +298,14 @@ impl<R: ContainerRuntime> ContainerRuntime for SandboxRuntime<R> {
 
     async fn create(&self, spec: &ContainerSpec) -> Result<ContainerId, RuntimeError> {
         self.create_with_report(spec).await.map(|(id, _)| id)
+    }
+
+    async fn link_target(
+        &self,
+        id: &ContainerId,
+        path: &str,
+    ) -> Result<Option<String>, RuntimeError> {
+        self.inner.link_target(id, path).await
     }
 
     async fn attach(&self, id: &ContainerId, stdin: bool) -> Result<Attachment, RuntimeError> {
