@@ -14,6 +14,7 @@
 //! | [`sandbox`] | sandbox detection, the pure spec patcher, the runtime decorator |
 //! | [`trust`] | the proxy CA trust store and the trust variables |
 //! | [`proxy`] | [`ProxyConfig`](proxy::ProxyConfig), proxy URLs with redaction |
+//! | [`docker_cli`] | the `docker run` command line, parsed and patched (the `docker` drop-in) |
 //! | [`dockerfile`] | the Dockerfile patcher |
 //! | [`doctor`] | the sandbox checks as data (`Check { id, status, detail, fix }`) |
 //! | `http` (feature `client`) | the proxy-aware HTTPS and WebSocket client |
@@ -29,6 +30,7 @@
 
 pub mod agent;
 pub mod crypto;
+pub mod docker_cli;
 pub mod dockerfile;
 pub mod doctor;
 pub mod proxy;
