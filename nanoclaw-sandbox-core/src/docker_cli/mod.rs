@@ -11,7 +11,6 @@ pub mod flags;
 mod parse;
 mod rewrite;
 
-
 pub use self::parse::{
     parse, DockerCommand, ParseError, RunInvocation, RunKind, RunOption, ValueAt,
 };

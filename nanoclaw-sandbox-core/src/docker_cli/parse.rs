@@ -210,7 +210,11 @@ fn global_width(args: &[String], i: usize) -> Option<usize> {
     Some(1)
 }
 
-fn parse_run(kind: RunKind, head: Vec<String>, rest: &[String]) -> Result<RunInvocation, ParseError> {
+fn parse_run(
+    kind: RunKind,
+    head: Vec<String>,
+    rest: &[String],
+) -> Result<RunInvocation, ParseError> {
     let command = kind.word();
     let mut options = Vec::new();
     let mut tokens: Vec<String> = Vec::new();
@@ -271,7 +275,10 @@ fn parse_run(kind: RunKind, head: Vec<String>, rest: &[String]) -> Result<RunInv
                     };
                     tokens.push(next.clone());
                     i += 1;
-                    (Some(next.clone()), Some(ValueAt::Whole { token: index + 1 }))
+                    (
+                        Some(next.clone()),
+                        Some(ValueAt::Whole { token: index + 1 }),
+                    )
                 }
                 None => (None, None),
             };

@@ -66,7 +66,10 @@ pub struct Rewrite {
 /// Patches `line` for a sandbox: proxy and trust variables, the CA
 /// directory mount, `/dev/null` binds replaced, extra host for a translated
 /// proxy, and `--pull never` unless the caller chose a pull policy.
-pub fn rewrite(line: &RunInvocation, context: &RewriteContext<'_>) -> Result<Rewrite, RewriteError> {
+pub fn rewrite(
+    line: &RunInvocation,
+    context: &RewriteContext<'_>,
+) -> Result<Rewrite, RewriteError> {
     let spec = to_spec(line, context)?;
     let (patched, report) = context.patcher.patch(&spec)?;
     let mut tokens = line.option_tokens.clone();
@@ -183,7 +186,10 @@ pub fn parse_env_file(
 /// The container the line describes, as far as the patcher looks: image,
 /// environment, mounts (a named or anonymous volume stands as a tmpfs at its
 /// target: only its target matters to the patcher), network, extra hosts.
-fn to_spec(line: &RunInvocation, context: &RewriteContext<'_>) -> Result<ContainerSpec, RewriteError> {
+fn to_spec(
+    line: &RunInvocation,
+    context: &RewriteContext<'_>,
+) -> Result<ContainerSpec, RewriteError> {
     let mut builder = ContainerSpec::builder(line.image.clone());
     for (name, value) in context.env_file_vars {
         builder = builder.env(name, value);
@@ -402,9 +408,9 @@ fn dev_null_edit(
 /// The source the patched spec binds at `target`, when it is no longer `/dev/null`.
 fn replaced_source<'a>(patched: &'a ContainerSpec, target: &str) -> Option<&'a Path> {
     patched.mounts().iter().find_map(|m| match m {
-        Mount::Bind { source, target: t, .. } if t == target && source != Path::new(DEV_NULL) => {
-            Some(source.as_path())
-        }
+        Mount::Bind {
+            source, target: t, ..
+        } if t == target && source != Path::new(DEV_NULL) => Some(source.as_path()),
         _ => None,
     })
 }
