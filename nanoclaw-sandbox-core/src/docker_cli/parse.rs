@@ -8,7 +8,7 @@ use super::flags::{by_long, by_short, Flag, GLOBAL_FLAGS, RUN_FLAGS};
 #[non_exhaustive]
 pub enum ParseError {
     /// A long flag that takes a value came last.
-    #[error("flag needs an argument: --{flag}\nSee 'docker {command} --help'.")]
+    #[error("flag needs an argument: --{flag}\n{}", usage(command))]
     MissingValue {
         /// The flag.
         flag: String,
@@ -16,7 +16,7 @@ pub enum ParseError {
         command: &'static str,
     },
     /// A short flag that takes a value came last.
-    #[error("flag needs an argument: '{flag}' in -{group}\nSee 'docker {command} --help'.")]
+    #[error("flag needs an argument: '{flag}' in -{flag}\n{}", usage(command))]
     MissingShortValue {
         /// The letter.
         flag: char,
@@ -27,7 +27,7 @@ pub enum ParseError {
     },
     /// A long flag docker does not have (without `=VALUE`: whether the next
     /// argument is its value cannot be known).
-    #[error("unknown flag: --{flag}\nSee 'docker {command} --help'.")]
+    #[error("unknown flag: --{flag}\n{}", usage(command))]
     UnknownFlag {
         /// The flag.
         flag: String,
@@ -35,7 +35,7 @@ pub enum ParseError {
         command: &'static str,
     },
     /// A letter docker does not have.
-    #[error("unknown shorthand flag: '{flag}' in -{group}\nSee 'docker {command} --help'.")]
+    #[error("unknown shorthand flag: '{flag}' in -{flag}\n{}", usage(command))]
     UnknownShorthand {
         /// The letter.
         flag: char,
@@ -45,11 +45,22 @@ pub enum ParseError {
         command: &'static str,
     },
     /// No IMAGE.
-    #[error("\"docker {command}\" requires at least 1 argument.\nSee 'docker {command} --help'.")]
+    #[error(
+        "docker: 'docker {command}' requires at least 1 argument\n{}",
+        usage(command)
+    )]
     MissingImage {
         /// `run` or `create`.
         command: &'static str,
     },
+}
+
+/// The usage lines the docker CLI prints after a flag error.
+fn usage(command: &str) -> String {
+    format!(
+        "\nUsage:  docker {command} [OPTIONS] IMAGE [COMMAND] [ARG...]\n\n\
+         Run 'docker {command} --help' for more information"
+    )
 }
 
 /// `docker run` or `docker create`.
