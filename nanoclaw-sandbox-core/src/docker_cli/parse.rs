@@ -303,8 +303,7 @@ fn parse_run(
         }
         // A group of short flags: `-it`, `-itd`, `-eA=1`, `-e=A=1`.
         let group = &token[1..];
-        let mut chars = group.char_indices();
-        while let Some((at, c)) = chars.next() {
+        for (at, c) in group.char_indices() {
             let Some(flag) = by_short(RUN_FLAGS, c) else {
                 return Err(ParseError::UnknownShorthand {
                     flag: c,

@@ -75,11 +75,8 @@ pub fn rewrite(
     let mut tokens = line.option_tokens.clone();
     // `/dev/null` binds: the source is swapped in place.
     for option in &line.options {
-        if let Some((target, edited)) = dev_null_edit(option, &patched)? {
-            let _ = target;
-            if let Some(at) = option.value_at {
-                replace_value(&mut tokens, at, &edited);
-            }
+        if let (Some(edited), Some(at)) = (dev_null_edit(option, &patched)?, option.value_at) {
+            replace_value(&mut tokens, at, &edited);
         }
     }
     let mut inserted = Vec::new();
@@ -214,7 +211,7 @@ fn to_spec(
         .iter()
         .filter(|o| o.name == "network" || o.name == "net")
         .filter_map(|o| o.value.as_deref())
-        .last()
+        .next_back()
     {
         builder = builder.network(NetworkMode::parse(network));
     }
@@ -354,11 +351,11 @@ fn parse_mount(value: &str) -> Result<MountFlag<'_>, RewriteError> {
 fn dev_null_edit(
     option: &RunOption,
     patched: &ContainerSpec,
-) -> Result<Option<(String, String)>, RewriteError> {
+) -> Result<Option<String>, RewriteError> {
     let Some(value) = option.value.as_deref() else {
         return Ok(None);
     };
-    let (target, edited) = match option.name.as_str() {
+    let edited = match option.name.as_str() {
         "volume" => {
             let v = parse_volume(value)?;
             if v.source != Some(DEV_NULL) {
@@ -374,8 +371,7 @@ fn dev_null_edit(
                 .filter(|o| *o != "rw" && *o != "ro")
                 .collect();
             options.insert(0, "ro");
-            let text = format!("{}:{}:{}", source.display(), v.target, options.join(","));
-            (v.target.to_string(), text)
+            format!("{}:{}:{}", source.display(), v.target, options.join(","))
         }
         "mount" => {
             let m = parse_mount(value)?;
@@ -398,11 +394,11 @@ fn dev_null_edit(
                 fields.retain(|f| !f.starts_with("readonly") && !f.starts_with("ro="));
                 fields.push("readonly".into());
             }
-            (m.target.to_string(), fields.join(","))
+            fields.join(",")
         }
         _ => return Ok(None),
     };
-    Ok(Some((target, edited)))
+    Ok(Some(edited))
 }
 
 /// The source the patched spec binds at `target`, when it is no longer `/dev/null`.
