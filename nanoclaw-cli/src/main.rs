@@ -34,6 +34,7 @@ mod route;
 mod run;
 mod run_spec;
 mod settings;
+mod shim_install;
 mod signals;
 mod spec_schema;
 
@@ -115,6 +116,8 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
         args: Vec<std::ffi::OsString>,
     },
+    /// Install (or remove) a `docker` link to this executable in a directory for the host's PATH.
+    Shim(shim_install::Args),
     /// The test agent itself: what runs inside the agent image.
     #[command(hide = true)]
     Agent(agent::Args),
@@ -183,6 +186,7 @@ fn main() -> ExitCode {
         // Reached only when `docker` is not the first argument (never, as
         // clap takes no global flag): the same shim.
         Command::Docker { args } => Ok(docker_shim::run(args)),
+        Command::Shim(args) => shim_install::run(&args),
     };
     exit::report(outcome)
 }

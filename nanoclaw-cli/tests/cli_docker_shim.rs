@@ -518,3 +518,62 @@ fn a_created_container_is_patched_as_the_library_s_patcher_patches_the_same_spec
         docker::docker(["inspect", "--format", "{{.HostConfig.ExtraHosts}}", &name]).unwrap();
     assert!(pull.contains("host.docker.internal:host-gateway"), "{pull}");
 }
+
+#[test]
+fn shim_install_makes_a_working_docker_link_and_uninstall_removes_only_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    let link = bin.join("docker");
+    let install = |d: &Path| {
+        output(
+            clean_cli(&["shim", "install", &d.display().to_string()]),
+            None,
+        )
+    };
+    let uninstall = |d: &Path| {
+        output(
+            clean_cli(&["shim", "uninstall", &d.display().to_string()]),
+            None,
+        )
+    };
+    let out = install(&bin);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::canonicalize(&link).unwrap(),
+        std::fs::canonicalize(BIN).unwrap()
+    );
+    // Again: nothing to do, still fine.
+    assert!(install(&bin).status.success());
+    if docker::available().is_ok() {
+        let want = output(real(&["version", "--format", "{{.Client.Version}}"]), None);
+        let mut via_link = clean(Command::new(&link));
+        via_link.args(["version", "--format", "{{.Client.Version}}"]);
+        let got = output(via_link, None);
+        assert_eq!(text(&got.stdout), text(&want.stdout));
+        assert!(!want.stdout.is_empty());
+    }
+    assert!(uninstall(&bin).status.success());
+    assert!(link.symlink_metadata().is_err(), "the link is gone");
+    // Control: a docker that is not the shim is never replaced nor removed.
+    std::fs::write(&link, "#!/bin/sh\necho not the shim\n").unwrap();
+    let out = install(&bin);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is not this shim"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = uninstall(&bin);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        std::fs::read_to_string(&link).unwrap(),
+        "#!/bin/sh\necho not the shim\n"
+    );
+}
+
+/// `nanoclaw-sandbox ARGS` with none of the sandbox variables.
+fn clean_cli(args: &[&str]) -> Command {
+    let mut command = clean(Command::new(BIN));
+    command.args(args);
+    command
+}
