@@ -577,3 +577,60 @@ fn clean_cli(args: &[&str]) -> Command {
     command.args(args);
     command
 }
+
+#[test]
+fn nanoclaw_v2_through_the_shim_keeps_its_entrypoint_and_command_and_gets_through() {
+    let Some(image) = debian() else { return };
+    let Some(stack) = Stack::start() else { return };
+    let group = tempfile::tempdir().unwrap();
+    let name = docker::unique_name("shim-v2");
+    let _guard = ContainerGuard::new(&name);
+    // v2: `docker run --rm --name … --label nanoclaw-install=<slug> -v … -e …
+    // --entrypoint bash IMAGE -c '…'` (no stdin).
+    let volume = format!("{}:/workspace/group", group.path().display());
+    let script = "echo \"tz: $TZ\"; curl -sS --max-time 20 https://upstream.test/v2 -o /dev/null \
+                  -w 'status: %{http_code}\\n'; echo \"curl: $?\"";
+    let args = [
+        "run",
+        "--rm",
+        "--name",
+        &name,
+        "--label",
+        &label(),
+        "--label",
+        "nanoclaw-install=shim-test",
+        "-v",
+        &volume,
+        "-e",
+        "TZ=UTC",
+        "--entrypoint",
+        "bash",
+        &image,
+        "-c",
+        script,
+    ];
+    let out = output(stack.shim(&args), None);
+    let stdout = text(&out.stdout);
+    println!(
+        "v2 through the shim: exit {:?}\n{stdout}",
+        out.status.code()
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(stdout.contains("tz: UTC"), "{stdout}");
+    assert!(
+        stdout.contains("status: 200") && stdout.contains("curl: 0"),
+        "{stdout}"
+    );
+    // Control: the same line through the real docker does not get out.
+    let name = docker::unique_name("shim-v2-direct");
+    let _guard = ContainerGuard::new(&name);
+    let mut direct = args;
+    direct[3] = &name;
+    let out = output(real(&direct), None);
+    let stdout = text(&out.stdout);
+    println!("v2 direct: {stdout}");
+    assert!(
+        stdout.contains("tz: UTC") && !stdout.contains("curl: 0"),
+        "{stdout}"
+    );
+}
