@@ -368,3 +368,47 @@ fn explained_lines_hide_secrets() {
     assert!(!text.contains("s3cret") && !text.contains("pw@"), "{text}");
     assert!(text.contains("p.test:1"));
 }
+
+/// The flag table against the installed docker CLI's own `--help`: every
+/// flag it lists is in the table, taking a value exactly when the help
+/// names a value type. Skips (saying why) without a docker CLI.
+#[test]
+fn the_flag_table_agrees_with_the_installed_docker_run_help() {
+    use nanoclaw_sandbox_core::docker_cli::flags::{by_long, RUN_FLAGS};
+    let help = match std::process::Command::new("docker")
+        .args(["run", "--help"])
+        .output()
+    {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+        other => {
+            nanoclaw_testkit::prereq::missing("the docker CLI", &format!("{other:?}"));
+            return;
+        }
+    };
+    let mut checked = 0;
+    for line in help.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let (short, rest) = match words.first() {
+            Some(w) if w.starts_with("--") => (None, &words[..]),
+            Some(w) if w.len() == 3 && w.starts_with('-') && w.ends_with(',') => {
+                (w.chars().nth(1), &words[1..])
+            }
+            _ => continue,
+        };
+        let Some(long) = rest.first().and_then(|w| w.strip_prefix("--")) else {
+            continue;
+        };
+        // A value type follows the name in lowercase (`string`, `list`, `bytes`…).
+        let takes_value = rest.get(1).is_some_and(|w| {
+            w.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        });
+        let flag =
+            by_long(RUN_FLAGS, long).unwrap_or_else(|| panic!("--{long} is not in the table"));
+        assert_eq!(flag.takes_value, takes_value, "--{long}: {line}");
+        assert_eq!(flag.short, short, "--{long}");
+        checked += 1;
+    }
+    println!("{checked} flags of `docker run --help` agree with the table");
+    assert!(checked > 90, "too few flags read from the help: {checked}");
+}
