@@ -442,6 +442,14 @@ fn a_created_container_is_patched_as_the_library_s_patcher_patches_the_same_spec
     args.push(image.clone());
     let out = output(stack.shim(&strs(&args)), None);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // A second container of the same install takes the kept directory over.
+    let second = docker::unique_name("shim-create-2");
+    let _second_guard = ContainerGuard::new(&second);
+    let mut again = vec!["create".to_string()];
+    again.extend(v1_options(&second, group.path()));
+    again.push(image.clone());
+    let out = output(stack.shim(&strs(&again)), None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
 
     // The library's patcher on the equivalent spec, with the shim's paths.
     let proxy = ProxyUrl::parse(&stack.proxy()).unwrap();
