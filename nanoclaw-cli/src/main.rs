@@ -20,6 +20,7 @@ mod build_context;
 mod build_image;
 mod daemon_config;
 mod demo;
+mod docker_shim;
 mod doctor;
 mod engine;
 mod exit;
@@ -33,6 +34,7 @@ mod route;
 mod run;
 mod run_spec;
 mod settings;
+mod shim_install;
 mod signals;
 mod spec_schema;
 
@@ -102,6 +104,20 @@ enum Command {
     /// goes to the system store dockerd and containerd read. Proxy
     /// credentials are printed as ***.
     DaemonConfig(daemon_config::Args),
+    /// The real `docker`, with the sandbox patches on `run` and `create` in a sandbox.
+    ///
+    /// Every argument after `docker` is docker's (never read as ours):
+    /// everything else, and everything in standard Docker, goes to the real
+    /// docker byte for byte. Installed as a `docker` link first on PATH it
+    /// answers to that name. NANOCLAW_REAL_DOCKER names the real binary;
+    /// NANOCLAW_SHIM_EXPLAIN=1 prints the rewritten command. See docs/shim.md.
+    Docker {
+        /// docker's own arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<std::ffi::OsString>,
+    },
+    /// Install (or remove) a `docker` link to this executable in a directory for the host's PATH.
+    Shim(shim_install::Args),
     /// The test agent itself: what runs inside the agent image.
     #[command(hide = true)]
     Agent(agent::Args),
@@ -131,6 +147,17 @@ fn completions(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
+    // `docker …` is dispatched before clap: docker's `-h`, `--version` and
+    // flags must reach docker untouched.
+    let mut argv = std::env::args_os();
+    let argv0 = argv.next().unwrap_or_default();
+    if docker_shim::called_as_docker(&argv0) {
+        return docker_shim::run(argv.collect());
+    }
+    let rest: Vec<std::ffi::OsString> = argv.collect();
+    if rest.first().map(|a| a == docker_shim::DOCKER) == Some(true) {
+        return docker_shim::run(rest[1..].to_vec());
+    }
     let cli = Cli::try_parse().unwrap_or_else(|error| {
         match run::parse_error_code(Cli::command(), &error) {
             Some(code) => {
@@ -156,6 +183,10 @@ fn main() -> ExitCode {
         Command::Completions { shell } => completions(shell),
         Command::SpecSchema => spec_schema::run(),
         Command::DaemonConfig(args) => exit::block_on(daemon_config::run(&args)),
+        // Reached only when `docker` is not the first argument (never, as
+        // clap takes no global flag): the same shim.
+        Command::Docker { args } => Ok(docker_shim::run(args)),
+        Command::Shim(args) => shim_install::run(&args),
     };
     exit::report(outcome)
 }

@@ -15,6 +15,7 @@
 //! | [`trust`] | the proxy CA trust store and the trust variables |
 //! | [`mount_policy`] | [`MountPolicy`](mount_policy::MountPolicy): the mount allowlist (allowed roots, credential-like names) |
 //! | [`proxy`] | [`ProxyConfig`](proxy::ProxyConfig), proxy URLs with redaction |
+//! | [`docker_cli`] | the `docker run` command line, parsed and patched (the `docker` drop-in) |
 //! | [`dockerfile`] | the Dockerfile patcher |
 //! | [`doctor`] | the sandbox checks as data (`Check { id, status, detail, fix }`) |
 //! | `http` (feature `client`) | the proxy-aware HTTPS and WebSocket client |
@@ -30,6 +31,7 @@
 
 pub mod agent;
 pub mod crypto;
+pub mod docker_cli;
 pub mod dockerfile;
 pub mod doctor;
 pub mod mount_policy;

@@ -134,6 +134,17 @@ impl InstanceDir {
         }
     }
 
+    /// Keeps the directory after this value is gone (it is no longer
+    /// removed on drop) and returns its paths: for containers that outlive
+    /// the process that made it (the `docker` drop-in's `run -d`, `create`).
+    pub fn persist(self) -> InstancePaths {
+        let paths = self.paths();
+        // Forgetting skips both removals (this one's and the TrustDir's);
+        // what leaks is two paths.
+        std::mem::forget(self);
+        paths
+    }
+
     /// The CA directory.
     pub fn trust_dir(&self) -> &TrustDir {
         &self.trust

@@ -32,6 +32,7 @@ use crate::spec::{ContainerSpec, SpecError};
 use crate::trust::CONTAINER_CA_FILE;
 
 use self::draft::Draft;
+pub(crate) use self::mounts::DEV_NULL;
 pub use self::proxy::NODE_USE_ENV_PROXY;
 pub(crate) use self::proxy::{proxy_values, translation_message, NODE_USE_ENV_PROXY_ON};
 pub use self::report::{PatchEntry, PatchKind, PatchReport, Severity};

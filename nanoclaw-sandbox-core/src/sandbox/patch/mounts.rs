@@ -12,7 +12,8 @@ use crate::spec::Mount;
 use super::draft::Draft;
 use super::report::{PatchKind, Severity};
 
-const DEV_NULL: &str = "/dev/null";
+/// The bind source the rule replaces.
+pub(crate) const DEV_NULL: &str = "/dev/null";
 
 pub(super) fn replace_dev_null(draft: &mut Draft<'_>, empty_file: &Path) {
     let mut changed = Vec::new();

@@ -1,0 +1,94 @@
+//! `nanoclaw-sandbox shim install|uninstall DIR`: the `docker` link that
+//! makes this executable the host's `docker` (docs/shim.md).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::docker_shim::DOCKER;
+use crate::exit::usage;
+
+/// Options of `shim`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Put a `docker` link to this executable in DIR (made if missing);
+    /// put DIR first on the host's PATH. An existing `docker` there that is
+    /// not this shim is left alone (exit 2).
+    Install {
+        /// The directory for the link.
+        dir: PathBuf,
+    },
+    /// Remove DIR's `docker` link, only if it is this shim (else exit 2).
+    Uninstall {
+        /// The directory holding the link.
+        dir: PathBuf,
+    },
+}
+
+/// Installs or removes the link.
+pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let me = std::env::current_exe()
+        .and_then(std::fs::canonicalize)
+        .context("cannot find this executable")?;
+    match &args.action {
+        Action::Install { dir } => install(dir, &me),
+        Action::Uninstall { dir } => uninstall(dir, &me),
+    }
+}
+
+/// Whether `link` resolves to `me`.
+fn is_shim(link: &Path, me: &Path) -> bool {
+    std::fs::canonicalize(link).is_ok_and(|p| p == me)
+}
+
+fn install(dir: &Path, me: &Path) -> anyhow::Result<ExitCode> {
+    let link = dir.join(DOCKER);
+    if is_shim(&link, me) {
+        say!("{} is already the shim ({})", link.display(), me.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if link.symlink_metadata().is_ok() {
+        return Err(usage(format!(
+            "{} exists and is not this shim: it is left alone; choose another directory or \
+             remove it yourself",
+            link.display()
+        )));
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::os::unix::fs::symlink(me, &link)
+        .with_context(|| format!("cannot create the link {}", link.display()))?;
+    say!("{} -> {}", link.display(), me.display());
+    say!(
+        "put {} first on the host's PATH; the real docker is then the next one on PATH \
+         (or NANOCLAW_REAL_DOCKER)",
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn uninstall(dir: &Path, me: &Path) -> anyhow::Result<ExitCode> {
+    let link = dir.join(DOCKER);
+    if link.symlink_metadata().is_err() {
+        say!("{} does not exist: nothing to remove", link.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let is_link = link
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink());
+    if !is_link || !is_shim(&link, me) {
+        return Err(usage(format!(
+            "{} is not a link to this shim: it is left alone",
+            link.display()
+        )));
+    }
+    std::fs::remove_file(&link).with_context(|| format!("cannot remove {}", link.display()))?;
+    say!("removed {}", link.display());
+    Ok(ExitCode::SUCCESS)
+}

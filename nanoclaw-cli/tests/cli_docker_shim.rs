@@ -1,0 +1,644 @@
+//! `nanoclaw-sandbox docker …` and the binary installed as `docker`, with the
+//! real daemon and the real docker CLI behind it.
+//!
+//! - Pass-through: `version`, `ps`, `inspect`, `images`, an unknown command
+//!   and a malformed flag give the real docker's stdout, stderr and exit
+//!   code, through `nanoclaw-sandbox docker` and through a `docker` link
+//!   first on PATH (argv[0] dispatch, the real docker found next on PATH).
+//! - Standard Docker: a `create` through the shim equals a direct one in
+//!   `docker inspect`'s Config/HostConfig fields.
+//! - Sandbox (mitmproxy as the intercepting proxy): NanoClaw v1's line with
+//!   a `/dev/null` mount and JSON on stdin reaches an HTTPS upstream through
+//!   the proxy with verification on; `docker inspect` shows the proxy env,
+//!   the CA mount (read-only), the empty file instead of /dev/null, as the
+//!   library's patcher makes them. Controls: the same line through the real
+//!   docker has no proxy and fails; with the proxy variables but no CA it
+//!   fails on the certificate.
+
+mod cli_support;
+#[path = "../../nanoclaw-sandbox-core/tests/support/e2e/image.rs"]
+mod image;
+
+use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use base64::Engine as _;
+use cli_support::BIN;
+use nanoclaw_sandbox_core::proxy::{ProxySettings, ProxyUrl};
+use nanoclaw_sandbox_core::sandbox::{
+    CaSource, InstancePaths, Mode, ProxyCa, SandboxPatcher, WORKSPACE_INSTANCES_DIR,
+};
+use nanoclaw_sandbox_core::spec::{ContainerSpec, Mount};
+use nanoclaw_sandbox_core::trust::{TrustStore, CONTAINER_CA_DIR};
+use nanoclaw_testkit::ca::TestCa;
+use nanoclaw_testkit::docker::{self, ContainerGuard, TEST_LABEL};
+use nanoclaw_testkit::https::{Answer, Server};
+use nanoclaw_testkit::mitm::{MitmOptions, Mitmproxy, Route};
+use nanoclaw_testkit::prereq::missing;
+
+const UPSTREAM: &str = "upstream.test";
+/// The variables that would make the shim see a sandbox.
+const SANDBOX_VARS: &[&str] = &[
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "PROXY_CA_CERT_B64",
+    "NANOCLAW_PROXY_CA",
+    "NANOCLAW_REAL_DOCKER",
+];
+
+fn label() -> String {
+    format!("{}={}", TEST_LABEL.0, TEST_LABEL.1)
+}
+
+/// A command with none of the sandbox variables.
+fn clean(mut command: Command) -> Command {
+    for var in SANDBOX_VARS {
+        command.env_remove(var);
+    }
+    command
+}
+
+fn shim(args: &[&str]) -> Command {
+    let mut command = clean(Command::new(BIN));
+    command.arg("docker").args(args);
+    command
+}
+
+fn real(args: &[&str]) -> Command {
+    let mut command = clean(Command::new("docker"));
+    command.args(args);
+    command
+}
+
+fn output(mut command: Command, stdin: Option<&str>) -> Output {
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("spawning");
+    let mut pipe = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        pipe.write_all(text.as_bytes()).unwrap();
+    }
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The Debian test image, or `None` after saying why.
+fn debian() -> Option<String> {
+    if let Err(why) = docker::available() {
+        missing("Docker daemon", &why);
+        return None;
+    }
+    image::debian_image()
+}
+
+/// A directory holding only a `docker` link to this binary.
+fn link_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(BIN, dir.path().join("docker")).unwrap();
+    dir
+}
+
+#[test]
+fn pass_through_commands_give_the_real_docker_s_output_and_exit_code() {
+    let Some(image) = debian() else { return };
+    let name = docker::unique_name("shim-pass");
+    let _guard = ContainerGuard::new(&name);
+    let key = format!("shim.test.{}", std::process::id());
+    docker::docker([
+        "create",
+        "--name",
+        &name,
+        "--label",
+        &label(),
+        "--label",
+        &format!("{key}=1"),
+        &image,
+        "true",
+    ])
+    .unwrap();
+    let filter = format!("label={key}=1");
+    let lines: Vec<Vec<&str>> = vec![
+        vec![
+            "version",
+            "--format",
+            "{{.Client.Version}} {{.Server.Version}}",
+        ],
+        vec![
+            "ps",
+            "-a",
+            "--filter",
+            &filter,
+            "--format",
+            "{{.Names}} {{.Image}} {{.Status}}",
+        ],
+        vec![
+            "inspect",
+            "--format",
+            "{{.Name}} {{.Config.Image}} {{json .Config.Labels}}",
+            &name,
+        ],
+        vec![
+            "images",
+            "--format",
+            "{{.Repository}}:{{.Tag}} {{.ID}}",
+            "nanoclaw-test-debian",
+        ],
+        vec!["info", "--format", "{{.OSType}} {{.Driver}}"],
+        vec!["inspect", "no-such-container-for-the-shim"],
+        vec!["nosuchcommand"],
+        vec!["run", "-i", "--name"],
+        vec!["run", "--bogus-flag", &image],
+        vec!["--version"],
+        vec!["ps", "-h"],
+    ];
+    let links = link_dir();
+    let path = format!(
+        "{}:{}",
+        links.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for args in &lines {
+        let want = output(real(args), None);
+        let through_sub = output(shim(args), None);
+        let mut linked = clean(Command::new("docker"));
+        linked.args(args).env("PATH", &path);
+        let through_link = output(linked, None);
+        for (how, got) in [
+            ("nanoclaw-sandbox docker", &through_sub),
+            ("docker link", &through_link),
+        ] {
+            assert_eq!(
+                got.status.code(),
+                want.status.code(),
+                "{how} {args:?}: {}",
+                text(&got.stderr)
+            );
+            assert_eq!(text(&got.stdout), text(&want.stdout), "{how} {args:?}");
+            assert_eq!(text(&got.stderr), text(&want.stderr), "{how} {args:?}");
+        }
+        println!(
+            "{args:?}: exit {:?}, {} bytes of stdout",
+            want.status.code(),
+            want.stdout.len()
+        );
+    }
+    // Control: the link really is this binary (it says so when asked for a
+    // real docker that is itself).
+    let mut itself = clean(Command::new(links.path().join("docker")));
+    itself
+        .arg("version")
+        .env("NANOCLAW_REAL_DOCKER", links.path().join("docker"));
+    let out = output(itself, None);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("is this shim itself"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// Config/HostConfig fields compared between the shim's container and a direct one.
+const FIELDS: &str = "{{json .Config.Env}} {{json .Config.Entrypoint}} {{json .Config.Cmd}} \
+{{json .Config.Labels}} {{.Config.OpenStdin}} {{.Config.Tty}} {{.Config.User}} {{.Config.WorkingDir}} \
+{{json .HostConfig.Binds}} {{json .Mounts}} {{.HostConfig.AutoRemove}} \
+{{.HostConfig.NetworkMode}} {{json .HostConfig.ExtraHosts}} {{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.Init}}";
+
+/// NanoClaw v1's `docker run` options (before IMAGE) for container `name`.
+fn v1_options(name: &str, group: &Path) -> Vec<String> {
+    let mut options: Vec<String> = ["-i", "--rm", "--name", name, "--label", &label()]
+        .map(String::from)
+        .to_vec();
+    options.extend([
+        "-v".into(),
+        format!("{}:/workspace/group", group.display()),
+        "-v".into(),
+        "/dev/null:/workspace/project/.env:ro".into(),
+        "-e".into(),
+        "TZ=Europe/Berlin".into(),
+    ]);
+    options
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn in_standard_docker_a_create_through_the_shim_equals_a_direct_one() {
+    let Some(image) = debian() else { return };
+    let group = tempfile::tempdir().unwrap();
+    let mut inspected = Vec::new();
+    for via_shim in [true, false] {
+        let name = docker::unique_name("shim-std");
+        let guard = ContainerGuard::new(&name);
+        let mut args = vec!["create".to_string()];
+        args.extend(v1_options(&name, group.path()));
+        args.extend(
+            [
+                "-t",
+                "-u",
+                "1000",
+                "-w",
+                "/tmp",
+                "--memory=256m",
+                "--cpus",
+                "1",
+                "--init",
+                "--add-host",
+                "h.test:10.0.0.1",
+            ]
+            .map(String::from),
+        );
+        args.extend([image.clone(), "bash".into(), "-c".into(), "cat".into()]);
+        let command = if via_shim {
+            shim(&strs(&args))
+        } else {
+            real(&strs(&args))
+        };
+        let out = output(command, None);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        inspected.push(docker::docker(["inspect", "--format", FIELDS, &name]).unwrap());
+        drop(guard);
+    }
+    println!("inspect: {}", inspected[0]);
+    assert_eq!(inspected[0], inspected[1]);
+    assert!(
+        inspected[0].contains("/dev/null:/workspace/project/.env:ro"),
+        "unpatched: {}",
+        inspected[0]
+    );
+}
+
+/// mitmproxy in front of an HTTPS upstream whose certificate a local
+/// "public" CA signed, and the sandbox variables pointing at it.
+struct Stack {
+    _upstream: Server,
+    mitm: Mitmproxy,
+    _dir: tempfile::TempDir,
+    workspace: tempfile::TempDir,
+}
+
+impl Stack {
+    fn start() -> Option<Stack> {
+        let dir = tempfile::tempdir().unwrap();
+        let public = TestCa::new("shim public CA");
+        let public_pem = public.write_pem(dir.path(), "public-ca.pem");
+        let upstream = Server::https(
+            public.server_config(&[UPSTREAM], &[b"http/1.1"]),
+            Answer::Echo,
+        )
+        .name("shim-upstream")
+        .start_detached()
+        .unwrap();
+        // Containers reach it through the bridge gateway: every address (it
+        // relays nothing but the one route).
+        let mitm = Mitmproxy::start_or_skip(&MitmOptions {
+            listen_host: Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            routes: vec![Route::new(UPSTREAM, upstream.addr())],
+            upstream_ca_pem: Some(public_pem),
+            ..MitmOptions::default()
+        })?;
+        Some(Stack {
+            _upstream: upstream,
+            mitm,
+            _dir: dir,
+            workspace: tempfile::tempdir().unwrap(),
+        })
+    }
+
+    fn proxy(&self) -> String {
+        format!("http://127.0.0.1:{}", self.mitm.addr().port())
+    }
+
+    /// `nanoclaw-sandbox docker ARGS` in this sandbox.
+    fn shim(&self, args: &[&str]) -> Command {
+        let mut command = shim(args);
+        let ca = base64::engine::general_purpose::STANDARD.encode(self.mitm.ca_pem());
+        command
+            .env("HTTPS_PROXY", self.proxy())
+            .env("HTTP_PROXY", self.proxy())
+            .env("PROXY_CA_CERT_B64", ca)
+            .env("NANOCLAW_WORKSPACE", self.workspace.path())
+            .env("NANOCLAW_SHIM_EXPLAIN", "1");
+        command
+    }
+
+    fn instance(&self) -> InstancePaths {
+        InstancePaths::in_dir(
+            &self
+                .workspace
+                .path()
+                .join(WORKSPACE_INSTANCES_DIR)
+                .join("docker-shim"),
+        )
+    }
+}
+
+/// What the agent does: echo its stdin, show what hides `.env`, fetch the upstream.
+const SCRIPT: &str = "read -r line; echo \"stdin: $line\"; \
+echo \"env-file: $(stat -c %F /workspace/project/.env)\"; \
+curl -sS --max-time 20 https://upstream.test/hello -o /dev/null -w 'status: %{http_code}\\n'; echo \"curl: $?\"";
+
+#[test]
+fn nanoclaw_v1_through_the_shim_reaches_https_through_mitmproxy_with_verification_on() {
+    let Some(image) = debian() else { return };
+    let Some(stack) = Stack::start() else { return };
+    let group = tempfile::tempdir().unwrap();
+    let json = r#"{"prompt":"hi","groupFolder":"main"}"#;
+    let line = |name: &str| {
+        let mut args = vec!["run".to_string()];
+        args.extend(v1_options(name, group.path()));
+        args.extend([image.clone(), "bash".into(), "-c".into(), SCRIPT.into()]);
+        args
+    };
+
+    // Through the shim: patched.
+    let name = docker::unique_name("shim-v1");
+    let _guard = ContainerGuard::new(&name);
+    let out = output(stack.shim(&strs(&line(&name))), Some(json));
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    println!("shim run: exit {:?}\n{stdout}{stderr}", out.status.code());
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains(&format!("stdin: {json}")), "{stdout}");
+    assert!(stdout.contains("env-file: regular empty file"), "{stdout}");
+    assert!(
+        stdout.contains("status: 200") && stdout.contains("curl: 0"),
+        "{stdout}"
+    );
+    assert!(
+        stack.mitm.seen().iter().any(|s| s.contains(UPSTREAM)),
+        "mitmproxy saw no request: {}",
+        stack.mitm.log()
+    );
+    // The explained command names no CA content and keeps the caller's order.
+    assert!(
+        stderr.contains("--pull never") && stderr.contains("-i --rm --name"),
+        "{stderr}"
+    );
+
+    // Control 1: the same line through the real docker: no proxy, no way out.
+    let name = docker::unique_name("shim-v1-direct");
+    let _guard = ContainerGuard::new(&name);
+    let out = output(real(&strs(&line(&name))), Some(json));
+    let direct = text(&out.stdout);
+    println!("direct run: {direct}");
+    assert!(
+        direct.contains("env-file: character special file"),
+        "{direct}"
+    );
+    assert!(!direct.contains("curl: 0"), "{direct}");
+
+    // Control 2: the proxy variables by hand, but not the CA: the certificate fails.
+    let name = docker::unique_name("shim-v1-noca");
+    let _guard = ContainerGuard::new(&name);
+    let port = stack.mitm.addr().port();
+    let mut args = line(&name);
+    let at = args.len() - 4;
+    let proxy = format!("HTTPS_PROXY=http://host.docker.internal:{port}");
+    for (i, extra) in [
+        "-e",
+        &proxy,
+        "--add-host",
+        "host.docker.internal:host-gateway",
+    ]
+    .iter()
+    .enumerate()
+    {
+        args.insert(at + i, extra.to_string());
+    }
+    let out = output(real(&strs(&args)), Some(json));
+    let no_ca = text(&out.stdout) + &text(&out.stderr);
+    println!("proxy without CA: {no_ca}");
+    assert!(
+        no_ca.contains("curl: 60"),
+        "expected a certificate failure: {no_ca}"
+    );
+}
+
+#[test]
+fn a_created_container_is_patched_as_the_library_s_patcher_patches_the_same_spec() {
+    let Some(image) = debian() else { return };
+    let Some(stack) = Stack::start() else { return };
+    let group = tempfile::tempdir().unwrap();
+    let name = docker::unique_name("shim-create");
+    let _guard = ContainerGuard::new(&name);
+    let mut args = vec!["create".to_string()];
+    args.extend(v1_options(&name, group.path()));
+    args.push(image.clone());
+    let out = output(stack.shim(&strs(&args)), None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // A second container of the same install takes the kept directory over.
+    let second = docker::unique_name("shim-create-2");
+    let _second_guard = ContainerGuard::new(&second);
+    let mut again = vec!["create".to_string()];
+    again.extend(v1_options(&second, group.path()));
+    again.push(image.clone());
+    let out = output(stack.shim(&strs(&again)), None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // The library's patcher on the equivalent spec, with the shim's paths.
+    let proxy = ProxyUrl::parse(&stack.proxy()).unwrap();
+    let store = TrustStore::from_pem(stack.mitm.ca_pem().as_bytes(), "t").unwrap();
+    let mode = Mode::Proxied {
+        proxy: ProxySettings {
+            http: Some(proxy.clone()),
+            https: Some(proxy),
+            all: None,
+            no_proxy: None,
+        },
+        ca: Some(ProxyCa::new(store, CaSource::EnvBase64)),
+    };
+    let spec = ContainerSpec::builder(image.as_str())
+        .env("TZ", "Europe/Berlin")
+        .mount(Mount::bind(group.path(), "/workspace/group", false))
+        .mount(Mount::bind("/dev/null", "/workspace/project/.env", true))
+        .build()
+        .unwrap();
+    let paths = stack.instance();
+    let (patched, _) = SandboxPatcher::new(&mode, Some(paths.clone()))
+        .unwrap()
+        .patch(&spec)
+        .unwrap();
+
+    let env = docker::docker([
+        "inspect",
+        "--format",
+        "{{range .Config.Env}}{{println .}}{{end}}",
+        &name,
+    ])
+    .unwrap();
+    let env: Vec<&str> = env.lines().collect();
+    for var in patched.env() {
+        assert!(
+            env.contains(&var.to_docker_string().as_str()),
+            "{} missing from {env:?}",
+            var.name()
+        );
+    }
+    let mounts = docker::docker([
+        "inspect",
+        "--format",
+        "{{range .Mounts}}{{.Source}} {{.Destination}} {{.RW}}{{println}}{{end}}",
+        &name,
+    ])
+    .unwrap();
+    println!("mounts:\n{mounts}");
+    let mounts: Vec<&str> = mounts.lines().collect();
+    for mount in patched.mounts() {
+        if let Mount::Bind {
+            source,
+            target,
+            read_only,
+        } = mount
+        {
+            let want = format!("{} {target} {}", source.display(), !read_only);
+            assert!(
+                mounts.contains(&want.as_str()),
+                "{want} missing from {mounts:?}"
+            );
+        }
+    }
+    let ca_mount = format!("{} {CONTAINER_CA_DIR} false", paths.ca_dir.display());
+    assert!(mounts.contains(&ca_mount.as_str()), "{mounts:?}");
+    let empty = format!(
+        "{} /workspace/project/.env false",
+        paths.empty_file.display()
+    );
+    assert!(mounts.contains(&empty.as_str()), "{mounts:?}");
+    // The files are there after the shim is gone (a created container outlives it).
+    assert!(paths.empty_file.is_file() && paths.ca_dir.join("proxy-ca.pem").is_file());
+    let pull =
+        docker::docker(["inspect", "--format", "{{.HostConfig.ExtraHosts}}", &name]).unwrap();
+    assert!(pull.contains("host.docker.internal:host-gateway"), "{pull}");
+}
+
+#[test]
+fn shim_install_makes_a_working_docker_link_and_uninstall_removes_only_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    let link = bin.join("docker");
+    let install = |d: &Path| {
+        output(
+            clean_cli(&["shim", "install", &d.display().to_string()]),
+            None,
+        )
+    };
+    let uninstall = |d: &Path| {
+        output(
+            clean_cli(&["shim", "uninstall", &d.display().to_string()]),
+            None,
+        )
+    };
+    let out = install(&bin);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::canonicalize(&link).unwrap(),
+        std::fs::canonicalize(BIN).unwrap()
+    );
+    // Again: nothing to do, still fine.
+    assert!(install(&bin).status.success());
+    if docker::available().is_ok() {
+        let want = output(real(&["version", "--format", "{{.Client.Version}}"]), None);
+        let mut via_link = clean(Command::new(&link));
+        via_link.args(["version", "--format", "{{.Client.Version}}"]);
+        let got = output(via_link, None);
+        assert_eq!(text(&got.stdout), text(&want.stdout));
+        assert!(!want.stdout.is_empty());
+    }
+    assert!(uninstall(&bin).status.success());
+    assert!(link.symlink_metadata().is_err(), "the link is gone");
+    // Control: a docker that is not the shim is never replaced nor removed.
+    std::fs::write(&link, "#!/bin/sh\necho not the shim\n").unwrap();
+    let out = install(&bin);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is not this shim"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = uninstall(&bin);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        std::fs::read_to_string(&link).unwrap(),
+        "#!/bin/sh\necho not the shim\n"
+    );
+}
+
+/// `nanoclaw-sandbox ARGS` with none of the sandbox variables.
+fn clean_cli(args: &[&str]) -> Command {
+    let mut command = clean(Command::new(BIN));
+    command.args(args);
+    command
+}
+
+#[test]
+fn nanoclaw_v2_through_the_shim_keeps_its_entrypoint_and_command_and_gets_through() {
+    let Some(image) = debian() else { return };
+    let Some(stack) = Stack::start() else { return };
+    let group = tempfile::tempdir().unwrap();
+    let name = docker::unique_name("shim-v2");
+    let _guard = ContainerGuard::new(&name);
+    // v2: `docker run --rm --name … --label nanoclaw-install=<slug> -v … -e …
+    // --entrypoint bash IMAGE -c '…'` (no stdin).
+    let volume = format!("{}:/workspace/group", group.path().display());
+    let script = "echo \"tz: $TZ\"; curl -sS --max-time 20 https://upstream.test/v2 -o /dev/null \
+                  -w 'status: %{http_code}\\n'; echo \"curl: $?\"";
+    let args = [
+        "run",
+        "--rm",
+        "--name",
+        &name,
+        "--label",
+        &label(),
+        "--label",
+        "nanoclaw-install=shim-test",
+        "-v",
+        &volume,
+        "-e",
+        "TZ=UTC",
+        "--entrypoint",
+        "bash",
+        &image,
+        "-c",
+        script,
+    ];
+    let out = output(stack.shim(&args), None);
+    let stdout = text(&out.stdout);
+    println!(
+        "v2 through the shim: exit {:?}\n{stdout}",
+        out.status.code()
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(stdout.contains("tz: UTC"), "{stdout}");
+    assert!(
+        stdout.contains("status: 200") && stdout.contains("curl: 0"),
+        "{stdout}"
+    );
+    // Control: the same line through the real docker does not get out.
+    let name = docker::unique_name("shim-v2-direct");
+    let _guard = ContainerGuard::new(&name);
+    let mut direct = args;
+    direct[3] = &name;
+    let out = output(real(&direct), None);
+    let stdout = text(&out.stdout);
+    println!("v2 direct: {stdout}");
+    assert!(
+        stdout.contains("tz: UTC") && !stdout.contains("curl: 0"),
+        "{stdout}"
+    );
+}

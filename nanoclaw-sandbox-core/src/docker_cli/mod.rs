@@ -1,0 +1,17 @@
+//! The `docker` command line, read and patched: what the `docker` drop-in
+//! (`nanoclaw-sandbox docker …`) needs. Pure code, no I/O.
+//!
+//! [`parse`] reads `docker [GLOBAL OPTIONS] run|create [OPTIONS] IMAGE
+//! [COMMAND] [ARG…]` as the docker CLI does (one table of every flag and
+//! whether it takes a value: [`flags::RUN_FLAGS`]); [`rewrite`] adds the
+//! sandbox patches of the library's [`SandboxPatcher`](crate::sandbox::SandboxPatcher)
+//! as extra flags before IMAGE.
+
+pub mod flags;
+mod parse;
+mod rewrite;
+
+pub use self::parse::{
+    parse, DockerCommand, ParseError, RunInvocation, RunKind, RunOption, ValueAt,
+};
+pub use self::rewrite::{parse_env_file, redacted, rewrite, Rewrite, RewriteContext, RewriteError};

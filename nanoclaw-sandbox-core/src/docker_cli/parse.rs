@@ -1,0 +1,373 @@
+//! Reading a docker command line as the docker CLI (pflag) reads it.
+
+use super::flags::{by_long, by_short, Flag, GLOBAL_FLAGS, RUN_FLAGS};
+
+/// Why a `docker run`/`docker create` line could not be read. The messages
+/// are the docker CLI's own (pflag's), so a caller sees what docker says.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// A long flag that takes a value came last.
+    #[error("flag needs an argument: --{flag}\n{}", usage(command))]
+    MissingValue {
+        /// The flag.
+        flag: String,
+        /// `run` or `create`.
+        command: &'static str,
+    },
+    /// A short flag that takes a value came last.
+    #[error("flag needs an argument: '{flag}' in -{flag}\n{}", usage(command))]
+    MissingShortValue {
+        /// The letter.
+        flag: char,
+        /// The group it was in (`it` of `-it`).
+        group: String,
+        /// `run` or `create`.
+        command: &'static str,
+    },
+    /// A long flag docker does not have (without `=VALUE`: whether the next
+    /// argument is its value cannot be known).
+    #[error("unknown flag: --{flag}\n{}", usage(command))]
+    UnknownFlag {
+        /// The flag.
+        flag: String,
+        /// `run` or `create`.
+        command: &'static str,
+    },
+    /// A letter docker does not have.
+    #[error("unknown shorthand flag: '{flag}' in -{flag}\n{}", usage(command))]
+    UnknownShorthand {
+        /// The letter.
+        flag: char,
+        /// The group it was in.
+        group: String,
+        /// `run` or `create`.
+        command: &'static str,
+    },
+    /// No IMAGE.
+    #[error(
+        "docker: 'docker {command}' requires at least 1 argument\n{}",
+        usage(command)
+    )]
+    MissingImage {
+        /// `run` or `create`.
+        command: &'static str,
+    },
+}
+
+/// The usage lines the docker CLI prints after a flag error.
+fn usage(command: &str) -> String {
+    format!(
+        "\nUsage:  docker {command} [OPTIONS] IMAGE [COMMAND] [ARG...]\n\n\
+         Run 'docker {command} --help' for more information"
+    )
+}
+
+/// `docker run` or `docker create`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    /// `docker run` (or `docker container run`).
+    Run,
+    /// `docker create` (or `docker container create`).
+    Create,
+}
+
+impl RunKind {
+    /// The command word.
+    pub fn word(self) -> &'static str {
+        match self {
+            RunKind::Run => "run",
+            RunKind::Create => "create",
+        }
+    }
+}
+
+/// Where a flag's value is in the option tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueAt {
+    /// Inside token `token`, from byte `offset` (`--env=A`, `-eA`, `-e=A`).
+    Attached {
+        /// Index into [`RunInvocation::option_tokens`].
+        token: usize,
+        /// Byte offset of the value.
+        offset: usize,
+    },
+    /// The whole token `token` (`--env A`).
+    Whole {
+        /// Index into [`RunInvocation::option_tokens`].
+        token: usize,
+    },
+}
+
+/// One flag as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOption {
+    /// The long name (without `--`), also for a short flag.
+    pub name: String,
+    /// The table entry; `None` for an unknown `--flag=value`, carried opaque.
+    pub flag: Option<&'static Flag>,
+    /// The value: the given one, or for a boolean `--rm=false` its text.
+    pub value: Option<String>,
+    /// Where the value is, if any.
+    pub value_at: Option<ValueAt>,
+}
+
+/// A `docker [GLOBAL OPTIONS] [container] run|create [OPTIONS] IMAGE [COMMAND] [ARG...]` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInvocation {
+    /// `run` or `create`.
+    pub kind: RunKind,
+    /// The global options and the command word(s), as given.
+    pub head: Vec<String>,
+    /// The tokens holding the options, as given.
+    pub option_tokens: Vec<String>,
+    /// The options, in order.
+    pub options: Vec<RunOption>,
+    /// Whether `--` came before IMAGE.
+    pub double_dash: bool,
+    /// IMAGE.
+    pub image: String,
+    /// COMMAND and ARGs after IMAGE, untouched.
+    pub command: Vec<String>,
+}
+
+impl RunInvocation {
+    /// The values of the flag called `long` (short forms included), in order.
+    pub fn values<'a>(&'a self, long: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.options
+            .iter()
+            .filter(move |o| o.name == long)
+            .filter_map(|o| o.value.as_deref())
+    }
+
+    /// Whether the flag called `long` was given.
+    pub fn has(&self, long: &str) -> bool {
+        self.options.iter().any(|o| o.name == long)
+    }
+
+    /// The whole argument list again (after `docker`), as given.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut out = self.head.clone();
+        out.extend(self.option_tokens.iter().cloned());
+        if self.double_dash {
+            out.push("--".into());
+        }
+        out.push(self.image.clone());
+        out.extend(self.command.iter().cloned());
+        out
+    }
+}
+
+/// What a docker command line is, as far as the shim cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DockerCommand {
+    /// `run` or `create`: parsed.
+    Run(RunInvocation),
+    /// `build` (or `image build`, `builder build`, `buildx build`).
+    Build,
+    /// Anything else (or global options the table does not know): passed through.
+    Other,
+}
+
+/// Reads the arguments after `docker`.
+pub fn parse(args: &[String]) -> Result<DockerCommand, ParseError> {
+    let mut i = 0;
+    // Global options: pflag on the root command stops at the first non-flag.
+    while let Some(token) = args.get(i) {
+        if token == "--" || !token.starts_with('-') || token == "-" {
+            break;
+        }
+        match global_width(args, i) {
+            Some(width) => i += width,
+            None => return Ok(DockerCommand::Other),
+        }
+    }
+    let Some(word) = args.get(i) else {
+        return Ok(DockerCommand::Other);
+    };
+    let (kind, after) = match word.as_str() {
+        "run" => (RunKind::Run, i + 1),
+        "create" => (RunKind::Create, i + 1),
+        "build" => return Ok(DockerCommand::Build),
+        "container" | "image" | "builder" | "buildx" => match args.get(i + 1).map(String::as_str) {
+            Some("run") if word == "container" => (RunKind::Run, i + 2),
+            Some("create") if word == "container" => (RunKind::Create, i + 2),
+            Some("build") if word != "container" => return Ok(DockerCommand::Build),
+            _ => return Ok(DockerCommand::Other),
+        },
+        _ => return Ok(DockerCommand::Other),
+    };
+    parse_run(kind, args[..after].to_vec(), &args[after..]).map(DockerCommand::Run)
+}
+
+/// How many tokens the global option at `i` spans; `None` when unknown.
+fn global_width(args: &[String], i: usize) -> Option<usize> {
+    let token = &args[i];
+    if let Some(long) = token.strip_prefix("--") {
+        if long.contains('=') {
+            return by_long(GLOBAL_FLAGS, long.split('=').next()?).map(|_| 1);
+        }
+        let flag = by_long(GLOBAL_FLAGS, long)?;
+        return Some(if flag.takes_value { 2 } else { 1 });
+    }
+    let group = &token[1..];
+    for (at, c) in group.char_indices() {
+        let flag = by_short(GLOBAL_FLAGS, c)?;
+        if flag.takes_value {
+            let rest = &group[at + c.len_utf8()..];
+            return Some(if rest.is_empty() { 2 } else { 1 });
+        }
+    }
+    Some(1)
+}
+
+fn parse_run(
+    kind: RunKind,
+    head: Vec<String>,
+    rest: &[String],
+) -> Result<RunInvocation, ParseError> {
+    let command = kind.word();
+    let mut options = Vec::new();
+    let mut tokens: Vec<String> = Vec::new();
+    let mut i = 0;
+    let mut double_dash = false;
+    while let Some(token) = rest.get(i) {
+        if token == "--" {
+            double_dash = true;
+            i += 1;
+            break;
+        }
+        if !token.starts_with('-') || token == "-" {
+            break;
+        }
+        let index = tokens.len();
+        tokens.push(token.clone());
+        i += 1;
+        if let Some(long) = token.strip_prefix("--") {
+            let (name, attached) = match long.split_once('=') {
+                Some((name, value)) => (name, Some(value)),
+                None => (long, None),
+            };
+            let Some(flag) = by_long(RUN_FLAGS, name) else {
+                match attached {
+                    // Self-contained: carried through opaque.
+                    Some(value) => options.push(RunOption {
+                        name: name.to_string(),
+                        flag: None,
+                        value: Some(value.to_string()),
+                        value_at: Some(ValueAt::Attached {
+                            token: index,
+                            offset: name.len() + 3,
+                        }),
+                    }),
+                    None => {
+                        return Err(ParseError::UnknownFlag {
+                            flag: name.to_string(),
+                            command,
+                        })
+                    }
+                }
+                continue;
+            };
+            let (value, value_at) = match attached {
+                Some(value) => (
+                    Some(value.to_string()),
+                    Some(ValueAt::Attached {
+                        token: index,
+                        offset: name.len() + 3,
+                    }),
+                ),
+                None if flag.takes_value => {
+                    let Some(next) = rest.get(i) else {
+                        return Err(ParseError::MissingValue {
+                            flag: name.to_string(),
+                            command,
+                        });
+                    };
+                    tokens.push(next.clone());
+                    i += 1;
+                    (
+                        Some(next.clone()),
+                        Some(ValueAt::Whole { token: index + 1 }),
+                    )
+                }
+                None => (None, None),
+            };
+            options.push(RunOption {
+                name: flag.long.to_string(),
+                flag: Some(flag),
+                value,
+                value_at,
+            });
+            continue;
+        }
+        // A group of short flags: `-it`, `-itd`, `-eA=1`, `-e=A=1`.
+        let group = &token[1..];
+        for (at, c) in group.char_indices() {
+            let Some(flag) = by_short(RUN_FLAGS, c) else {
+                return Err(ParseError::UnknownShorthand {
+                    flag: c,
+                    group: group.to_string(),
+                    command,
+                });
+            };
+            let after = at + c.len_utf8();
+            let rest_of_group = &group[after..];
+            if flag.takes_value || rest_of_group.starts_with('=') {
+                let (value, value_at) = if let Some(v) = rest_of_group.strip_prefix('=') {
+                    (
+                        v.to_string(),
+                        ValueAt::Attached {
+                            token: index,
+                            offset: 1 + after + 1,
+                        },
+                    )
+                } else if !rest_of_group.is_empty() {
+                    (
+                        rest_of_group.to_string(),
+                        ValueAt::Attached {
+                            token: index,
+                            offset: 1 + after,
+                        },
+                    )
+                } else {
+                    let Some(next) = rest.get(i) else {
+                        return Err(ParseError::MissingShortValue {
+                            flag: c,
+                            group: group.to_string(),
+                            command,
+                        });
+                    };
+                    tokens.push(next.clone());
+                    i += 1;
+                    (next.clone(), ValueAt::Whole { token: index + 1 })
+                };
+                options.push(RunOption {
+                    name: flag.long.to_string(),
+                    flag: Some(flag),
+                    value: Some(value),
+                    value_at: Some(value_at),
+                });
+                break;
+            }
+            options.push(RunOption {
+                name: flag.long.to_string(),
+                flag: Some(flag),
+                value: None,
+                value_at: None,
+            });
+        }
+    }
+    let Some(image) = rest.get(i) else {
+        return Err(ParseError::MissingImage { command });
+    };
+    Ok(RunInvocation {
+        kind,
+        head,
+        option_tokens: tokens,
+        options,
+        double_dash,
+        image: image.clone(),
+        command: rest[i + 1..].to_vec(),
+    })
+}
