@@ -27,8 +27,8 @@
 #![deny(missing_docs)]
 
 pub mod ca;
-pub mod daemon_relay;
 pub mod canary;
+pub mod daemon_relay;
 pub mod docker;
 pub mod envfile;
 pub mod error;
