@@ -266,9 +266,9 @@ async fn connect_replies() {
     let target = Target::parse("https://api.example.test/").unwrap();
     let big_head = format!("HTTP/1.1 200 OK\r\nX-Pad: {}\r\n\r\n", "a".repeat(20_000));
     let cases: Vec<(&[u8], &str)> = vec![
-        (b"", "without a reply"),
+        (b"", "without answering CONNECT"),
         (b"SSH-2.0-OpenSSH_9.6\r\n", "not HTTP"),
-        (b"HTTP/1.1 200 OK\r\n", "without a reply"),
+        (b"HTTP/1.1 200 OK\r\n", "closed before the response was complete"),
         (b"HTTP/1.1 200 OK\r\n\r\nhello", "sent data after accepting"),
         (big_head.as_bytes(), "larger than 16 KiB"),
         (
@@ -297,7 +297,7 @@ async fn connect_replies() {
     .await
     .unwrap_err();
     assert!(
-        matches!(&refused, HttpError::ProxyRefused { status: 502, body, .. } if body.contains("upstream unreachable")),
+        matches!(&refused, HttpError::UpstreamUnreachable { status: 502, body, .. } if body.contains("upstream unreachable")),
         "{refused:?}"
     );
     let auth = read_connect_reply(
