@@ -446,8 +446,13 @@ struct Parser<'l, 'a> {
 }
 
 impl<'a> Parser<'_, 'a> {
+    /// A line as Docker's parser reads it: carriage returns before the line
+    /// ending (or at the end of the file) dropped, as BuildKit's
+    /// `trimNewline` drops every trailing `\r` and `\n`: a last line ending
+    /// in the escape character and a carriage return, with no newline after
+    /// it, continues, as it does with a CRLF ending.
     fn text(&self, index: usize) -> &'a str {
-        let text = self.lines[index].text;
+        let text = self.lines[index].text.trim_end_matches('\r');
         if index == 0 {
             text.trim_start_matches(BOM)
         } else {
@@ -719,6 +724,24 @@ mod tests {
         assert_eq!(strip_continuation("RUN a \\  ", '\\'), ("RUN a ", true));
         assert_eq!(strip_continuation("RUN a `", '`'), ("RUN a ", true));
         assert_eq!(strip_continuation("RUN C:\\", '`'), ("RUN C:\\", false));
+    }
+
+    /// Found by the `dockerfile` fuzz target: a carriage return after the
+    /// escape character on the last line, with no newline, read as the end
+    /// of the instruction; once patching gave that line a newline, it became
+    /// a continuation, and a second patch changed the file again. Docker
+    /// drops trailing `\r`s (BuildKit's `trimNewline`), so it continues.
+    #[test]
+    fn a_carriage_return_ending_the_file_is_a_line_ending() {
+        let open = |text: &str| {
+            let doc = Document::parse(text).unwrap();
+            doc.instructions.last().unwrap().open_continuation
+        };
+        assert!(open("FROM a\nRUN b \\\r"));
+        assert!(open("FROM a\nRUN b \\\r\n"));
+        // Control: without the escape character nothing continues.
+        assert!(!open("FROM a\nRUN b\r"));
+        assert_eq!(keywords("FROM a\r\r\nRUN b\r"), ["FROM", "RUN"]);
     }
 
     #[test]
