@@ -268,7 +268,10 @@ async fn connect_replies() {
     let cases: Vec<(&[u8], &str)> = vec![
         (b"", "without answering CONNECT"),
         (b"SSH-2.0-OpenSSH_9.6\r\n", "not HTTP"),
-        (b"HTTP/1.1 200 OK\r\n", "closed before the response was complete"),
+        (
+            b"HTTP/1.1 200 OK\r\n",
+            "closed before the response was complete",
+        ),
         (b"HTTP/1.1 200 OK\r\n\r\nhello", "sent data after accepting"),
         (big_head.as_bytes(), "larger than 16 KiB"),
         (
