@@ -16,6 +16,7 @@ use anyhow::Context as _;
 use nanoclaw_sandbox_core::docker_cli::{
     self, parse_env_file, redacted, DockerCommand, ParseError, RewriteContext,
 };
+use nanoclaw_sandbox_core::mount_policy;
 use nanoclaw_sandbox_core::sandbox::{
     instances_base, InstanceDir, InstancePaths, SandboxEnv, SandboxPatcher,
 };
@@ -104,6 +105,13 @@ fn shim(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
         host_env: &host_env,
         env_file_vars: &env_file_vars,
     };
+    // The mount allowlist holds here as for `run` and the host: the
+    // workspace (NANOCLAW_WORKSPACE, else the current directory) and the
+    // allowlist's roots, nothing credential-like unless allowed.
+    let workspace = std::env::var_os(WORKSPACE_VAR).map(PathBuf::from);
+    let allowlist = std::env::var_os(mount_policy::ALLOWLIST_VAR).map(PathBuf::from);
+    crate::run::mount_policy(allowlist.as_deref(), workspace.as_deref())?
+        .check(&docker_cli::container_spec(&line, &context)?)?;
     let rewritten = docker_cli::rewrite(&line, &context)?;
     if std::env::var(EXPLAIN_VAR).is_ok_and(|v| v == "1") {
         eprintln!(

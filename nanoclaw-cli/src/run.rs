@@ -147,7 +147,10 @@ async fn execute(args: &Args, workspace: Option<&Path>) -> Result<ExitCode, Fail
 
 /// The mount policy of `run`: the allowlist file's, else the workspace only
 /// (the current directory when none is given).
-fn mount_policy(allowlist: Option<&Path>, workspace: Option<&Path>) -> anyhow::Result<MountPolicy> {
+pub(crate) fn mount_policy(
+    allowlist: Option<&Path>,
+    workspace: Option<&Path>,
+) -> anyhow::Result<MountPolicy> {
     let workspace = match workspace {
         Some(dir) => dir.to_path_buf(),
         None => std::env::current_dir().context("cannot read the current directory")?,

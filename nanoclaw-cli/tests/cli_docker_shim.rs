@@ -357,7 +357,8 @@ curl -sS --max-time 20 https://upstream.test/hello -o /dev/null -w 'status: %{ht
 fn nanoclaw_v1_through_the_shim_reaches_https_through_mitmproxy_with_verification_on() {
     let Some(image) = debian() else { return };
     let Some(stack) = Stack::start() else { return };
-    let group = tempfile::tempdir().unwrap();
+    // Under the workspace: the drop-in enforces the mount allowlist.
+    let group = tempfile::tempdir_in(stack.workspace.path()).unwrap();
     let json = r#"{"prompt":"hi","groupFolder":"main"}"#;
     let line = |name: &str| {
         let mut args = vec!["run".to_string()];
@@ -434,7 +435,8 @@ fn nanoclaw_v1_through_the_shim_reaches_https_through_mitmproxy_with_verificatio
 fn a_created_container_is_patched_as_the_library_s_patcher_patches_the_same_spec() {
     let Some(image) = debian() else { return };
     let Some(stack) = Stack::start() else { return };
-    let group = tempfile::tempdir().unwrap();
+    // Under the workspace: the drop-in enforces the mount allowlist.
+    let group = tempfile::tempdir_in(stack.workspace.path()).unwrap();
     let name = docker::unique_name("shim-create");
     let _guard = ContainerGuard::new(&name);
     let mut args = vec!["create".to_string()];
@@ -590,7 +592,8 @@ fn clean_cli(args: &[&str]) -> Command {
 fn nanoclaw_v2_through_the_shim_keeps_its_entrypoint_and_command_and_gets_through() {
     let Some(image) = debian() else { return };
     let Some(stack) = Stack::start() else { return };
-    let group = tempfile::tempdir().unwrap();
+    // Under the workspace: the drop-in enforces the mount allowlist.
+    let group = tempfile::tempdir_in(stack.workspace.path()).unwrap();
     let name = docker::unique_name("shim-v2");
     let _guard = ContainerGuard::new(&name);
     // v2: `docker run --rm --name … --label nanoclaw-install=<slug> -v … -e …
@@ -639,6 +642,55 @@ fn nanoclaw_v2_through_the_shim_keeps_its_entrypoint_and_command_and_gets_throug
     println!("v2 direct: {stdout}");
     assert!(
         stdout.contains("tz: UTC") && !stdout.contains("curl: 0"),
+        "{stdout}"
+    );
+}
+
+/// The mount allowlist holds for the drop-in as for `run` (docs/security.md,
+/// Mount allowlist): in a sandbox, a bind mount from outside the workspace,
+/// or of a credential-like name inside it, is refused before the real docker
+/// runs, with exit 125 (docker's code for its own errors) naming the source.
+/// Control: a mount of a plain folder under the workspace reaches the real
+/// docker (here `echo`, which prints the rewritten line).
+#[test]
+fn in_a_sandbox_the_shim_enforces_the_mount_allowlist() {
+    let workspace = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let ssh = workspace.path().join(".ssh");
+    let group = workspace.path().join("group");
+    std::fs::create_dir(&ssh).unwrap();
+    std::fs::create_dir(&group).unwrap();
+    let run = |source: &Path| {
+        let volume = format!("{}:/workspace/x", source.display());
+        let mut command = shim(&["run", "--rm", "-v", &volume, "img:1"]);
+        command
+            .env("HTTPS_PROXY", "http://127.0.0.1:9")
+            .env("NANOCLAW_WORKSPACE", workspace.path())
+            .env("NANOCLAW_REAL_DOCKER", "/bin/echo")
+            .env_remove("NANOCLAW_MOUNT_ALLOWLIST");
+        output(command, None)
+    };
+    for refused in [outside.path(), ssh.as_path()] {
+        let out = run(refused);
+        let stderr = text(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(125),
+            "{}: {stderr}",
+            refused.display()
+        );
+        assert!(
+            stderr.contains(&refused.display().to_string()),
+            "the error names the source: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "the real docker never ran");
+    }
+    let out = run(&group);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let volume = format!("{}:/workspace/x", group.display());
+    assert!(
+        stdout.contains(&volume) && stdout.contains("img:1"),
         "{stdout}"
     );
 }

@@ -14,4 +14,6 @@ mod rewrite;
 pub use self::parse::{
     parse, DockerCommand, ParseError, RunInvocation, RunKind, RunOption, ValueAt,
 };
-pub use self::rewrite::{parse_env_file, redacted, rewrite, Rewrite, RewriteContext, RewriteError};
+pub use self::rewrite::{
+    container_spec, parse_env_file, redacted, rewrite, Rewrite, RewriteContext, RewriteError,
+};

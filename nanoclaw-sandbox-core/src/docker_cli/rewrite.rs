@@ -70,7 +70,7 @@ pub fn rewrite(
     line: &RunInvocation,
     context: &RewriteContext<'_>,
 ) -> Result<Rewrite, RewriteError> {
-    let spec = to_spec(line, context)?;
+    let spec = container_spec(line, context)?;
     let (patched, report) = context.patcher.patch(&spec)?;
     let mut tokens = line.option_tokens.clone();
     // `/dev/null` binds: the source is swapped in place.
@@ -183,7 +183,10 @@ pub fn parse_env_file(
 /// The container the line describes, as far as the patcher looks: image,
 /// environment, mounts (a named or anonymous volume stands as a tmpfs at its
 /// target: only its target matters to the patcher), network, extra hosts.
-fn to_spec(
+/// What [`rewrite`] patches; also what a mount policy
+/// ([`MountPolicy::check`](crate::mount_policy::MountPolicy::check)) checks
+/// before the line runs.
+pub fn container_spec(
     line: &RunInvocation,
     context: &RewriteContext<'_>,
 ) -> Result<ContainerSpec, RewriteError> {
