@@ -214,11 +214,13 @@ fn pass_through_commands_give_the_real_docker_s_output_and_exit_code() {
 /// Config/HostConfig fields compared between the shim's container and a direct one.
 const FIELDS: &str = "{{json .Config.Env}} {{json .Config.Entrypoint}} {{json .Config.Cmd}} \
 {{json .Config.Labels}} {{.Config.OpenStdin}} {{.Config.Tty}} {{.Config.User}} {{.Config.WorkingDir}} \
-{{json .Mounts}} {{.HostConfig.AutoRemove}} \
+{{.HostConfig.AutoRemove}} \
 {{.HostConfig.NetworkMode}} {{json .HostConfig.ExtraHosts}} {{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.Init}}";
-/// `HostConfig.Binds`, one per line: compared as a set, because the docker
-/// CLI itself passes `-v` binds in no fixed order (they go through a map).
-const BINDS: &str = "{{range .HostConfig.Binds}}{{println .}}{{end}}";
+/// `HostConfig.Binds` and `Mounts`, one per line: compared as a set,
+/// because the docker CLI itself passes `-v` binds in no fixed order (they
+/// go through a map), and the engine keeps that order.
+const BINDS: &str =
+    "{{range .HostConfig.Binds}}{{println .}}{{end}}{{range .Mounts}}{{json .}}{{println}}{{end}}";
 
 /// NanoClaw v1's `docker run` options (before IMAGE) for container `name`.
 fn v1_options(name: &str, group: &Path) -> Vec<String> {
@@ -278,7 +280,7 @@ fn in_standard_docker_a_create_through_the_shim_equals_a_direct_one() {
         let binds = docker::docker(["inspect", "--format", BINDS, &name]).unwrap();
         let mut binds: Vec<&str> = binds.lines().filter(|l| !l.is_empty()).collect();
         binds.sort_unstable();
-        inspected.push(format!("{fields} binds: {}", binds.join(" ")));
+        inspected.push(format!("{fields} binds and mounts: {}", binds.join(" ")));
         drop(guard);
     }
     println!("inspect: {}", inspected[0]);
