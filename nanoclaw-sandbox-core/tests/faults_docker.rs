@@ -297,12 +297,29 @@ async fn an_agent_killed_or_out_of_memory_is_reported_as_such() {
         .memory_bytes(64 << 20)
         .build()
         .unwrap();
-    let handle = AgentHandle::spawn(shared, &hog).await.unwrap();
+    let handle = AgentHandle::spawn(shared.clone(), &hog).await.unwrap();
     let oom = handle.wait().await.unwrap();
     println!("out of memory: {oom}");
     assert!(oom.oom_killed && oom.signal().is_none(), "{oom:?}");
     assert!(oom.to_string().contains("out of memory"), "{oom}");
     handle.remove().await.unwrap();
+
+    // Auto-removed (`docker run --rm`, the CLI's `run`): inspect can no
+    // longer tell, the engine's events do; a SIGKILL is the control.
+    let auto_removed = |spec: ContainerSpec| spec.to_builder().auto_remove(true).build().unwrap();
+    let handle = AgentHandle::spawn(shared.clone(), &auto_removed(hog.clone()))
+        .await
+        .unwrap();
+    let oom = handle.wait().await.unwrap();
+    println!("out of memory, auto-removed: {oom}");
+    assert!(oom.oom_killed && oom.code == 137, "{oom:?}");
+    let handle = AgentHandle::spawn(shared.clone(), &auto_removed(sleeper(&image)))
+        .await
+        .unwrap();
+    docker(["kill", "--signal", "KILL", handle.id().as_str()]).expect("docker kill");
+    let killed = handle.wait().await.unwrap();
+    println!("killed, auto-removed: {killed}");
+    assert!(!killed.oom_killed && killed.code == 137, "{killed:?}");
 
     // The host: each chat's reply says what happened; the control chat is answered.
     let workspace = tempfile::tempdir().unwrap();

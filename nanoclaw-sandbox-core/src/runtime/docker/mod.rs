@@ -26,7 +26,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bollard::errors::Error as BollardError;
 use bollard::query_parameters::{
-    AttachContainerOptions, ListContainersOptions, StopContainerOptions, WaitContainerOptions,
+    AttachContainerOptions, EventsOptionsBuilder, ListContainersOptions, StopContainerOptions,
+    WaitContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -216,6 +217,40 @@ impl DockerRuntime {
 
     /// The exit status behind a wait answer; bollard reports a non-zero exit
     /// as an error, which for us is a value.
+    /// Whether the engine's event log holds an `oom` event for `id`: how an
+    /// auto-removed container's OOM kill is known once inspect cannot tell.
+    /// The engine replays its recent events (the last 256 on Docker 20.10)
+    /// up to now and ends the stream; the container was removed just now, so
+    /// its events are among them. A failed read is logged and taken as no.
+    async fn oom_event_seen(&self, id: &ContainerId) -> bool {
+        let until = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|now| format!("{}.{:09}", now.as_secs(), now.subsec_nanos()))
+            .unwrap_or_else(|_| "0".into());
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            ("container".to_string(), vec![id.to_string()]),
+            ("event".to_string(), vec!["oom".to_string()]),
+        ]);
+        let options = EventsOptionsBuilder::new()
+            .since("0")
+            .until(&until)
+            .filters(&filters)
+            .build();
+        let mut events = self.docker.events(Some(options));
+        let mut seen = false;
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(_) => seen = true,
+                Err(e) => {
+                    tracing::debug!(container = %id, error = %e, "reading the engine's events failed");
+                    break;
+                }
+            }
+        }
+        seen
+    }
+
     fn wait_answer(
         &self,
         id: &ContainerId,
@@ -318,7 +353,8 @@ impl ContainerRuntime for DockerRuntime {
 
     async fn wait_removed(&self, id: &ContainerId) -> Result<ExitStatus, RuntimeError> {
         // `docker run --rm`'s wait: the engine answers once its auto-remove
-        // is done, with the exit code; the OOM flag is gone with the container.
+        // is done, with the exit code; the OOM flag is gone with the
+        // container, so the engine's event log tells it instead.
         let options = WaitContainerOptions {
             condition: "removed".to_string(),
         };
@@ -330,7 +366,7 @@ impl ContainerRuntime for DockerRuntime {
         match self.wait_answer(id, answer) {
             Ok(code) => Ok(ExitStatus {
                 code,
-                oom_killed: false,
+                oom_killed: self.oom_event_seen(id).await,
             }),
             Err(e) if e.is_no_such_container() => {
                 Err(RuntimeError::ExitStatusLost { id: id.to_string() })
