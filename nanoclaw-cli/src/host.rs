@@ -206,7 +206,10 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let docker = engine::connect(Some(&options.workspace)).await?;
     let client =
         HttpClient::from_sandbox(&env).context("cannot build the HTTPS client for Telegram")?;
-    let host = compose(docker, env, client, token, &options).await?;
+    // The agents' proxy is the relay when the proxy URL has credentials;
+    // it lives until the host has stopped.
+    let (agents_env, _relay) = engine::relayed(env).await?;
+    let host = compose(docker, agents_env, client, token, &options).await?;
     let mut signals = Signals::install()?;
     let report = host
         .run(async move {

@@ -134,6 +134,8 @@ async fn execute(args: &Args, workspace: Option<&Path>) -> Result<ExitCode, Fail
         return Ok(dry_run(&spec, &env, workspace)?);
     }
     let docker = engine::connect(workspace).await?;
+    // Lives until the container is gone: its proxy is the relay.
+    let (env, _relay) = engine::relayed(env).await?;
     let runtime: Arc<dyn ContainerRuntime> = Arc::new(engine::sandboxed(docker, env, workspace)?);
     // Before the container exists: a Ctrl-C from here on is ours to handle.
     let mut signals = Signals::install()?;

@@ -21,10 +21,12 @@
 //! | `http` (feature `client`) | the proxy-aware HTTPS and WebSocket client |
 //! | `channel` (feature `client`; platforms `telegram`, `discord`, `slack`) | [`ChannelTransport`](channel::ChannelTransport) |
 //! | `standin` (feature `standin`) | a local stand-in for the sandbox proxy |
+//! | `relay` (feature `relay`) | [`CredentialRelay`](crate::relay::CredentialRelay): proxy credentials kept out of containers |
 //!
 //! Features are off by default except the `ring` crypto provider: `docker`
 //! adds the bollard-based runtime, `client` the HTTPS client, `standin` the
-//! local sandbox-proxy stand-in, `full` all three.
+//! local sandbox-proxy stand-in, `relay` the credential relay, `full` all of
+//! them but `whatsapp`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -48,6 +50,8 @@ pub mod channel;
 pub mod host;
 #[cfg(feature = "client")]
 pub mod http;
+#[cfg(feature = "relay")]
+pub mod relay;
 #[cfg(feature = "standin")]
 pub mod standin;
 

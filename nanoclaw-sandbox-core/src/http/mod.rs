@@ -40,7 +40,7 @@ mod reachability;
 mod sandbox;
 mod stream;
 mod tls;
-mod tunnel;
+pub(crate) mod tunnel;
 mod websocket;
 
 pub use self::body::ResponseBody;

@@ -46,7 +46,7 @@ pub use self::route::{
 pub use self::settings::ProxySettings;
 pub use self::static_config::StaticProxyConfig;
 pub use self::target::{Target, TargetError, TargetScheme};
-pub use self::url::{ProxyUrl, ProxyUrlError};
+pub use self::url::{ProxyUrl, ProxyUrlError, RELAY_USER};
 pub(crate) use self::vars::provide_ca_hint;
 pub use self::vars::{
     ProxyVar, POLICY_PAGE_MARKER, PROXY_CA_B64_VAR, PROXY_VARS, PROXY_VAR_NAMES, SANDBOX_CA_PATH,

@@ -48,6 +48,11 @@ pub enum ProxyUrlError {
 
 /// A validated `http://` or `https://` proxy address.
 ///
+/// The user name of a credential relay's proxy URLs (`http://nanoclaw-relay:TOKEN@…`):
+/// the password is the relay's own token, valid at that relay only, never a
+/// proxy's credentials. Containers get such URLs instead of the proxy's.
+pub const RELAY_USER: &str = "nanoclaw-relay";
+
 /// `Debug` and `Display` show it with any user name and password replaced by
 /// `***`; [`ProxyUrl::expose`] gives the full URL for handing to a child process.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -156,6 +161,13 @@ impl ProxyUrl {
     /// Whether the URL carries a user name or password.
     pub fn has_credentials(&self) -> bool {
         self.credentials().is_some()
+    }
+
+    /// Whether the URL's credentials are a credential relay's token
+    /// ([`RELAY_USER`]), not a proxy's own user name and password.
+    pub fn has_relay_token(&self) -> bool {
+        self.credentials()
+            .is_some_and(|(user, _)| user == RELAY_USER)
     }
 
     /// The same proxy at another host (keeps scheme, port and credentials).

@@ -230,6 +230,16 @@ impl SandboxEnv {
         }
     }
 
+    /// The same environment with `proxy` as the proxy settings containers
+    /// get (a [credential relay](crate::proxy::RELAY_USER)'s, say); the CA
+    /// stays. Standard Docker stays standard Docker.
+    pub fn with_proxy(mut self, proxy: ProxySettings) -> Self {
+        if let Mode::Proxied { proxy: current, .. } = &mut self.mode {
+            *current = proxy;
+        }
+        self
+    }
+
     /// The mode.
     pub fn mode(&self) -> &Mode {
         &self.mode

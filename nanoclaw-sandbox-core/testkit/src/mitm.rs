@@ -73,6 +73,9 @@ pub struct MitmOptions {
     /// TLS SNI, no port): these are tunnelled untouched (the proxy-side
     /// bypass), still through `routes`.
     pub ignore_hosts: Vec<String>,
+    /// mitmproxy `--proxyauth` (`user:password`): every request must carry
+    /// these credentials, else 407.
+    pub proxy_auth: Option<String>,
 }
 
 /// A running mitmdump, killed (by its PID) on drop.
@@ -128,6 +131,9 @@ impl Mitmproxy {
             command
                 .arg("--set")
                 .arg(format!("ssl_verify_upstream_trusted_ca={}", ca.display()));
+        }
+        if let Some(spec) = &options.proxy_auth {
+            command.arg("--proxyauth").arg(spec);
         }
         for pattern in &options.ignore_hosts {
             command.arg("--ignore-hosts").arg(pattern);

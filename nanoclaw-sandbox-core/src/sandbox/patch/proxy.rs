@@ -94,10 +94,12 @@ pub(super) fn apply(
         let exposed = value.effective().expose();
         draft.set_pair(PatchKind::ProxyVariable, *pair, &exposed, str::to_string);
     }
-    if values
-        .iter()
-        .any(|(_, value)| value.original.has_credentials())
-    {
+    let credentialed = |relayed: bool| {
+        values.iter().any(|(_, value)| {
+            value.original.has_credentials() && value.original.has_relay_token() == relayed
+        })
+    };
+    if credentialed(false) {
         // A client reads its proxy from the environment only, so the
         // credentials must be there; say so, as the build patcher does.
         draft.note(
@@ -105,9 +107,18 @@ pub(super) fn apply(
             PatchKind::ProxyVariable,
             "credentials",
             "the proxy URL carries a user name or password: the container's environment holds \
-             it, and `docker inspect` shows it to anyone who can reach the daemon; prefer a \
-             proxy without credentials (the Docker Sandboxes proxy needs none) or one that \
-             trusts the agents' network",
+             it, and `docker inspect` shows it to anyone who can reach the daemon; relay it \
+             instead (`relay::CredentialRelay`, what the CLI does), or use a proxy without \
+             credentials (the Docker Sandboxes proxy needs none)",
+        );
+    }
+    if credentialed(true) {
+        draft.note(
+            Severity::Info,
+            PatchKind::ProxyVariable,
+            "credentials",
+            "the proxy variables name the host's credential relay with its token: the proxy's \
+             own credentials stay on the host",
         );
     }
     if !values.is_empty() {
