@@ -9,6 +9,12 @@
 //! Negative controls: the test agent run as a plain process (`agent
 //! --print-env`) shows the canaries it was given, and a container given the
 //! API key by name (`-e ANTHROPIC_API_KEY`) shows it, so each search can fail.
+//!
+//! A proxy that demands a password (mitmproxy `--proxyauth`): `run` relays
+//! it, so the agent fetches through it while its environment holds only the
+//! relay's token; the control is the same fetch given the proxy itself
+//! (`--no-sandbox --network host`, the variables passed by `-e`), refused with 407
+//! once the password is wrong.
 
 mod cli_support;
 mod doctor_support;
@@ -16,10 +22,15 @@ mod doctor_support;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use base64::Engine as _;
 use cli_support::{agent_image, text, ProxyProcess};
 use doctor_support::{run, Agents, Fixture, Outcome, ProxyOptions};
+use nanoclaw_sandbox_core::proxy::RELAY_USER;
+use nanoclaw_testkit::ca::TestCa;
 use nanoclaw_testkit::canary::Canaries;
 use nanoclaw_testkit::docker::unique_name;
+use nanoclaw_testkit::https::{Answer, Server};
+use nanoclaw_testkit::mitm::{MitmOptions, Mitmproxy, Route};
 
 /// The CLI's own environment in these tests: every canary under the name a
 /// user would give it, plus a variable no agent should ever see.
@@ -484,4 +495,93 @@ fn run_refuses_to_mount_the_ssh_directory() {
     let out = run_v(&projects, &[with_list[0], with_list[1], "--dry-run"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("/p"), "{}", out.stdout);
+}
+
+#[test]
+fn run_relays_a_proxy_password_no_container_holds() {
+    let Some(image) = agent_image() else { return };
+    let c = Canaries::new();
+    let dir = tempfile::tempdir().unwrap();
+    let public = TestCa::new("relay public CA");
+    let public_pem = public.write_pem(dir.path(), "public-ca.pem");
+    const HOST: &str = "api.relay-cli.test";
+    let upstream = Server::https(public.server_config(&[HOST], &[b"http/1.1"]), Answer::Echo)
+        .name("relay-upstream")
+        .start_detached()
+        .unwrap();
+    // Every address: bridge containers reach it (and the relay) through the gateway.
+    let Some(mitm) = Mitmproxy::start_or_skip(&MitmOptions {
+        listen_host: Some(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+        routes: vec![Route::new(HOST, upstream.addr())],
+        upstream_ca_pem: Some(public_pem),
+        proxy_auth: Some(format!("agent:{}", c.proxy_password)),
+        ..MitmOptions::default()
+    }) else {
+        return;
+    };
+    let proxy = c.proxy_url(&format!("127.0.0.1:{}", mitm.addr().port()));
+    let ca = base64::engine::general_purpose::STANDARD.encode(mitm.ca_pem());
+    let env = vec![("HTTPS_PROXY", proxy.clone()), ("PROXY_CA_CERT_B64", ca)];
+    let workspace = tempfile::tempdir().unwrap();
+    let ws = workspace.path().to_str().unwrap();
+    let url = format!("https://{HOST}/relayed");
+    let run_agent = |agent_args: &[&str]| {
+        let mut args = vec!["run", "--workspace", ws, "-l", "nanoclaw.test=true"];
+        args.extend(["--image", image, "--"]);
+        args.extend_from_slice(agent_args);
+        run_with(workspace.path(), &args, &env)
+    };
+
+    let fetched = run_agent(&["--get", &url]);
+    assert_eq!(fetched.code, 0, "{}{}", fetched.stdout, fetched.stderr);
+    assert!(
+        fetched.stdout.starts_with("HTTP/1.1 200"),
+        "{}",
+        fetched.stdout
+    );
+    assert!(fetched.stdout.contains("/relayed"), "{}", fetched.stdout);
+    assert_clean(&c, "run through the relay", &fetched);
+
+    let printed = run_agent(&["--print-env"]);
+    assert_eq!(printed.code, 0, "{}", printed.stderr);
+    let seen = env_map(&printed.stdout);
+    let https_proxy = seen.get("HTTPS_PROXY").expect("HTTPS_PROXY is set");
+    assert!(
+        https_proxy.starts_with(&format!("http://{RELAY_USER}:")),
+        "the agent's proxy is the relay: {https_proxy}"
+    );
+    assert_clean(&c, "the relayed agent's environment", &printed);
+
+    // Controls: handed the proxy itself (no sandbox layer, no relay), the
+    // agent holds the password and gets through; with a wrong one, 407.
+    let direct = |password: &str| {
+        let proxy = format!("http://agent:{password}@127.0.0.1:{}", mitm.addr().port());
+        let mut args = vec![
+            "run",
+            "--no-sandbox",
+            "--workspace",
+            ws,
+            "-l",
+            "nanoclaw.test=true",
+        ];
+        let proxy_var = format!("HTTPS_PROXY={proxy}");
+        let ca_var = format!("PROXY_CA_CERT_B64={}", env[1].1);
+        args.extend(["--network", "host", "-e", &proxy_var, "-e", &ca_var]);
+        args.extend(["--image", image, "--", "--get", &url]);
+        run_with(workspace.path(), &args, &[])
+    };
+    let control = direct(&c.proxy_password);
+    assert_eq!(control.code, 0, "{}{}", control.stdout, control.stderr);
+    let wrong = direct("not-the-password");
+    assert_ne!(
+        wrong.code, 0,
+        "a wrong password is refused: {}",
+        wrong.stdout
+    );
+    assert!(
+        format!("{}{}", wrong.stdout, wrong.stderr).contains("407"),
+        "{}{}",
+        wrong.stdout,
+        wrong.stderr
+    );
 }
