@@ -13,6 +13,7 @@
 //! secret's value), 1 for other failures.
 
 use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use nanoclaw_sandbox_core::agent::serve::{
 use nanoclaw_sandbox_core::channel::ChannelTransport;
 use nanoclaw_sandbox_core::host::{AgentHost, AgentProfile, ChatAllowlist, ALLOWED_CHATS_VAR};
 use nanoclaw_sandbox_core::http::HttpClient;
+use nanoclaw_sandbox_core::relay::CredentialRelay;
 use nanoclaw_sandbox_core::runtime::docker::{DockerOptions, DockerRuntime};
 use nanoclaw_sandbox_core::runtime::InstallId;
 use nanoclaw_sandbox_core::sandbox::{SandboxEnv, SandboxRuntime};
@@ -149,6 +151,17 @@ where
     }
     let profile = AgentProfile::new(agent.build().map_err(|e| config(&e))?);
 
+    // A proxy URL with credentials: agents get a relay on this host (and its
+    // token) instead, so the password never enters a container. Kept until
+    // the host stops.
+    let every_address = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+    let relay = CredentialRelay::start_for(&env, every_address)
+        .await
+        .map_err(|e| failed(&e))?;
+    let env = match &relay {
+        Some(relay) => env.with_proxy(relay.proxy_settings().clone()),
+        None => env,
+    };
     let runtime = SandboxRuntime::builder(docker)
         .env(env)
         .workspace_root(&workspace)
@@ -165,6 +178,7 @@ where
     eprintln!("agent host running; Ctrl-C to stop");
     let report = host.run(ctrl_c()).await.map_err(|e| failed(&e));
     close(transport).await;
+    drop(relay);
     let report = report?;
     eprintln!(
         "stopped: {} answered, {} failed, {} left for the next start",
