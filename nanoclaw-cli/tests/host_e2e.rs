@@ -37,6 +37,10 @@ const TOKEN: &str = "777:host-e2e-token";
 const API_KEY: &str = "sk-host-e2e-secret-key";
 const TELEGRAM_HOST: &str = "api.telegram.test";
 const MODEL_HOST: &str = "api.anthropic.test";
+/// The host's time zone, which agents get (`TZ`, as NanoClaw passes it).
+const AGENT_TZ: &str = "Europe/Berlin";
+/// A variable of the host's environment no agent may see.
+const STRAY_VAR: &str = "NANOCLAW_HOST_STRAY";
 /// How long the whole conversation of a test may take.
 const WAIT: Duration = Duration::from_secs(120);
 
@@ -131,6 +135,9 @@ impl Stack {
             .env("ANTHROPIC_API_KEY", API_KEY)
             .env("ANTHROPIC_BASE_URL", format!("https://{MODEL_HOST}"))
             .env("NANOCLAW_ALLOWED_CHATS", allowed)
+            // Passed through to agents; the stray variable is not.
+            .env("TZ", AGENT_TZ)
+            .env(STRAY_VAR, "stray-value")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -353,6 +360,7 @@ async fn three_chats_three_messages_cap_two_each_answered_once_in_order() {
         "{calls:#?}"
     );
     // ... yet no container's configuration shows it.
+    assert!(!samples.inspected.is_empty(), "agents were inspected");
     for (id, inspect) in &samples.inspected {
         assert!(
             !inspect.contains(API_KEY),
@@ -361,6 +369,10 @@ async fn three_chats_three_messages_cap_two_each_answered_once_in_order() {
         assert!(
             inspect.contains("PROXY") && inspect.contains("/workspace/chat"),
             "container {id} is patched and has its chat folder"
+        );
+        assert!(
+            inspect.contains(&format!("\"TZ={AGENT_TZ}\"")) && !inspect.contains(STRAY_VAR),
+            "container {id} gets the host's TZ and nothing else of its environment"
         );
     }
     // Each chat has its own folder.

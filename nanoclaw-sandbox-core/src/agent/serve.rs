@@ -46,9 +46,12 @@ pub const DEFAULT_SESSION_DIR: &str = super::protocol::SESSION_MOUNT;
 pub const BASE_URL_VAR: &str = "ANTHROPIC_BASE_URL";
 /// The variable naming the model.
 pub const MODEL_VAR: &str = "ANTHROPIC_MODEL";
+/// The time zone: passed through so that agents tell the host's time, as
+/// NanoClaw's `-e TZ=…` does.
+pub const TZ_VAR: &str = "TZ";
 /// The agent's settings a host passes through to its containers when set
 /// (the key travels as [`API_KEY_CREDENTIAL`] in the protocol instead).
-pub const AGENT_ENV_VARS: [&str; 2] = [BASE_URL_VAR, MODEL_VAR];
+pub const AGENT_ENV_VARS: [&str; 3] = [BASE_URL_VAR, MODEL_VAR, TZ_VAR];
 
 /// The credential that carries the Messages API key.
 pub const API_KEY_CREDENTIAL: &str = "ANTHROPIC_API_KEY";
