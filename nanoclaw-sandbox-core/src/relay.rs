@@ -11,6 +11,10 @@
 //! `2xx`; any other answer (a 403 policy page, a 407) reaches the client with
 //! its status and body, so errors read as they would without the relay.
 //!
+//! Plain-HTTP requests go on a fresh connection each, without upgrades: a
+//! `ws://` WebSocket through the relay is refused by the proxy's answer
+//! (`wss://`, tunnelled by CONNECT, works).
+//!
 //! The relay is not an open proxy: every request must carry its own random
 //! token (`Proxy-Authorization: Basic` of [`RELAY_USER`]`:TOKEN`, which the
 //! URLs of [`proxy_settings`](CredentialRelay::proxy_settings) hold), else it
