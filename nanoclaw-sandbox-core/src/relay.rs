@@ -12,8 +12,8 @@
 //! its status and body, so errors read as they would without the relay.
 //!
 //! Plain-HTTP requests go on a fresh connection each, without upgrades: a
-//! `ws://` WebSocket through the relay is refused by the proxy's answer
-//! (`wss://`, tunnelled by CONNECT, works).
+//! `ws://` WebSocket is not carried through the relay (its connection ends
+//! after the `101`); `wss://`, tunnelled by CONNECT, is.
 //!
 //! The relay is not an open proxy: every request must carry its own random
 //! token (`Proxy-Authorization: Basic` of [`RELAY_USER`]`:TOKEN`, which the
