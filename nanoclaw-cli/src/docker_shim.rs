@@ -1,27 +1,31 @@
 //! `nanoclaw-sandbox docker ARGS…`, and this executable installed as
 //! `docker`: the real docker, with the sandbox patches on `run`/`create`
-//! when the environment is a sandbox (docs/shim.md).
+//! and `build` when the environment is a sandbox (docs/shim.md).
 //!
 //! The arguments never go through clap: they are docker's. In standard
-//! Docker, and for every command other than `run`/`create`, the real docker
+//! Docker, and for every command other than `run`/`create`/`build`, the real docker
 //! is exec'd with the arguments byte for byte, so its output, exit code,
 //! TTY and signals are its own.
 
 use std::ffi::{OsStr, OsString};
+use std::io::{Seek as _, SeekFrom, Write as _};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::Context as _;
 use nanoclaw_sandbox_core::docker_cli::{
-    self, parse_env_file, redacted, DockerCommand, ParseError, RewriteContext,
+    self, parse_env_file, redacted, BuildInvocation, DockerCommand, ParseError, RewriteContext,
+    STDIN_CONTEXT,
 };
 use nanoclaw_sandbox_core::mount_policy;
+use nanoclaw_sandbox_core::sandbox::runtime::prepare_build;
 use nanoclaw_sandbox_core::sandbox::{
-    instances_base, InstanceDir, InstancePaths, SandboxEnv, SandboxPatcher,
+    instances_base, InstanceDir, InstancePaths, SandboxEnv, SandboxPatcher, Severity,
 };
 use nanoclaw_sandbox_core::trust::SystemRoots;
 
+use crate::build_context;
 use crate::engine::WORKSPACE_VAR;
 
 /// The real docker, when it is not the next `docker` on `PATH`.
@@ -65,12 +69,9 @@ fn shim(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
     };
     let line = match docker_cli::parse(&text) {
         Ok(DockerCommand::Run(line)) => line,
-        Ok(DockerCommand::Build) => {
-            eprintln!(
-                "nanoclaw-sandbox docker: `build` passes through unpatched (no proxy build args, \
-                 no proxy CA for RUN steps); use `nanoclaw-sandbox build` for a sandbox build"
-            );
-            return exec(&real, &args);
+        Ok(DockerCommand::Build(line)) => return build(&real, &env, &line, &args),
+        Ok(DockerCommand::BuildxBuild) => {
+            return pass_build(&real, &args, "`buildx build` is not read by the shim")
         }
         Ok(DockerCommand::Other) => return exec(&real, &args),
         // docker refuses these itself, with its own message and exit code.
@@ -113,15 +114,136 @@ fn shim(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
     crate::run::mount_policy(allowlist.as_deref(), workspace.as_deref())?
         .check(&docker_cli::container_spec(&line, &context)?)?;
     let rewritten = docker_cli::rewrite(&line, &context)?;
+    explain(&real, &rewritten.args);
+    let args: Vec<OsString> = rewritten.args.into_iter().map(OsString::from).collect();
+    exec(&real, &args)
+}
+
+/// With `NANOCLAW_SHIM_EXPLAIN=1`: the command about to run, on stderr
+/// (secret values and URL credentials redacted).
+fn explain(real: &Path, args: &[String]) {
     if std::env::var(EXPLAIN_VAR).is_ok_and(|v| v == "1") {
         eprintln!(
             "nanoclaw-sandbox docker: {} {}",
             real.display(),
-            redacted(&rewritten.args).join(" ")
+            redacted(args).join(" ")
         );
     }
-    let args: Vec<OsString> = rewritten.args.into_iter().map(OsString::from).collect();
-    exec(&real, &args)
+}
+
+/// `docker build` in a sandbox: the context directory packed as the docker
+/// CLI packs it (`.dockerignore` applied), the library's build patches
+/// applied to it ([`prepare_build`]: the proxy build args, every `RUN` step
+/// wrapped so the proxy CA is trusted for that step alone, the rewritten
+/// Dockerfile inside the tar), and the real `docker build` run with the
+/// caller's flags, the inserted ones, `-f` naming the rewritten Dockerfile
+/// and `-` as the context, the prepared tar on its stdin. What the shim
+/// cannot do faithfully passes through unpatched with a warning.
+fn build(
+    real: &Path,
+    env: &SandboxEnv,
+    line: &BuildInvocation,
+    args: &[OsString],
+) -> anyhow::Result<ExitCode> {
+    // No single context, or `--help`: docker refuses or answers it itself.
+    let Some(context) = line.context() else {
+        return exec(real, args);
+    };
+    if line.has("help") {
+        return exec(real, args);
+    }
+    if context == STDIN_CONTEXT {
+        return pass_build(real, args, "the context comes from stdin");
+    }
+    let dir = Path::new(context);
+    if !dir.is_dir() {
+        if is_remote_context(context) {
+            return pass_build(real, args, "the context is a URL, fetched by docker");
+        }
+        // Not a directory: docker says what is wrong with it.
+        return exec(real, args);
+    }
+    let dockerfile = line.values("file").last().map(Path::new);
+    if dockerfile == Some(Path::new(STDIN_CONTEXT)) {
+        return pass_build(real, args, "the Dockerfile comes from stdin");
+    }
+    if build_context::dockerfile_path(dir, dockerfile).is_none() {
+        // docker reports the missing Dockerfile itself.
+        return exec(real, args);
+    }
+    match legacy_builder(real) {
+        Some(true) => {}
+        Some(false) => {
+            return pass_build(
+                real,
+                args,
+                "the docker CLI builds with BuildKit here (DOCKER_BUILDKIT or buildx), whose \
+                 tar contexts the shim does not prepare",
+            )
+        }
+        // An invalid DOCKER_BUILDKIT: docker refuses it itself.
+        None => return exec(real, args),
+    }
+    let packed = build_context::pack(dir, dockerfile)?;
+    let host_env = |name: &str| std::env::var(name).ok();
+    let original = docker_cli::build_request(line, packed.tar, &packed.dockerfile, &host_env)?;
+    let (prepared, report) = prepare_build(env.mode(), &[], original.clone())?;
+    for entry in report.entries() {
+        if entry.severity == Severity::Warn {
+            eprintln!("nanoclaw-sandbox docker: {entry}");
+        }
+    }
+    let rewritten = docker_cli::rewrite_build(line, &original, &prepared)
+        .context("the build line has no single context argument")?;
+    explain(real, &rewritten.args);
+    // The prepared context goes to docker's stdin from a file with no name
+    // (deleted already), so the real docker can replace this process.
+    let mut tar = tempfile::tempfile().context("cannot make a file for the build context")?;
+    tar.write_all(prepared.context())
+        .and_then(|()| tar.seek(SeekFrom::Start(0)).map(drop))
+        .context("cannot write the build context")?;
+    let error = Command::new(real).args(&rewritten.args).stdin(tar).exec();
+    Err(error).with_context(|| format!("cannot run the real docker at {}", real.display()))
+}
+
+/// A build the shim does not patch: the real docker, with a warning.
+fn pass_build(real: &Path, args: &[OsString], why: &str) -> anyhow::Result<ExitCode> {
+    eprintln!(
+        "nanoclaw-sandbox docker: `build` passes through unpatched ({why}): no proxy build \
+         args, no proxy CA for RUN steps; build from a directory, or use `nanoclaw-sandbox \
+         build DIR`"
+    );
+    exec(real, args)
+}
+
+/// A context docker fetches itself: a Git or HTTP(S) URL.
+fn is_remote_context(context: &str) -> bool {
+    ["http://", "https://", "git://", "git@", "github.com/"]
+        .iter()
+        .any(|prefix| context.starts_with(prefix))
+}
+
+/// Whether the real `docker build` uses the legacy builder (the one the
+/// shim prepares contexts for): `DOCKER_BUILDKIT` when set (read as Go's
+/// `ParseBool`; `None` when it is not a boolean), else whether no buildx
+/// plugin answers (`docker buildx version`).
+fn legacy_builder(real: &Path) -> Option<bool> {
+    match std::env::var("DOCKER_BUILDKIT") {
+        Ok(value) => match value.as_str() {
+            "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(false),
+            "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(true),
+            _ => None,
+        },
+        Err(_) => Some(
+            !Command::new(real)
+                .args(["buildx", "version"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success()),
+        ),
+    }
 }
 
 /// Replaces this process with the real docker.

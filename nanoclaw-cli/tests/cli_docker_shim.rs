@@ -703,3 +703,297 @@ fn in_a_sandbox_the_shim_enforces_the_mount_allowlist() {
         "{stdout}"
     );
 }
+
+/// What the build's `RUN` step prints once it fetched the page.
+const FETCHED: &str = "shim-build: fetched";
+
+/// A build context whose Dockerfile copies the context and fetches
+/// `https://upstream.test/built` in a `RUN` step with curl (verification
+/// on, the system bundle): `.dockerignore` leaves `left-out.log` out.
+fn build_context(image: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile = format!(
+        "FROM {image}\n\
+         COPY . /ctx/\n\
+         RUN curl -sS --fail --max-time 20 https://{UPSTREAM}/built -o /page.json && echo '{FETCHED}'\n"
+    );
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
+    std::fs::write(dir.path().join("app.txt"), "app\n").unwrap();
+    std::fs::write(dir.path().join("left-out.log"), "left out\n").unwrap();
+    std::fs::write(dir.path().join(".dockerignore"), "*.log\n").unwrap();
+    dir
+}
+
+/// `docker build` through the shim in a sandbox (mitmproxy intercepting):
+/// the context directory is packed (`.dockerignore` applied), the
+/// Dockerfile's `RUN` steps wrapped, the proxy build args added, and the
+/// real `docker build -` gets the tar on stdin. The `RUN` step reaches the
+/// HTTPS upstream through the proxy with verification on; the image holds
+/// the page and the context, but nothing of the proxy: no CA and no file of
+/// ours in its own layers (`docker save`), no proxy address or CA in
+/// `docker history --no-trunc` or `docker image inspect`. `upstream.test`
+/// is pinned to 127.0.0.1 in the build (`--add-host`, kept by the shim), so
+/// no step looks it up in DNS.
+///
+/// Controls: the same line through the shim without the sandbox variables
+/// (standard Docker: passed through, nothing explained) fails the fetch;
+/// through the real docker with the proxy build args by hand but no CA it
+/// fails on the certificate (curl 60); the layer search finds the CA in an
+/// image that copies it; the inspect search runs on output that holds the
+/// image's label.
+#[test]
+fn a_build_through_the_shim_fetches_https_through_mitmproxy_and_keeps_nothing_of_the_proxy() {
+    use nanoclaw_sandbox_core::dockerfile::BUILD_DOCKERFILE;
+    use nanoclaw_testkit::docker::ImageGuard;
+    use nanoclaw_testkit::layers::{ca_marker, der_of, found_in_layers};
+
+    let Some(image) = debian() else { return };
+    let Some(stack) = Stack::start() else { return };
+    let context = build_context(&image);
+    let dir = context.path().display().to_string();
+    let mut images = ImageGuard::new();
+    let tag = format!("{}:shim-build", docker::unique_name("nanoclaw-shim-build"));
+    images.tag(&tag);
+    let line = |tag: &str| -> Vec<String> {
+        [
+            "build",
+            "--no-cache",
+            "-t",
+            tag,
+            "--label",
+            &label(),
+            "--add-host",
+            &format!("{UPSTREAM}:127.0.0.1"),
+            &dir,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+
+    let out = output(stack.shim(&strs(&line(&tag))), None);
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    images.intermediates(stdout.lines());
+    println!("shim build: exit {:?}\n{stdout}{stderr}", out.status.code());
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.lines().any(|l| l.trim() == FETCHED), "{stdout}");
+    assert!(
+        stack.mitm.seen().iter().any(|s| s.contains(UPSTREAM)),
+        "mitmproxy saw no request: {}",
+        stack.mitm.log()
+    );
+    // The explained line: the caller's flags in order, the patches before
+    // the context, which is now stdin; the CA said, not shown.
+    let port = stack.mitm.addr().port();
+    let explained = stderr
+        .lines()
+        .find(|l| l.starts_with("nanoclaw-sandbox docker: ") && l.contains(" build "))
+        .unwrap_or_else(|| panic!("no explained line: {stderr}"));
+    for part in [
+        format!("build --no-cache -t {tag} --label"),
+        format!("-f {BUILD_DOCKERFILE}"),
+        format!("--build-arg HTTPS_PROXY=http://host.docker.internal:{port}"),
+        "--build-arg FTP_PROXY=<the RUN-step wrapper with the proxy CA".to_string(),
+        "--add-host host.docker.internal:host-gateway".to_string(),
+    ] {
+        assert!(explained.contains(&part), "{part} missing: {explained}");
+    }
+    assert!(
+        explained.ends_with(" -"),
+        "the context is stdin: {explained}"
+    );
+    assert!(!stderr.contains("BEGIN CERTIFICATE"), "{stderr}");
+
+    // The image holds the page and the context, less what .dockerignore
+    // leaves out and less our files.
+    let page = docker::docker(["run", "--rm", &tag, "cat", "/page.json"]).unwrap();
+    assert!(page.contains("/built"), "{page}");
+    let listed = docker::docker(["run", "--rm", &tag, "ls", "-A", "/ctx"]).unwrap();
+    let listed: Vec<&str> = listed.lines().collect();
+    // (`.dockerignore` itself too, as in every sandbox build: the builder
+    // reads it and drops what it names, now our Dockerfile and itself.)
+    assert_eq!(listed, ["Dockerfile", "app.txt"], "{listed:?}");
+
+    // Nothing of the proxy in the image: layers, history, config.
+    let ca_pem = stack.mitm.ca_pem().to_string();
+    let marker = ca_marker(&ca_pem).unwrap();
+    let needles: Vec<(&str, Vec<u8>)> = vec![
+        ("the CA's PEM", marker.as_bytes().to_vec()),
+        ("the CA's DER", der_of(&ca_pem).unwrap()),
+        (BUILD_DOCKERFILE, BUILD_DOCKERFILE.as_bytes().to_vec()),
+        ("nanoclaw-proxy-ca", b"nanoclaw-proxy-ca".to_vec()),
+    ];
+    let found = found_in_layers(&tag, &image, &needles).unwrap();
+    assert!(found.is_empty(), "the image's layers hold {found:?}");
+    let history =
+        docker::docker(["history", "--no-trunc", "--format", "{{.CreatedBy}}", &tag]).unwrap();
+    let inspect = docker::docker(["image", "inspect", &tag]).unwrap();
+    assert!(
+        inspect.contains(TEST_LABEL.0),
+        "the search runs on real output: {inspect}"
+    );
+    for (what, shown) in [
+        ("docker history", &history),
+        ("docker image inspect", &inspect),
+    ] {
+        for needle in [
+            format!("host.docker.internal:{port}"),
+            format!("127.0.0.1:{port}"),
+            "BEGIN CERTIFICATE".to_string(),
+            marker.clone(),
+        ] {
+            assert!(!shown.contains(&needle), "{what} holds {needle}:\n{shown}");
+        }
+    }
+
+    // Control: the layer search finds the CA in an image that copies it.
+    let copies = tempfile::tempdir().unwrap();
+    std::fs::write(
+        copies.path().join("Dockerfile"),
+        format!("FROM {image}\nCOPY . /ctx/\n"),
+    )
+    .unwrap();
+    std::fs::write(copies.path().join("nanoclaw-proxy-ca.crt"), &ca_pem).unwrap();
+    let control_tag = format!(
+        "{}:copies-the-ca",
+        docker::unique_name("nanoclaw-shim-build")
+    );
+    images.tag(&control_tag);
+    let copies_dir = copies.path().display().to_string();
+    let out = output(
+        real(&[
+            "build",
+            "-q",
+            "-t",
+            &control_tag,
+            "--label",
+            &label(),
+            &copies_dir,
+        ]),
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let control_found = found_in_layers(&control_tag, &image, &needles).unwrap();
+    for expected in ["the CA's PEM", "nanoclaw-proxy-ca"] {
+        assert!(
+            control_found.iter().any(|f| f.starts_with(expected)),
+            "the control image should hold {expected}: {control_found:?}"
+        );
+    }
+
+    // Control: the same line in standard Docker (no sandbox variables):
+    // passed through unchanged (nothing explained), and the fetch fails.
+    let plain_tag = format!("{}:standard", docker::unique_name("nanoclaw-shim-build"));
+    images.tag(&plain_tag);
+    let mut plain = shim(&strs(&line(&plain_tag)));
+    plain.env("NANOCLAW_SHIM_EXPLAIN", "1");
+    let out = output(plain, None);
+    let all = text(&out.stdout) + &text(&out.stderr);
+    images.intermediates(all.lines());
+    println!("standard-Docker build: exit {:?}\n{all}", out.status.code());
+    assert_ne!(out.status.code(), Some(0), "{all}");
+    assert!(!all.lines().any(|l| l.trim() == FETCHED), "{all}");
+    assert!(!all.contains("nanoclaw-sandbox docker:"), "{all}");
+
+    // Control: the real docker with the proxy build args by hand, no CA:
+    // the proxy is reached and the certificate fails.
+    let no_ca_tag = format!("{}:no-ca", docker::unique_name("nanoclaw-shim-build"));
+    images.tag(&no_ca_tag);
+    let mut by_hand = line(&no_ca_tag);
+    let proxy = format!("HTTPS_PROXY=http://host.docker.internal:{port}");
+    let at = by_hand.len() - 1;
+    for (i, extra) in [
+        "--build-arg",
+        &proxy,
+        "--add-host",
+        "host.docker.internal:host-gateway",
+    ]
+    .iter()
+    .enumerate()
+    {
+        by_hand.insert(at + i, extra.to_string());
+    }
+    let out = output(real(&strs(&by_hand)), None);
+    let all = text(&out.stdout) + &text(&out.stderr);
+    images.intermediates(all.lines());
+    println!(
+        "real docker, proxy without CA: exit {:?}\n{all}",
+        out.status.code()
+    );
+    assert_ne!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("curl: (60)"),
+        "expected a certificate failure: {all}"
+    );
+}
+
+/// What the shim cannot prepare faithfully passes through unpatched, with a
+/// warning naming why, the line byte for byte: a context on stdin, a URL
+/// context, a Dockerfile on stdin, a BuildKit build (`DOCKER_BUILDKIT=1`).
+/// An unknown flag without `=VALUE` stops it (exit 125, docker's message
+/// with build's usage line). Control: a directory context with the legacy
+/// builder is rewritten (the real docker here is `echo`, which prints the
+/// line it got).
+#[test]
+fn in_a_sandbox_builds_the_shim_cannot_prepare_pass_through_with_a_warning() {
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(context.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    let dir = context.path().display().to_string();
+    let build = |args: &[&str], buildkit: &str| {
+        let mut command = shim(args);
+        command
+            .env("HTTPS_PROXY", "http://127.0.0.1:9")
+            .env("NANOCLAW_REAL_DOCKER", "/bin/echo")
+            .env("DOCKER_BUILDKIT", buildkit);
+        output(command, None)
+    };
+    for (args, buildkit, why) in [
+        (
+            vec!["build", "-t", "a:1", "-"],
+            "0",
+            "the context comes from stdin",
+        ),
+        (
+            vec!["build", "https://git.invalid/repo.git#main"],
+            "0",
+            "the context is a URL",
+        ),
+        (
+            vec!["build", "-f", "-", &dir],
+            "0",
+            "the Dockerfile comes from stdin",
+        ),
+        (vec!["build", "-t", "a:1", &dir], "1", "BuildKit"),
+    ] {
+        let out = build(&args, buildkit);
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("passes through unpatched") && stderr.contains(why),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(
+            text(&out.stdout),
+            format!("{}\n", args.join(" ")),
+            "byte for byte"
+        );
+    }
+    let out = build(&["build", "--bogus", &dir], "0");
+    assert_eq!(out.status.code(), Some(125));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("unknown flag: --bogus")
+            && stderr.contains("docker build [OPTIONS] PATH | URL | -"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "the real docker never ran");
+    // Control: the legacy builder and a directory: rewritten.
+    let out = build(&["build", "-t", "a:1", &dir], "0");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        stdout.starts_with("build -t a:1 -f .nanoclaw-sandbox.Dockerfile --build-arg FTP_PROXY=")
+            && stdout.trim_end().ends_with(" -"),
+        "{stdout}"
+    );
+}
