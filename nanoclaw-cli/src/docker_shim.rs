@@ -18,6 +18,7 @@ use nanoclaw_sandbox_core::docker_cli::{
     self, parse_env_file, redacted, BuildInvocation, DockerCommand, ParseError, RewriteContext,
     STDIN_CONTEXT,
 };
+use nanoclaw_sandbox_core::doctor::ShimFacts;
 use nanoclaw_sandbox_core::mount_policy;
 use nanoclaw_sandbox_core::sandbox::runtime::prepare_build;
 use nanoclaw_sandbox_core::sandbox::{
@@ -252,13 +253,42 @@ fn exec(real: &Path, args: &[OsString]) -> anyhow::Result<ExitCode> {
     Err(error).with_context(|| format!("cannot run the real docker at {}", real.display()))
 }
 
+/// This executable, canonical: what a `docker` link to the shim resolves to.
+pub(crate) fn this_executable() -> anyhow::Result<PathBuf> {
+    std::env::current_exe()
+        .and_then(std::fs::canonicalize)
+        .context("cannot find this executable")
+}
+
+/// Whether `path` resolves to `me` (canonical paths compared, so any link
+/// to the shim counts, and the real docker never does).
+pub(crate) fn is_shim(path: &Path, me: &Path) -> bool {
+    std::fs::canonicalize(path).is_ok_and(|p| p == me)
+}
+
+/// What `doctor` reports as `docker-shim`: the first `docker` on `PATH`,
+/// whether it is this shim, the real docker the shim would run, and whether
+/// the real `docker build` uses BuildKit (asked only of a shim's real docker).
+pub(crate) fn facts() -> ShimFacts {
+    let me = this_executable().ok();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let on_path = std::env::split_paths(&path)
+        .map(|dir| dir.join(DOCKER))
+        .find(|candidate| is_executable(candidate));
+    let is_shim = matches!((&on_path, &me), (Some(p), Some(me)) if is_shim(p, me));
+    let real = real_docker().map_err(|e| format!("{e:#}"));
+    let buildkit = match &real {
+        Ok(real) if is_shim => legacy_builder(real) == Some(false),
+        _ => false,
+    };
+    ShimFacts::new(on_path, is_shim, real, buildkit)
+}
+
 /// `NANOCLAW_REAL_DOCKER`, else the first `docker` on `PATH` that is not
 /// this executable.
 fn real_docker() -> anyhow::Result<PathBuf> {
-    let me = std::env::current_exe()
-        .and_then(std::fs::canonicalize)
-        .context("cannot find this executable")?;
-    let is_me = |path: &Path| std::fs::canonicalize(path).is_ok_and(|p| p == me);
+    let me = this_executable()?;
+    let is_me = |path: &Path| is_shim(path, &me);
     if let Some(real) = std::env::var_os(REAL_DOCKER_VAR) {
         let real = PathBuf::from(real);
         anyhow::ensure!(

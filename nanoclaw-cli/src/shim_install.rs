@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::docker_shim::DOCKER;
+use crate::docker_shim::{is_shim, this_executable, DOCKER};
 use crate::exit::usage;
 
 /// Options of `shim`.
@@ -34,18 +34,11 @@ enum Action {
 
 /// Installs or removes the link.
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let me = std::env::current_exe()
-        .and_then(std::fs::canonicalize)
-        .context("cannot find this executable")?;
+    let me = this_executable()?;
     match &args.action {
         Action::Install { dir } => install(dir, &me),
         Action::Uninstall { dir } => uninstall(dir, &me),
     }
-}
-
-/// Whether `link` resolves to `me`.
-fn is_shim(link: &Path, me: &Path) -> bool {
-    std::fs::canonicalize(link).is_ok_and(|p| p == me)
 }
 
 fn install(dir: &Path, me: &Path) -> anyhow::Result<ExitCode> {

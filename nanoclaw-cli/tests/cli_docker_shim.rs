@@ -997,3 +997,132 @@ fn in_a_sandbox_builds_the_shim_cannot_prepare_pass_through_with_a_warning() {
         "{stdout}"
     );
 }
+
+/// The `docker-shim` check of `doctor --json` with `PATH` and the variables
+/// given (a dead proxy for a sandbox: the network checks fail at once, and
+/// no name is looked up).
+fn shim_check(path: &str, vars: &[(&str, &str)]) -> serde_json::Value {
+    let workspace = tempfile::tempdir().unwrap();
+    let mut command = clean_cli(&[
+        "doctor",
+        "--json",
+        "--timeout",
+        "1",
+        "--probe",
+        "https://probe.test/",
+        "--passthrough-host",
+        "passthrough.test",
+        "--workspace",
+        &workspace.path().display().to_string(),
+    ]);
+    command
+        .current_dir(workspace.path())
+        .env("PATH", path)
+        .env_remove("DOCKER_BUILDKIT");
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    let out = output(command, None);
+    let checks: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr)));
+    let mut found: Vec<serde_json::Value> = checks
+        .into_iter()
+        .filter(|c| c["id"] == "docker-shim")
+        .collect();
+    assert_eq!(found.len(), 1, "one docker-shim check");
+    found.remove(0)
+}
+
+/// `doctor` reports whether the `docker` on PATH is the shim (a link to
+/// this binary first on PATH) and what it patches here: in a sandbox run,
+/// create and build patched (pass), builds with BuildKit passed through (a
+/// warning naming DOCKER_BUILDKIT=0), standard Docker all passed through
+/// (pass); the real docker it runs named. Controls: a plain PATH is
+/// reported as not the shim (skip), and a shim whose real docker is itself
+/// fails naming NANOCLAW_REAL_DOCKER.
+#[test]
+fn doctor_reports_whether_docker_on_path_is_the_shim_and_what_it_patches() {
+    let Some(real) = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|dir| dir.join("docker"))
+        .find(|p| p.is_file())
+    else {
+        missing("the docker CLI", "no docker on PATH");
+        return;
+    };
+    let links = link_dir();
+    let link = links.path().join("docker");
+    let plain = std::env::var("PATH").unwrap_or_default();
+    let shimmed = format!("{}:{plain}", links.path().display());
+    let dead_proxy = format!(
+        "http://127.0.0.1:{}",
+        nanoclaw_testkit::net::closed_port().port()
+    );
+    let sandbox = [("HTTPS_PROXY", dead_proxy.as_str())];
+
+    let check = shim_check(&shimmed, &[sandbox[0], ("DOCKER_BUILDKIT", "0")]);
+    println!("shim first, sandbox: {check}");
+    assert_eq!(check["status"], "pass", "{check}");
+    let detail = check["detail"].as_str().unwrap();
+    for part in [
+        format!("({}) is the shim", link.display()),
+        format!("runs the real docker {}", real.display()),
+        "run and create patched".to_string(),
+        "build patched".to_string(),
+    ] {
+        assert!(detail.contains(&part), "{part}: {detail}");
+    }
+
+    let check = shim_check(&shimmed, &[sandbox[0], ("DOCKER_BUILDKIT", "1")]);
+    assert_eq!(check["status"], "warn", "{check}");
+    assert!(
+        check["detail"]
+            .as_str()
+            .unwrap()
+            .contains("build passes through unpatched")
+            && check["fix"].as_str().unwrap().contains("DOCKER_BUILDKIT=0"),
+        "{check}"
+    );
+
+    let check = shim_check(&shimmed, &[]);
+    assert_eq!(check["status"], "pass", "{check}");
+    assert!(
+        check["detail"]
+            .as_str()
+            .unwrap()
+            .contains("standard Docker: every command passes through"),
+        "{check}"
+    );
+
+    // Settings the shim cannot read: it would refuse every command.
+    let check = shim_check(&shimmed, &[("HTTPS_PROXY", "not a url")]);
+    assert_eq!(check["status"], "fail", "{check}");
+    assert!(
+        check["detail"]
+            .as_str()
+            .unwrap()
+            .contains("refuses every command"),
+        "{check}"
+    );
+
+    // Controls: not the shim; the shim with no real docker.
+    let check = shim_check(&plain, &sandbox);
+    println!("plain PATH: {check}");
+    assert_eq!(check["status"], "skip", "{check}");
+    assert!(
+        check["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("({}) is not the shim", real.display())),
+        "{check}"
+    );
+    let link_text = link.display().to_string();
+    let check = shim_check(&shimmed, &[("NANOCLAW_REAL_DOCKER", link_text.as_str())]);
+    assert_eq!(check["status"], "fail", "{check}");
+    assert!(
+        check["fix"]
+            .as_str()
+            .unwrap()
+            .contains("NANOCLAW_REAL_DOCKER"),
+        "{check}"
+    );
+}
