@@ -21,13 +21,11 @@ use nanoclaw_sandbox_core::docker_cli::{
 use nanoclaw_sandbox_core::doctor::ShimFacts;
 use nanoclaw_sandbox_core::mount_policy;
 use nanoclaw_sandbox_core::sandbox::runtime::prepare_build;
-use nanoclaw_sandbox_core::sandbox::{
-    instances_base, InstanceDir, InstancePaths, SandboxEnv, SandboxPatcher, Severity,
-};
-use nanoclaw_sandbox_core::trust::SystemRoots;
+use nanoclaw_sandbox_core::sandbox::{SandboxEnv, SandboxPatcher, Severity};
 
 use crate::build_context;
 use crate::engine::WORKSPACE_VAR;
+use crate::shim_kept::KeptDir;
 
 /// The real docker, when it is not the next `docker` on `PATH`.
 pub(crate) const REAL_DOCKER_VAR: &str = "NANOCLAW_REAL_DOCKER";
@@ -35,10 +33,6 @@ pub(crate) const REAL_DOCKER_VAR: &str = "NANOCLAW_REAL_DOCKER";
 pub(crate) const EXPLAIN_VAR: &str = "NANOCLAW_SHIM_EXPLAIN";
 /// The name the shim answers to as argv[0].
 pub(crate) const DOCKER: &str = "docker";
-/// The instance directory the shim's containers mount (CA directory, empty
-/// file): one per install, kept, as detached and created containers outlive
-/// the shim.
-const SHIM_INSTANCE: &str = "docker-shim";
 /// The exit code of docker's own errors (and ours before docker runs).
 const DOCKER_ERROR: u8 = 125;
 
@@ -97,15 +91,18 @@ fn shim(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
         };
         env_file_vars.extend(parse_env_file(&text, &host_env)?);
     }
-    let paths = match env.mode().ca() {
-        Some(_) => Some(instance_dir(&env)?),
+    // The kept directory, locked until the real docker exits (shim_kept.rs).
+    let kept = match env.mode().ca() {
+        Some(_) => Some(KeptDir::prepare(&env)?),
         None => None,
     };
-    let patcher = SandboxPatcher::new(env.mode(), paths)?;
+    let patcher = SandboxPatcher::new(env.mode(), kept.as_ref().map(|k| k.paths.clone()))?;
+    let labels: Vec<(String, String)> = kept.iter().map(|k| k.label.clone()).collect();
     let context = RewriteContext {
         patcher: &patcher,
         host_env: &host_env,
         env_file_vars: &env_file_vars,
+        labels: &labels,
     };
     // The mount allowlist holds here as for `run` and the host: the
     // workspace (NANOCLAW_WORKSPACE, else the current directory) and the
@@ -116,6 +113,9 @@ fn shim(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
         .check(&docker_cli::container_spec(&line, &context)?)?;
     let rewritten = docker_cli::rewrite(&line, &context)?;
     explain(&real, &rewritten.args);
+    if let Some(kept) = &kept {
+        kept.hold_across_exec()?;
+    }
     let args: Vec<OsString> = rewritten.args.into_iter().map(OsString::from).collect();
     exec(&real, &args)
 }
@@ -286,7 +286,7 @@ pub(crate) fn facts() -> ShimFacts {
 
 /// `NANOCLAW_REAL_DOCKER`, else the first `docker` on `PATH` that is not
 /// this executable.
-fn real_docker() -> anyhow::Result<PathBuf> {
+pub(crate) fn real_docker() -> anyhow::Result<PathBuf> {
     let me = this_executable()?;
     let is_me = |path: &Path| is_shim(path, &me);
     if let Some(real) = std::env::var_os(REAL_DOCKER_VAR) {
@@ -313,34 +313,6 @@ fn real_docker() -> anyhow::Result<PathBuf> {
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-/// The shim's instance directory, with the CA files written (rotated CAs
-/// reach running containers: the directory is mounted, not the file).
-/// Under `$NANOCLAW_WORKSPACE/.nanoclaw/instances/` when set (a sandbox
-/// mounts only workspace paths), else `$XDG_STATE_HOME/nanoclaw/instances/`
-/// (`~/.local/state/…`).
-fn instance_dir(env: &SandboxEnv) -> anyhow::Result<InstancePaths> {
-    let base = match std::env::var_os(WORKSPACE_VAR) {
-        Some(ws) => instances_base(Some(Path::new(&ws))),
-        None => state_dir()?.join("nanoclaw").join("instances"),
-    };
-    let roots = SystemRoots::default().load()?;
-    let dir = InstanceDir::create_in(&base, SHIM_INSTANCE)?;
-    if let Some(ca) = env.trust_store() {
-        dir.write_trust(ca, &roots)?;
-    }
-    Ok(dir.persist())
-}
-
-fn state_dir() -> anyhow::Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(dir));
-    }
-    let home = std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .with_context(|| format!("neither XDG_STATE_HOME nor HOME is set: set {WORKSPACE_VAR}"))?;
-    Ok(PathBuf::from(home).join(".local").join("state"))
 }
 
 /// Whether this process was started as `docker` (an installed link).

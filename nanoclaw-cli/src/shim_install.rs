@@ -1,13 +1,15 @@
 //! `nanoclaw-sandbox shim install|uninstall DIR`: the `docker` link that
-//! makes this executable the host's `docker` (docs/shim.md).
+//! makes this executable the host's `docker`; `shim cleanup`: its kept
+//! directory removed when no container uses it (docs/shim.md).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::docker_shim::{is_shim, this_executable, DOCKER};
+use crate::docker_shim::{is_shim, real_docker, this_executable, DOCKER};
 use crate::exit::usage;
+use crate::shim_kept::{self, Cleanup};
 
 /// Options of `shim`.
 #[derive(Debug, clap::Args)]
@@ -30,6 +32,11 @@ enum Action {
         /// The directory holding the link.
         dir: PathBuf,
     },
+    /// Remove the drop-in's kept directory (the CA directory and empty file
+    /// its containers mount: $NANOCLAW_WORKSPACE/.nanoclaw/instances/docker-shim,
+    /// else under $XDG_STATE_HOME) when no container, in any state, carries
+    /// its label and no patched command is in flight; else keep it and say why.
+    Cleanup,
 }
 
 /// Installs or removes the link.
@@ -38,7 +45,31 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     match &args.action {
         Action::Install { dir } => install(dir, &me),
         Action::Uninstall { dir } => uninstall(dir, &me),
+        Action::Cleanup => cleanup(),
     }
+}
+
+fn cleanup() -> anyhow::Result<ExitCode> {
+    let docker = real_docker()?;
+    match shim_kept::cleanup(&docker)? {
+        Cleanup::Absent(dir) => say!("{} does not exist: nothing to remove", dir.display()),
+        Cleanup::Busy(dir) => say!(
+            "{} kept: a patched docker command is in flight (it holds the lock); run this again \
+             after it",
+            dir.display()
+        ),
+        Cleanup::InUse(dir, ids) => say!(
+            "{} kept: {} container(s) mount it ({}); remove them first",
+            dir.display(),
+            ids.len(),
+            ids.iter()
+                .map(|id| id.get(..12).unwrap_or(id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Cleanup::Removed(dir) => say!("removed {}", dir.display()),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn install(dir: &Path, me: &Path) -> anyhow::Result<ExitCode> {

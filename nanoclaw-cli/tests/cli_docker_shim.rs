@@ -1126,3 +1126,100 @@ fn doctor_reports_whether_docker_on_path_is_the_shim_and_what_it_patches() {
         "{check}"
     );
 }
+
+/// `shim cleanup` removes the drop-in's kept directory only when no
+/// container (any state) carries its label and no patched command is in
+/// flight. A detached patched container is labelled `nanoclaw.shim=…`; while
+/// it exists, stopped too, the directory stays (control); while a
+/// foreground patched run is in flight, the real docker it became holds the
+/// lock and the directory stays; after both are gone, it is removed.
+#[test]
+fn shim_cleanup_removes_the_kept_directory_only_when_no_container_uses_it() {
+    let Some(image) = debian() else { return };
+    let Some(stack) = Stack::start() else { return };
+    let kept = stack
+        .workspace
+        .path()
+        .join(WORKSPACE_INSTANCES_DIR)
+        .join("docker-shim");
+    let cleanup = || {
+        let mut command = clean_cli(&["shim", "cleanup"]);
+        command.env("NANOCLAW_WORKSPACE", stack.workspace.path());
+        let out = output(command, None);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+
+    let detached = docker::unique_name("shim-kept");
+    let _guard = ContainerGuard::new(&detached);
+    let out = output(
+        stack.shim(&[
+            "run",
+            "-d",
+            "--name",
+            &detached,
+            "--label",
+            &label(),
+            &image,
+            "sleep",
+            "300",
+        ]),
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(kept.join("ca").is_dir(), "the kept directory is there");
+    let labels =
+        docker::docker(["inspect", "--format", "{{json .Config.Labels}}", &detached]).unwrap();
+    assert!(labels.contains("\"nanoclaw.shim\":\"ws-"), "{labels}");
+
+    // Control: a stopped container still counts.
+    docker::docker(["stop", "--time", "0", &detached]).unwrap();
+    let said = cleanup();
+    println!("with a stopped container: {said}");
+    assert!(said.contains("kept: 1 container(s)"), "{said}");
+    assert!(kept.is_dir());
+    docker::docker(["rm", "--force", &detached]).unwrap();
+
+    // A foreground patched run in flight: the real docker holds the lock.
+    let running = docker::unique_name("shim-kept-fg");
+    let _guard = ContainerGuard::new(&running);
+    let mut foreground = stack.shim(&[
+        "run",
+        "--rm",
+        "--name",
+        &running,
+        "--label",
+        &label(),
+        &image,
+        "sleep",
+        "4",
+    ]);
+    let mut child = foreground
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !docker::docker(["inspect", "--format", "{{.State.Running}}", &running])
+        .is_ok_and(|state| state.trim() == "true")
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the foreground run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let said = cleanup();
+    println!("with a run in flight: {said}");
+    assert!(said.contains("in flight"), "{said}");
+    assert!(kept.is_dir());
+    assert!(child.wait().unwrap().success());
+
+    // No container, nothing in flight: removed; then there is nothing to do.
+    let said = cleanup();
+    println!("after: {said}");
+    assert!(said.starts_with("removed "), "{said}");
+    assert!(!kept.exists(), "the kept directory is gone");
+    assert!(cleanup().contains("nothing to remove"));
+}

@@ -69,6 +69,7 @@ fn patched(line: &str, proxy: &str) -> Result<Vec<String>, RewriteError> {
         patcher: &patcher,
         host_env: &no_env,
         env_file_vars: &[],
+        labels: &[],
     };
     rewrite(&run(line), &context).map(|r| r.args)
 }
@@ -363,14 +364,25 @@ fn env_files_and_host_variables_count_as_the_caller_s() {
         ]
     );
     let patcher = patcher("http://proxy.test:3128");
+    let labels = [("nanoclaw.shim".to_string(), "ws-1".to_string())];
     let context = RewriteContext {
         patcher: &patcher,
         host_env: &no_env,
         env_file_vars: &vars,
+        labels: &labels,
     };
     let out = rewrite(&run("run --env-file f img"), &context)
         .unwrap()
         .args;
+    // The context's labels are added once: not again when the line has them.
+    assert!(has_pair(&out, "--label", "nanoclaw.shim=ws-1"), "{out:?}");
+    let again = rewrite(&run("run --label nanoclaw.shim=ws-1 img"), &context)
+        .unwrap()
+        .args;
+    assert_eq!(
+        again.iter().filter(|a| a.contains("nanoclaw.shim")).count(),
+        1
+    );
     assert!(
         !has_pair(&out, "-e", "HTTPS_PROXY=http://proxy.test:3128"),
         "{out:?}"

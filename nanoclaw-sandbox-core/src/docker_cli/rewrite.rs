@@ -51,6 +51,10 @@ pub struct RewriteContext<'a> {
     /// The variables of the line's `--env-file`s, read in order
     /// ([`parse_env_file`]).
     pub env_file_vars: &'a [(String, String)],
+    /// Labels to add (`--label NAME=VALUE`) unless the line has them: the
+    /// drop-in marks the containers that mount its kept directory
+    /// ([`SHIM`](crate::runtime::labels::SHIM)).
+    pub labels: &'a [(String, String)],
 }
 
 /// A rewritten line.
@@ -66,7 +70,8 @@ pub struct Rewrite {
 
 /// Patches `line` for a sandbox: proxy and trust variables, the CA
 /// directory mount, `/dev/null` binds replaced, extra host for a translated
-/// proxy, and `--pull never` unless the caller chose a pull policy.
+/// proxy, `--pull never` unless the caller chose a pull policy, and the
+/// context's labels.
 pub fn rewrite(
     line: &RunInvocation,
     context: &RewriteContext<'_>,
@@ -115,6 +120,13 @@ pub fn rewrite(
     if !line.has("pull") {
         inserted.push("--pull".to_string());
         inserted.push("never".to_string());
+    }
+    for (name, value) in context.labels {
+        let label = format!("{name}={value}");
+        if !line.values("label").any(|given| given == label) {
+            inserted.push("--label".to_string());
+            inserted.push(label);
+        }
     }
     let mut args = line.head.clone();
     args.extend(tokens);
