@@ -232,6 +232,20 @@ mod tests {
     }
 
     #[test]
+    fn a_lowercase_dockerfile_is_found_as_docker_finds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("dockerfile"), "FROM scratch\n").unwrap();
+        assert_eq!(
+            dockerfile_path(dir.path(), None),
+            Some(dir.path().join("dockerfile"))
+        );
+        assert_eq!(pack(dir.path(), None).unwrap().dockerfile, "dockerfile");
+        // Control: `Dockerfile` comes first when both are there.
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        assert_eq!(pack(dir.path(), None).unwrap().dockerfile, "Dockerfile");
+    }
+
+    #[test]
     fn a_missing_dockerfile_or_context_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let err = pack(dir.path(), None).unwrap_err();

@@ -5,8 +5,8 @@
 //!   and a malformed flag give the real docker's stdout, stderr and exit
 //!   code, through `nanoclaw-sandbox docker` and through a `docker` link
 //!   first on PATH (argv[0] dispatch, the real docker found next on PATH).
-//! - Standard Docker: a `create` through the shim equals a direct one in
-//!   `docker inspect`'s Config/HostConfig fields.
+//! - Standard Docker: a `create` and a `run -d` through the shim equal
+//!   direct ones in `docker inspect`'s Config/HostConfig fields and mounts.
 //! - Sandbox (mitmproxy as the intercepting proxy): NanoClaw v1's line with
 //!   a `/dev/null` mount and JSON on stdin reaches an HTTPS upstream through
 //!   the proxy with verification on; `docker inspect` shows the proxy env,
@@ -14,6 +14,15 @@
 //!   library's patcher makes them. Controls: the same line through the real
 //!   docker has no proxy and fails; with the proxy variables but no CA it
 //!   fails on the certificate.
+//! - Sandbox `build`: a context directory's `RUN` step fetches HTTPS through
+//!   mitmproxy; the image holds no CA, no proxy value, no file of ours.
+//!   Controls: standard Docker and the real docker without the CA fail the
+//!   fetch; the layer search finds a CA an image copies. What the shim cannot
+//!   prepare (stdin, URL, BuildKit) passes through with a warning.
+//! - `doctor`'s `docker-shim` check: a link first on PATH reported, with what
+//!   it patches; a plain PATH reported as not the shim.
+//! - `shim cleanup`: the kept directory stays while a labelled container
+//!   exists or a patched command is in flight, and goes after.
 
 mod cli_support;
 #[path = "../../nanoclaw-sandbox-core/tests/support/e2e/image.rs"]
@@ -244,13 +253,29 @@ fn strs(v: &[String]) -> Vec<&str> {
 
 #[test]
 fn in_standard_docker_a_create_through_the_shim_equals_a_direct_one() {
+    standard_docker_equality(&["create"]);
+}
+
+/// The same for a detached run (`run -d`): both containers started, and
+/// equal in `docker inspect`'s Config/HostConfig fields and mounts.
+#[test]
+fn in_standard_docker_a_detached_run_through_the_shim_equals_a_direct_one() {
+    standard_docker_equality(&["run", "-d"]);
+}
+
+/// NanoClaw v1's options and more, after `command` (`create`, `run -d`),
+/// through the shim and straight to the real docker, in standard Docker:
+/// `docker inspect` shows the same container (and the `/dev/null` mount
+/// unpatched). A detached run's containers must both be running.
+fn standard_docker_equality(command: &[&str]) {
     let Some(image) = debian() else { return };
     let group = tempfile::tempdir().unwrap();
+    let detached = command.contains(&"-d");
     let mut inspected = Vec::new();
     for via_shim in [true, false] {
         let name = docker::unique_name("shim-std");
         let guard = ContainerGuard::new(&name);
-        let mut args = vec!["create".to_string()];
+        let mut args: Vec<String> = command.iter().map(|s| s.to_string()).collect();
         args.extend(v1_options(&name, group.path()));
         args.extend(
             [
@@ -276,6 +301,11 @@ fn in_standard_docker_a_create_through_the_shim_equals_a_direct_one() {
         };
         let out = output(command, None);
         assert!(out.status.success(), "{}", text(&out.stderr));
+        if detached {
+            let running =
+                docker::docker(["inspect", "--format", "{{.State.Running}}", &name]).unwrap();
+            assert_eq!(running.trim(), "true", "via shim: {via_shim}");
+        }
         let fields = docker::docker(["inspect", "--format", FIELDS, &name]).unwrap();
         let binds = docker::docker(["inspect", "--format", BINDS, &name]).unwrap();
         let mut binds: Vec<&str> = binds.lines().filter(|l| !l.is_empty()).collect();
@@ -283,7 +313,7 @@ fn in_standard_docker_a_create_through_the_shim_equals_a_direct_one() {
         inspected.push(format!("{fields} binds and mounts: {}", binds.join(" ")));
         drop(guard);
     }
-    println!("inspect: {}", inspected[0]);
+    println!("{command:?} inspect: {}", inspected[0]);
     assert_eq!(inspected[0], inspected[1]);
     assert!(
         inspected[0].contains("/dev/null:/workspace/project/.env:ro"),
