@@ -1063,6 +1063,19 @@ fn shim_check(path: &str, vars: &[(&str, &str)]) -> serde_json::Value {
     found.remove(0)
 }
 
+/// Asserts `check`'s status and that its detail or fix holds `needle`;
+/// returns the two, for more.
+fn expect(check: serde_json::Value, status: &str, needle: &str) -> String {
+    let said = format!(
+        "{} {}",
+        check["detail"].as_str().unwrap_or_default(),
+        check["fix"].as_str().unwrap_or_default()
+    );
+    assert_eq!(check["status"], status, "{check}");
+    assert!(said.contains(needle), "{needle} missing: {check}");
+    said
+}
+
 /// `doctor` reports whether the `docker` on PATH is the shim (a link to
 /// this binary first on PATH) and what it patches here: in a sandbox run,
 /// create and build patched (pass), builds with BuildKit passed through (a
@@ -1089,71 +1102,49 @@ fn doctor_reports_whether_docker_on_path_is_the_shim_and_what_it_patches() {
     );
     let sandbox = [("HTTPS_PROXY", dead_proxy.as_str())];
 
-    let check = shim_check(&shimmed, &[sandbox[0], ("DOCKER_BUILDKIT", "0")]);
-    println!("shim first, sandbox: {check}");
-    assert_eq!(check["status"], "pass", "{check}");
-    let detail = check["detail"].as_str().unwrap();
+    let detail = expect(
+        shim_check(&shimmed, &[sandbox[0], ("DOCKER_BUILDKIT", "0")]),
+        "pass",
+        "run and create patched",
+    );
+    println!("shim first, sandbox: {detail}");
     for part in [
         format!("({}) is the shim", link.display()),
         format!("runs the real docker {}", real.display()),
-        "run and create patched".to_string(),
         "build patched".to_string(),
     ] {
         assert!(detail.contains(&part), "{part}: {detail}");
     }
-
-    let check = shim_check(&shimmed, &[sandbox[0], ("DOCKER_BUILDKIT", "1")]);
-    assert_eq!(check["status"], "warn", "{check}");
-    assert!(
-        check["detail"]
-            .as_str()
-            .unwrap()
-            .contains("build passes through unpatched")
-            && check["fix"].as_str().unwrap().contains("DOCKER_BUILDKIT=0"),
-        "{check}"
+    let warned = expect(
+        shim_check(&shimmed, &[sandbox[0], ("DOCKER_BUILDKIT", "1")]),
+        "warn",
+        "build passes through unpatched",
     );
-
-    let check = shim_check(&shimmed, &[]);
-    assert_eq!(check["status"], "pass", "{check}");
-    assert!(
-        check["detail"]
-            .as_str()
-            .unwrap()
-            .contains("standard Docker: every command passes through"),
-        "{check}"
+    assert!(warned.contains("DOCKER_BUILDKIT=0"), "the fix: {warned}");
+    expect(
+        shim_check(&shimmed, &[]),
+        "pass",
+        "standard Docker: every command passes through",
     );
-
     // Settings the shim cannot read: it would refuse every command.
-    let check = shim_check(&shimmed, &[("HTTPS_PROXY", "not a url")]);
-    assert_eq!(check["status"], "fail", "{check}");
-    assert!(
-        check["detail"]
-            .as_str()
-            .unwrap()
-            .contains("refuses every command"),
-        "{check}"
+    expect(
+        shim_check(&shimmed, &[("HTTPS_PROXY", "not a url")]),
+        "fail",
+        "refuses every command",
     );
 
     // Controls: not the shim; the shim with no real docker.
-    let check = shim_check(&plain, &sandbox);
-    println!("plain PATH: {check}");
-    assert_eq!(check["status"], "skip", "{check}");
-    assert!(
-        check["detail"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("({}) is not the shim", real.display())),
-        "{check}"
+    let detail = expect(
+        shim_check(&plain, &sandbox),
+        "skip",
+        &format!("({}) is not the shim", real.display()),
     );
+    println!("plain PATH: {detail}");
     let link_text = link.display().to_string();
-    let check = shim_check(&shimmed, &[("NANOCLAW_REAL_DOCKER", link_text.as_str())]);
-    assert_eq!(check["status"], "fail", "{check}");
-    assert!(
-        check["fix"]
-            .as_str()
-            .unwrap()
-            .contains("NANOCLAW_REAL_DOCKER"),
-        "{check}"
+    expect(
+        shim_check(&shimmed, &[("NANOCLAW_REAL_DOCKER", link_text.as_str())]),
+        "fail",
+        "NANOCLAW_REAL_DOCKER",
     );
 }
 
