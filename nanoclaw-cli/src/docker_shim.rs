@@ -18,8 +18,10 @@ use nanoclaw_sandbox_core::docker_cli::{
     self, parse_env_file, redacted, BuildInvocation, DockerCommand, ParseError, RewriteContext,
     STDIN_CONTEXT,
 };
+use nanoclaw_sandbox_core::dockerfile::DockerfileError;
 use nanoclaw_sandbox_core::doctor::ShimFacts;
 use nanoclaw_sandbox_core::mount_policy;
+use nanoclaw_sandbox_core::runtime::RuntimeError;
 use nanoclaw_sandbox_core::sandbox::runtime::prepare_build;
 use nanoclaw_sandbox_core::sandbox::{SandboxEnv, SandboxPatcher, Severity};
 
@@ -188,7 +190,14 @@ fn build(
     let packed = build_context::pack(dir, dockerfile)?;
     let host_env = |name: &str| std::env::var(name).ok();
     let original = docker_cli::build_request(line, packed.tar, &packed.dockerfile, &host_env)?;
-    let (prepared, report) = prepare_build(env.mode(), &[], original.clone())?;
+    let (prepared, report) = match prepare_build(env.mode(), &[], original.clone()) {
+        Ok(prepared) => prepared,
+        // BuildKit-only syntax: the legacy builder refuses it itself.
+        Err(RuntimeError::Dockerfile {
+            source: DockerfileError::Unsupported { .. },
+        }) => return exec(real, args),
+        Err(e) => return Err(e.into()),
+    };
     for entry in report.entries() {
         if entry.severity == Severity::Warn {
             eprintln!("nanoclaw-sandbox docker: {entry}");

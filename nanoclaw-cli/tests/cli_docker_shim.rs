@@ -959,7 +959,8 @@ fn a_build_through_the_shim_fetches_https_through_mitmproxy_and_keeps_nothing_of
 
 /// What the shim cannot prepare faithfully passes through unpatched, with a
 /// warning naming why, the line byte for byte: a context on stdin, a URL
-/// context, a Dockerfile on stdin, a BuildKit build (`DOCKER_BUILDKIT=1`).
+/// context, a Dockerfile on stdin, a BuildKit build (`DOCKER_BUILDKIT=1`);
+/// a Dockerfile only BuildKit builds goes to docker unchanged too.
 /// An unknown flag without `=VALUE` stops it (exit 125, docker's message
 /// with build's usage line). Control: a directory context with the legacy
 /// builder is rewritten (the real docker here is `echo`, which prints the
@@ -1008,6 +1009,19 @@ fn in_a_sandbox_builds_the_shim_cannot_prepare_pass_through_with_a_warning() {
             "byte for byte"
         );
     }
+    // BuildKit-only syntax: the legacy builder refuses it itself, so the
+    // line goes to docker unchanged (no warning: nothing to patch).
+    let buildkit_only = tempfile::tempdir().unwrap();
+    std::fs::write(
+        buildkit_only.path().join("Dockerfile"),
+        "FROM scratch\nRUN --mount=type=cache,target=/c true\n",
+    )
+    .unwrap();
+    let buildkit_dir = buildkit_only.path().display().to_string();
+    let out = build(&["build", "-t", "a:1", &buildkit_dir], "0");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), format!("build -t a:1 {buildkit_dir}\n"));
+
     let out = build(&["build", "--bogus", &dir], "0");
     assert_eq!(out.status.code(), Some(125));
     let stderr = text(&out.stderr);
