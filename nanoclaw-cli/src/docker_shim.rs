@@ -27,7 +27,7 @@ use nanoclaw_sandbox_core::sandbox::{SandboxEnv, SandboxPatcher, Severity};
 
 use crate::build_context;
 use crate::engine::WORKSPACE_VAR;
-use crate::shim_kept::KeptDir;
+use crate::shim_kept::{self, KeptDir};
 
 /// The real docker, when it is not the next `docker` on `PATH`.
 pub(crate) const REAL_DOCKER_VAR: &str = "NANOCLAW_REAL_DOCKER";
@@ -70,7 +70,18 @@ fn shim(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
         Ok(DockerCommand::BuildxBuild) => {
             return pass_build(&real, &args, "`buildx build` is not read by the shim")
         }
-        Ok(DockerCommand::Other) => return exec(&real, &args),
+        Ok(DockerCommand::Other) => {
+            // A command that may free the kept directory: held like a
+            // patched one, and a cleanup looks after it (shim_kept.rs).
+            // (Kept until the exec: dropped, the lock would be released.)
+            let hold = docker_cli::removes_containers(&text)
+                .then(shim_kept::hold_for_removal)
+                .flatten();
+            if let Some(hold) = &hold {
+                hold.across_exec()?;
+            }
+            return exec(&real, &args);
+        }
         // docker refuses these itself, with its own message and exit code.
         Err(
             ParseError::MissingValue { .. }
@@ -116,7 +127,7 @@ fn shim(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
     let rewritten = docker_cli::rewrite(&line, &context)?;
     explain(&real, &rewritten.args);
     if let Some(kept) = &kept {
-        kept.hold_across_exec()?;
+        kept.hold.across_exec()?;
     }
     let args: Vec<OsString> = rewritten.args.into_iter().map(OsString::from).collect();
     exec(&real, &args)

@@ -35,8 +35,15 @@ enum Action {
     /// Remove the drop-in's kept directory (the CA directory and empty file
     /// its containers mount: $NANOCLAW_WORKSPACE/.nanoclaw/instances/docker-shim,
     /// else under $XDG_STATE_HOME) when no container, in any state, carries
-    /// its label and no patched command is in flight; else keep it and say why.
-    Cleanup,
+    /// its label and no patched command is in flight; else keep it and say
+    /// why. The drop-in runs it on its own after the commands that use or
+    /// free the directory.
+    Cleanup {
+        /// Wait for the patched commands in flight instead of keeping the
+        /// directory (how the drop-in starts it in the background).
+        #[arg(long, hide = true)]
+        wait: bool,
+    },
 }
 
 /// Installs or removes the link.
@@ -45,16 +52,16 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     match &args.action {
         Action::Install { dir } => install(dir, &me),
         Action::Uninstall { dir } => uninstall(dir, &me),
-        Action::Cleanup => cleanup(),
+        Action::Cleanup { wait } => cleanup(*wait),
     }
 }
 
-fn cleanup() -> anyhow::Result<ExitCode> {
+fn cleanup(wait: bool) -> anyhow::Result<ExitCode> {
     let docker = real_docker()?;
-    match shim_kept::cleanup(&docker)? {
+    match shim_kept::cleanup(&docker, wait)? {
         Cleanup::Absent(dir) => say!("{} does not exist: nothing to remove", dir.display()),
         Cleanup::Busy(dir) => say!(
-            "{} kept: a patched docker command is in flight (it holds the lock); run this again \
+            "{} kept: a docker command through the shim is in flight (it holds the lock); run this again \
              after it",
             dir.display()
         ),

@@ -8,17 +8,26 @@
 //! - a patched command takes it **shared** before it writes the directory,
 //!   and keeps it across `exec`: the real docker holds it until it exits,
 //!   so until the container it creates exists (`run -d`, `create`) or is
-//!   gone again (a foreground run);
-//! - the cleanup takes it **exclusive without waiting**: while any patched
-//!   command is in flight it leaves the directory alone; holding it, it asks
-//!   the engine for containers (any state) with the label, and removes the
-//!   directory only when there are none. Every container a patched command
-//!   made exists by then, and no new one can start mounting the directory
-//!   until the lock is released (the next one writes it again).
+//!   gone again (a foreground run). A pass-through command that removes
+//!   containers (`rm`, `stop`, `kill`, the prunes) holds it the same way
+//!   while the directory exists;
+//! - the cleanup takes it **exclusive**: holding it, it asks the engine for
+//!   containers (any state) with the label, and removes the directory only
+//!   when there are none. Every container a patched command made exists by
+//!   then, and no new one can start mounting the directory until the lock
+//!   is released (the next one writes it again).
+//!
+//! The cleanup runs by hand (`shim cleanup`: exclusive without waiting, so
+//! it keeps the directory while a command is in flight) and on its own:
+//! each of those commands starts a background waiter first (`shim cleanup
+//! --wait`, one at a time: a second lock file, `docker-shim.cleanup.lock`),
+//! which waits for the exclusive lock, so it looks once every command in
+//! flight, its own included, is over.
 
 use std::fs::File;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::Context as _;
 use nanoclaw_sandbox_core::runtime::labels::SHIM;
@@ -32,6 +41,8 @@ use crate::engine::WORKSPACE_VAR;
 pub(crate) const SHIM_INSTANCE: &str = "docker-shim";
 /// The lock file beside it.
 const LOCK_FILE: &str = "docker-shim.lock";
+/// Held by the one background cleanup waiting for [`LOCK_FILE`].
+const WAITER_LOCK_FILE: &str = "docker-shim.cleanup.lock";
 
 /// Where the kept directory lives: `$NANOCLAW_WORKSPACE/.nanoclaw/instances/`
 /// when set (a sandbox mounts only workspace paths), else
@@ -59,14 +70,50 @@ fn label_value(dir: &Path) -> String {
     InstallId::from_workspace(dir).as_str().to_string()
 }
 
+/// The lock, held shared by a command that uses or frees the kept
+/// directory, until the real docker it becomes exits.
+pub(crate) struct Hold(File);
+
+impl Hold {
+    /// Takes the lock in `base` shared (waits only while a cleanup holds it).
+    fn take(base: &Path) -> anyhow::Result<Hold> {
+        let lock = open_lock(base, LOCK_FILE)?;
+        lock.lock_shared()
+            .with_context(|| format!("cannot lock {}", base.join(LOCK_FILE).display()))?;
+        Ok(Hold(lock))
+    }
+
+    /// Starts the background cleanup (unless one waits already), then lets
+    /// the real docker this process becomes inherit the lock (its descriptor
+    /// stays open across `exec`, and only then: the waiter must not hold
+    /// it): the lock is released when docker exits.
+    pub(crate) fn across_exec(&self) -> anyhow::Result<()> {
+        spawn_waiter();
+        rustix::io::fcntl_setfd(&self.0, rustix::io::FdFlags::empty())
+            .context("cannot keep the kept directory's lock across exec")
+    }
+}
+
+/// For a pass-through command that removes containers: the lock, held while
+/// the directory exists (`None` when it does not, or the lock cannot be
+/// had: the command runs anyway, and a later cleanup looks).
+pub(crate) fn hold_for_removal() -> Option<Hold> {
+    let base = base().ok()?;
+    if !base.join(SHIM_INSTANCE).exists() {
+        return None;
+    }
+    Hold::take(&base).ok()
+}
+
 /// The kept directory, written for a patched command, with the lock that
-/// must stay held until the real docker exits ([`KeptDir::hold_across_exec`]).
+/// must stay held until the real docker exits ([`Hold::across_exec`]).
 pub(crate) struct KeptDir {
     /// What the patcher mounts.
     pub paths: InstancePaths,
     /// `(SHIM, value)`: the label the patched container gets.
     pub label: (String, String),
-    lock: File,
+    /// The lock.
+    pub hold: Hold,
 }
 
 impl KeptDir {
@@ -75,9 +122,7 @@ impl KeptDir {
     /// CA reaches running containers: the directory is mounted, not a file).
     pub(crate) fn prepare(env: &SandboxEnv) -> anyhow::Result<KeptDir> {
         let base = base()?;
-        let lock = open_lock(&base)?;
-        lock.lock_shared()
-            .with_context(|| format!("cannot lock {}", base.join(LOCK_FILE).display()))?;
+        let hold = Hold::take(&base)?;
         let roots = SystemRoots::default().load()?;
         let dir = InstanceDir::create_in(&base, SHIM_INSTANCE)?;
         if let Some(ca) = env.trust_store() {
@@ -87,23 +132,32 @@ impl KeptDir {
         Ok(KeptDir {
             paths: dir.persist(),
             label,
-            lock,
+            hold,
         })
-    }
-
-    /// Lets the real docker this process becomes inherit the lock (its
-    /// descriptor stays open across `exec`): the lock is then released when
-    /// docker exits, after the container exists.
-    pub(crate) fn hold_across_exec(&self) -> anyhow::Result<()> {
-        rustix::io::fcntl_setfd(&self.lock, rustix::io::FdFlags::empty())
-            .context("cannot keep the kept directory's lock across exec")
     }
 }
 
-/// Opens (or creates) the lock file in `base` (made if missing).
-fn open_lock(base: &Path) -> anyhow::Result<File> {
+/// Starts `nanoclaw-sandbox shim cleanup --wait` in the background, in a
+/// process group of its own (a Ctrl-C of the foreground command leaves it),
+/// with no standard streams (it holds no pipe of the caller open). Best
+/// effort: when it cannot start, `shim cleanup` by hand does the same.
+fn spawn_waiter() {
+    let Ok(me) = crate::docker_shim::this_executable() else {
+        return;
+    };
+    let _ = Command::new(me)
+        .args(["shim", "cleanup", "--wait"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn();
+}
+
+/// Opens (or creates) the lock file `name` in `base` (made if missing).
+fn open_lock(base: &Path, name: &str) -> anyhow::Result<File> {
     std::fs::create_dir_all(base).with_context(|| format!("cannot create {}", base.display()))?;
-    let path = base.join(LOCK_FILE);
+    let path = base.join(name);
     std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -127,21 +181,39 @@ pub(crate) enum Cleanup {
 }
 
 /// Removes the kept directory when no container (any state) carries its
-/// label and no patched command is in flight; `docker` (the real one) is
-/// asked for the containers.
-pub(crate) fn cleanup(docker: &Path) -> anyhow::Result<Cleanup> {
+/// label; `docker` (the real one) is asked for the containers. Without
+/// `wait`, a patched command in flight keeps it ([`Cleanup::Busy`]); with
+/// `wait` (the background waiter), it waits for every one in flight to end,
+/// unless another waiter waits already (then that one looks: `Busy`).
+pub(crate) fn cleanup(docker: &Path, wait: bool) -> anyhow::Result<Cleanup> {
     let base = base()?;
     let dir = base.join(SHIM_INSTANCE);
     if !dir.exists() {
         return Ok(Cleanup::Absent(dir));
     }
-    let lock = open_lock(&base)?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => return Ok(Cleanup::Busy(dir)),
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(e)
-                .with_context(|| format!("cannot lock {}", base.join(LOCK_FILE).display()))
+    let lock = open_lock(&base, LOCK_FILE)?;
+    let locked = |e: std::io::Error| {
+        anyhow::Error::new(e).context(format!("cannot lock {}", base.join(LOCK_FILE).display()))
+    };
+    if wait {
+        let waiter = open_lock(&base, WAITER_LOCK_FILE)?;
+        match waiter.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(Cleanup::Busy(dir)),
+            Err(std::fs::TryLockError::Error(e)) => return Err(locked(e)),
+        }
+        lock.lock().map_err(locked)?;
+        // From here a command that starts waits for this cleanup, and may
+        // start a waiter of its own for after it.
+        drop(waiter);
+        if !dir.exists() {
+            return Ok(Cleanup::Absent(dir));
+        }
+    } else {
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(Cleanup::Busy(dir)),
+            Err(std::fs::TryLockError::Error(e)) => return Err(locked(e)),
         }
     }
     let filter = format!("label={SHIM}={}", label_value(&dir));

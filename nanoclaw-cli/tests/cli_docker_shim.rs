@@ -21,8 +21,9 @@
 //!   prepare (stdin, URL, BuildKit) passes through with a warning.
 //! - `doctor`'s `docker-shim` check: a link first on PATH reported, with what
 //!   it patches; a plain PATH reported as not the shim.
-//! - `shim cleanup`: the kept directory stays while a labelled container
-//!   exists or a patched command is in flight, and goes after.
+//! - The kept directory stays while a labelled container exists or a
+//!   patched command is in flight, and goes after: on its own after a
+//!   `docker rm` through the shim, or by `shim cleanup`.
 
 mod cli_support;
 #[path = "../../nanoclaw-sandbox-core/tests/support/e2e/image.rs"]
@@ -1162,58 +1163,104 @@ fn doctor_reports_whether_docker_on_path_is_the_shim_and_what_it_patches() {
     );
 }
 
-/// `shim cleanup` removes the drop-in's kept directory only when no
-/// container (any state) carries its label and no patched command is in
-/// flight. A detached patched container is labelled `nanoclaw.shim=…`; while
-/// it exists, stopped too, the directory stays (control); while a
+/// Waits until no background cleanup of the drop-in is waiting or looking:
+/// both lock files beside the kept directory free, three times in a row.
+fn settle(instances: &Path) {
+    let free = || {
+        ["docker-shim.lock", "docker-shim.cleanup.lock"].iter().all(
+            |name| match std::fs::File::open(instances.join(name)) {
+                Ok(file) => file.try_lock().is_ok(),
+                Err(_) => true,
+            },
+        )
+    };
+    let started = std::time::Instant::now();
+    let mut streak = 0;
+    while streak < 3 {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        streak = if free() { streak + 1 } else { 0 };
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the background cleanup never settled"
+        );
+    }
+}
+
+/// Waits (up to 30 s) until `path` is gone.
+fn gone(path: &Path) -> bool {
+    let started = std::time::Instant::now();
+    while path.exists() {
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    true
+}
+
+/// The drop-in's kept directory goes once no container (any state) carries
+/// its label and no patched command is in flight: on its own after a
+/// `docker rm` through the shim (the background cleanup), or by
+/// `shim cleanup`. Patched containers are labelled `nanoclaw.shim=…`.
+/// Controls: while a second labelled container exists, a `docker rm` of the
+/// first leaves the directory; a stopped container counts; while a
 /// foreground patched run is in flight, the real docker it became holds the
-/// lock and the directory stays; after both are gone, it is removed.
+/// lock and `shim cleanup` keeps the directory.
 #[test]
-fn shim_cleanup_removes_the_kept_directory_only_when_no_container_uses_it() {
+fn the_kept_directory_goes_when_no_container_uses_it() {
     let Some(image) = debian() else { return };
     let Some(stack) = Stack::start() else { return };
-    let kept = stack
-        .workspace
-        .path()
-        .join(WORKSPACE_INSTANCES_DIR)
-        .join("docker-shim");
+    let instances = stack.workspace.path().join(WORKSPACE_INSTANCES_DIR);
+    let kept = instances.join("docker-shim");
     let cleanup = || {
+        settle(&instances);
         let mut command = clean_cli(&["shim", "cleanup"]);
         command.env("NANOCLAW_WORKSPACE", stack.workspace.path());
         let out = output(command, None);
         assert!(out.status.success(), "{}", text(&out.stderr));
         text(&out.stdout)
     };
+    let detached = |prefix: &str| {
+        let name = docker::unique_name(prefix);
+        let guard = ContainerGuard::new(&name);
+        let out = output(
+            stack.shim(&[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--label",
+                &label(),
+                &image,
+                "sleep",
+                "300",
+            ]),
+            None,
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        (name, guard)
+    };
+    let shim_rm = |name: &str| {
+        let out = output(stack.shim(&["rm", "--force", name]), None);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    };
 
-    let detached = docker::unique_name("shim-kept");
-    let _guard = ContainerGuard::new(&detached);
-    let out = output(
-        stack.shim(&[
-            "run",
-            "-d",
-            "--name",
-            &detached,
-            "--label",
-            &label(),
-            &image,
-            "sleep",
-            "300",
-        ]),
-        None,
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (first, _first_guard) = detached("shim-kept-1");
+    let (second, _second_guard) = detached("shim-kept-2");
     assert!(kept.join("ca").is_dir(), "the kept directory is there");
     let labels =
-        docker::docker(["inspect", "--format", "{{json .Config.Labels}}", &detached]).unwrap();
+        docker::docker(["inspect", "--format", "{{json .Config.Labels}}", &first]).unwrap();
     assert!(labels.contains("\"nanoclaw.shim\":\"ws-"), "{labels}");
 
-    // Control: a stopped container still counts.
-    docker::docker(["stop", "--time", "0", &detached]).unwrap();
+    // Control: a stopped container counts.
+    docker::docker(["stop", "--time", "0", &first]).unwrap();
     let said = cleanup();
-    println!("with a stopped container: {said}");
-    assert!(said.contains("kept: 1 container(s)"), "{said}");
-    assert!(kept.is_dir());
-    docker::docker(["rm", "--force", &detached]).unwrap();
+    println!("with a stopped and a running container: {said}");
+    assert!(said.contains("kept: 2 container(s)"), "{said}");
+    // Control: removing one through the shim leaves the other's directory.
+    shim_rm(&first);
+    settle(&instances);
+    assert!(kept.is_dir(), "the second container still mounts it");
 
     // A foreground patched run in flight: the real docker holds the lock.
     let running = docker::unique_name("shim-kept-fg");
@@ -1245,15 +1292,27 @@ fn shim_cleanup_removes_the_kept_directory_only_when_no_container_uses_it() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let said = cleanup();
+    let mut command = clean_cli(&["shim", "cleanup"]);
+    command.env("NANOCLAW_WORKSPACE", stack.workspace.path());
+    let said = text(&output(command, None).stdout);
     println!("with a run in flight: {said}");
     assert!(said.contains("in flight"), "{said}");
-    assert!(kept.is_dir());
     assert!(child.wait().unwrap().success());
+    settle(&instances);
+    assert!(kept.is_dir(), "the second container still mounts it");
 
-    // No container, nothing in flight: removed; then there is nothing to do.
+    // The last one removed through the shim: the directory goes on its own.
+    shim_rm(&second);
+    assert!(
+        gone(&kept),
+        "the kept directory stayed after the last container"
+    );
+
+    // Removed behind the shim's back (the real docker): `shim cleanup` does it.
+    let (third, _third_guard) = detached("shim-kept-3");
+    docker::docker(["rm", "--force", &third]).unwrap();
     let said = cleanup();
-    println!("after: {said}");
+    println!("after a removal the shim did not see: {said}");
     assert!(said.starts_with("removed "), "{said}");
     assert!(!kept.exists(), "the kept directory is gone");
     assert!(cleanup().contains("nothing to remove"));

@@ -8,8 +8,9 @@
 use std::path::PathBuf;
 
 use nanoclaw_sandbox_core::docker_cli::{
-    build_request, parse, parse_env_file, redacted, rewrite, rewrite_build, BuildInvocation,
-    DockerCommand, ParseError, RewriteContext, RewriteError, RunInvocation, RunKind, STDIN_CONTEXT,
+    build_request, parse, parse_env_file, redacted, removes_containers, rewrite, rewrite_build,
+    BuildInvocation, DockerCommand, ParseError, RewriteContext, RewriteError, RunInvocation,
+    RunKind, STDIN_CONTEXT,
 };
 use nanoclaw_sandbox_core::dockerfile::{BUILD_DOCKERFILE, CA_BUILD_ARG};
 use nanoclaw_sandbox_core::proxy::{ProxySettings, ProxyUrl};
@@ -617,4 +618,30 @@ fn a_build_line_keeps_the_caller_s_file_args_and_hosts() {
     )
     .unwrap_err();
     assert!(err.contains(CA_BUILD_ARG), "{err}");
+}
+
+#[test]
+fn the_commands_that_may_free_containers_are_known() {
+    for line in [
+        "rm -f a",
+        "container rm a",
+        "container remove a",
+        "-H unix:///x stop a",
+        "kill a",
+        "container prune -f",
+        "system prune -f",
+    ] {
+        assert!(removes_containers(&args(line)), "{line}");
+    }
+    // Control: commands that free nothing, and a line whose global option
+    // is unknown (not read).
+    for line in [
+        "ps -a",
+        "run --rm img",
+        "image rm img",
+        "system df",
+        "--bogus rm a",
+    ] {
+        assert!(!removes_containers(&args(line)), "{line}");
+    }
 }

@@ -17,7 +17,8 @@ mod rewrite;
 
 pub use self::build::{build_request, rewrite_build, BuildRewrite, STDIN_CONTEXT};
 pub use self::parse::{
-    parse, BuildInvocation, DockerCommand, ParseError, RunInvocation, RunKind, RunOption, ValueAt,
+    parse, removes_containers, BuildInvocation, DockerCommand, ParseError, RunInvocation, RunKind,
+    RunOption, ValueAt,
 };
 pub use self::rewrite::{
     container_spec, parse_env_file, redacted, rewrite, Rewrite, RewriteContext, RewriteError,

@@ -231,17 +231,9 @@ pub enum DockerCommand {
 
 /// Reads the arguments after `docker`.
 pub fn parse(args: &[String]) -> Result<DockerCommand, ParseError> {
-    let mut i = 0;
-    // Global options: pflag on the root command stops at the first non-flag.
-    while let Some(token) = args.get(i) {
-        if token == "--" || !token.starts_with('-') || token == "-" {
-            break;
-        }
-        match global_width(args, i) {
-            Some(width) => i += width,
-            None => return Ok(DockerCommand::Other),
-        }
-    }
+    let Some(i) = command_at(args) else {
+        return Ok(DockerCommand::Other);
+    };
     let Some(word) = args.get(i) else {
         return Ok(DockerCommand::Other);
     };
@@ -264,6 +256,40 @@ pub fn parse(args: &[String]) -> Result<DockerCommand, ParseError> {
         _ => return Ok(DockerCommand::Other),
     };
     parse_run(kind, args[..after].to_vec(), &args[after..]).map(DockerCommand::Run)
+}
+
+/// Where the command word is, past the global options (pflag on the root
+/// command stops at the first non-flag); `None` when a global option is
+/// unknown (the line is then not read).
+fn command_at(args: &[String]) -> Option<usize> {
+    let mut i = 0;
+    while let Some(token) = args.get(i) {
+        if token == "--" || !token.starts_with('-') || token == "-" {
+            break;
+        }
+        i += global_width(args, i)?;
+    }
+    Some(i)
+}
+
+/// Whether the line may remove containers or end their use: `rm`, `stop`,
+/// `kill` (and their `container` forms), `container prune`, `system prune`.
+/// After one, the `docker` drop-in looks whether its kept directory is
+/// still used.
+pub fn removes_containers(args: &[String]) -> bool {
+    let Some(i) = command_at(args) else {
+        return false;
+    };
+    let word = |at: usize| args.get(at).map(String::as_str);
+    match word(i) {
+        Some("rm" | "stop" | "kill") => true,
+        Some("container") => matches!(
+            word(i + 1),
+            Some("rm" | "remove" | "stop" | "kill" | "prune")
+        ),
+        Some("system") => word(i + 1) == Some("prune"),
+        _ => false,
+    }
 }
 
 /// How many tokens the global option at `i` spans; `None` when unknown.
