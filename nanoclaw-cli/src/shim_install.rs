@@ -61,8 +61,8 @@ fn cleanup(wait: bool) -> anyhow::Result<ExitCode> {
     match shim_kept::cleanup(&docker, wait)? {
         Cleanup::Absent(dir) => say!("{} does not exist: nothing to remove", dir.display()),
         Cleanup::Busy(dir) => say!(
-            "{} kept: a docker command through the shim is in flight (it holds the lock); run this again \
-             after it",
+            "{} kept: a docker command through the shim is in flight (it holds the lock); \
+             run this again after it",
             dir.display()
         ),
         Cleanup::InUse(dir, ids) => say!(
