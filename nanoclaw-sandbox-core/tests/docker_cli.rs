@@ -399,6 +399,16 @@ fn explained_lines_hide_secrets() {
     let text = shown.join(" ");
     assert!(!text.contains("s3cret") && !text.contains("pw@"), "{text}");
     assert!(text.contains("p.test:1"));
+    // Build args too.
+    let shown = redacted(&args(
+        "build --build-arg API_TOKEN=s3cret --build-arg HTTPS_PROXY=http://u:pw@p.test:1 .",
+    ))
+    .join(" ");
+    assert!(
+        !shown.contains("s3cret") && !shown.contains("pw@"),
+        "{shown}"
+    );
+    assert!(shown.contains("HTTPS_PROXY=http://***@p.test:1"), "{shown}");
 }
 
 /// The flag tables against the installed docker CLI's own `--help` (of
