@@ -200,15 +200,19 @@ fn build(
     }
     let packed = build_context::pack(dir, dockerfile)?;
     let host_env = |name: &str| std::env::var(name).ok();
-    let original = docker_cli::build_request(line, packed.tar, &packed.dockerfile, &host_env)?;
-    let (prepared, report) = match prepare_build(env.mode(), &[], original.clone()) {
-        Ok(prepared) => prepared,
-        // BuildKit-only syntax: the legacy builder refuses it itself.
-        Err(RuntimeError::Dockerfile {
-            source: DockerfileError::Unsupported { .. },
-        }) => return exec(real, args),
-        Err(e) => return Err(e.into()),
-    };
+    let mut original = docker_cli::build_request(line, packed.tar, &packed.dockerfile, &host_env)?;
+    // The request without its context is what the rewrite compares with;
+    // the context itself is not copied.
+    let context = original.take_context();
+    let (prepared, report) =
+        match prepare_build(env.mode(), &[], original.clone().with_context(context)) {
+            Ok(prepared) => prepared,
+            // BuildKit-only syntax: the legacy builder refuses it itself.
+            Err(RuntimeError::Dockerfile {
+                source: DockerfileError::Unsupported { .. },
+            }) => return exec(real, args),
+            Err(e) => return Err(e.into()),
+        };
     for entry in report.entries() {
         if entry.severity == Severity::Warn {
             eprintln!("nanoclaw-sandbox docker: {entry}");
