@@ -735,6 +735,32 @@ fn in_a_sandbox_the_shim_enforces_the_mount_allowlist() {
     );
 }
 
+/// `text` without the colour sequences the classic builder wraps a step's
+/// stderr in, chunk by chunk (so `curl: (60)` may arrive split by them).
+fn without_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("\u{1b}[") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        match after.find('m') {
+            Some(end)
+                if after[..end]
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b == b';') =>
+            {
+                rest = &after[end + 1..];
+            }
+            _ => {
+                out.push_str("\u{1b}[");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// What the build's `RUN` step prints once it fetched the page.
 const FETCHED: &str = "shim-build: fetched";
 
@@ -919,7 +945,7 @@ fn a_build_through_the_shim_fetches_https_through_mitmproxy_and_keeps_nothing_of
     let mut plain = shim(&strs(&line(&plain_tag)));
     plain.env("NANOCLAW_SHIM_EXPLAIN", "1");
     let out = output(plain, None);
-    let all = text(&out.stdout) + &text(&out.stderr);
+    let all = without_colours(&(text(&out.stdout) + &text(&out.stderr)));
     images.intermediates(all.lines());
     println!("standard-Docker build: exit {:?}\n{all}", out.status.code());
     assert_ne!(out.status.code(), Some(0), "{all}");
@@ -945,7 +971,7 @@ fn a_build_through_the_shim_fetches_https_through_mitmproxy_and_keeps_nothing_of
         by_hand.insert(at + i, extra.to_string());
     }
     let out = output(real(&strs(&by_hand)), None);
-    let all = text(&out.stdout) + &text(&out.stderr);
+    let all = without_colours(&(text(&out.stdout) + &text(&out.stderr)));
     images.intermediates(all.lines());
     println!(
         "real docker, proxy without CA: exit {:?}\n{all}",
