@@ -811,10 +811,12 @@ fn a_build_through_the_shim_fetches_https_through_mitmproxy_and_keeps_nothing_of
     let mut images = ImageGuard::new();
     let tag = format!("{}:shim-build", docker::unique_name("nanoclaw-shim-build"));
     images.tag(&tag);
+    // `--force-rm`: a failed step (the controls) leaves no container behind.
     let line = |tag: &str| -> Vec<String> {
         [
             "build",
             "--no-cache",
+            "--force-rm",
             "-t",
             tag,
             "--label",
@@ -847,7 +849,7 @@ fn a_build_through_the_shim_fetches_https_through_mitmproxy_and_keeps_nothing_of
         .find(|l| l.starts_with("nanoclaw-sandbox docker: ") && l.contains(" build "))
         .unwrap_or_else(|| panic!("no explained line: {stderr}"));
     for part in [
-        format!("build --no-cache -t {tag} --label"),
+        format!("build --no-cache --force-rm -t {tag} --label"),
         format!("-f {BUILD_DOCKERFILE}"),
         format!("--build-arg HTTPS_PROXY=http://host.docker.internal:{port}"),
         "--build-arg FTP_PROXY=<the RUN-step wrapper with the proxy CA".to_string(),
