@@ -22,7 +22,25 @@ pub(crate) struct PackedContext {
     pub files: usize,
 }
 
-/// Packs `dir`; `dockerfile` (default `dir/Dockerfile`) may lie outside it.
+/// The default Dockerfile name, and the one the docker CLI tries next.
+const DOCKERFILE: &str = "Dockerfile";
+const DOCKERFILE_LOWER: &str = "dockerfile";
+
+/// The Dockerfile a build of `dir` reads, when it exists: `dockerfile`
+/// (relative to the current directory, as `docker build -f` reads it), else
+/// `dir/Dockerfile`, else `dir/dockerfile` (as the docker CLI looks).
+pub(crate) fn dockerfile_path(dir: &Path, dockerfile: Option<&Path>) -> Option<PathBuf> {
+    match dockerfile {
+        Some(path) => path.exists().then(|| path.to_path_buf()),
+        None => [DOCKERFILE, DOCKERFILE_LOWER]
+            .into_iter()
+            .map(|name| dir.join(name))
+            .find(|path| path.exists()),
+    }
+}
+
+/// Packs `dir`; `dockerfile` (default `dir/Dockerfile`, else
+/// `dir/dockerfile`) may lie outside it.
 /// Symlinks are packed as links, not followed; sockets and the like are
 /// skipped. The Dockerfile and `.dockerignore` are always packed, as the
 /// engine needs them.
@@ -32,10 +50,10 @@ pub(crate) fn pack(dir: &Path, dockerfile: Option<&Path>) -> anyhow::Result<Pack
     if !root.is_dir() {
         anyhow::bail!("the build context {} is not a directory", dir.display());
     }
-    let dockerfile_path = match dockerfile {
+    let dockerfile_path = dockerfile_path(&root, dockerfile).unwrap_or_else(|| match dockerfile {
         Some(path) => path.to_path_buf(),
-        None => root.join("Dockerfile"),
-    };
+        None => root.join(DOCKERFILE),
+    });
     let dockerfile_abs = std::fs::canonicalize(&dockerfile_path).with_context(|| {
         format!(
             "no Dockerfile at {}: pass its path with -f",
@@ -211,6 +229,20 @@ mod tests {
         std::fs::write(inside.join("Dockerfile.dev"), "FROM scratch\n").unwrap();
         let packed = pack(context.path(), Some(&inside.join("Dockerfile.dev"))).unwrap();
         assert_eq!(packed.dockerfile, "sub/Dockerfile.dev");
+    }
+
+    #[test]
+    fn a_lowercase_dockerfile_is_found_as_docker_finds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("dockerfile"), "FROM scratch\n").unwrap();
+        assert_eq!(
+            dockerfile_path(dir.path(), None),
+            Some(dir.path().join("dockerfile"))
+        );
+        assert_eq!(pack(dir.path(), None).unwrap().dockerfile, "dockerfile");
+        // Control: `Dockerfile` comes first when both are there.
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        assert_eq!(pack(dir.path(), None).unwrap().dockerfile, "Dockerfile");
     }
 
     #[test]

@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use nanoclaw_sandbox_core::dockerfile::{read_dockerfile, CA_BUILD_ARG};
-use nanoclaw_sandbox_core::redact;
+use nanoclaw_sandbox_core::dockerfile::{build_arg_for_display, read_dockerfile};
 use nanoclaw_sandbox_core::runtime::{BuildRequest, ImageBuilder, ImageId};
 use nanoclaw_sandbox_core::sandbox::{Mode, PatchReport, SandboxEnv};
 use nanoclaw_sandbox_core::spec::NetworkMode;
@@ -230,17 +229,8 @@ fn show_prepared(request: &BuildRequest) -> anyhow::Result<()> {
     say!("{}", dockerfile.trim_end());
     say!("--- build args ---");
     for (name, value) in request.build_args() {
-        if name == CA_BUILD_ARG {
-            // Shown whole it would be the wrapper script (and the CA): say what it is.
-            let ca = if value.contains("BEGIN CERTIFICATE") {
-                " with the proxy CA"
-            } else {
-                ""
-            };
-            say!("{name}=<the RUN-step wrapper{ca}, {} bytes>", value.len());
-            continue;
-        }
-        say!("{name}={}", redact::env_value_for_display(name, value));
+        // The wrapper (and the CA) is said what it is, not shown whole.
+        say!("{name}={}", build_arg_for_display(name, value));
     }
     if !request.extra_hosts().is_empty() {
         say!("--- extra hosts ---");

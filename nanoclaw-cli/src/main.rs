@@ -35,6 +35,7 @@ mod run;
 mod run_spec;
 mod settings;
 mod shim_install;
+mod shim_kept;
 mod signals;
 mod spec_schema;
 

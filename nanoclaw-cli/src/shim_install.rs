@@ -1,13 +1,15 @@
 //! `nanoclaw-sandbox shim install|uninstall DIR`: the `docker` link that
-//! makes this executable the host's `docker` (docs/shim.md).
+//! makes this executable the host's `docker`; `shim cleanup`: its kept
+//! directory removed when no container uses it (docs/shim.md).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::docker_shim::DOCKER;
+use crate::docker_shim::{is_shim, real_docker, this_executable, DOCKER};
 use crate::exit::usage;
+use crate::shim_kept::{self, Cleanup};
 
 /// Options of `shim`.
 #[derive(Debug, clap::Args)]
@@ -30,22 +32,51 @@ enum Action {
         /// The directory holding the link.
         dir: PathBuf,
     },
+    /// Remove the drop-in's kept directory (the CA directory and empty file
+    /// its containers mount: $NANOCLAW_WORKSPACE/.nanoclaw/instances/docker-shim,
+    /// else under $XDG_STATE_HOME) when no container, in any state, carries
+    /// its label and no patched command is in flight; else keep it and say
+    /// why. The drop-in runs it on its own after the commands that use or
+    /// free the directory.
+    Cleanup {
+        /// Wait for the patched commands in flight instead of keeping the
+        /// directory (how the drop-in starts it in the background).
+        #[arg(long, hide = true)]
+        wait: bool,
+    },
 }
 
 /// Installs or removes the link.
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let me = std::env::current_exe()
-        .and_then(std::fs::canonicalize)
-        .context("cannot find this executable")?;
+    let me = this_executable()?;
     match &args.action {
         Action::Install { dir } => install(dir, &me),
         Action::Uninstall { dir } => uninstall(dir, &me),
+        Action::Cleanup { wait } => cleanup(*wait),
     }
 }
 
-/// Whether `link` resolves to `me`.
-fn is_shim(link: &Path, me: &Path) -> bool {
-    std::fs::canonicalize(link).is_ok_and(|p| p == me)
+fn cleanup(wait: bool) -> anyhow::Result<ExitCode> {
+    let docker = real_docker()?;
+    match shim_kept::cleanup(&docker, wait)? {
+        Cleanup::Absent(dir) => say!("{} does not exist: nothing to remove", dir.display()),
+        Cleanup::Busy(dir) => say!(
+            "{} kept: a docker command through the shim is in flight (it holds the lock); \
+             run this again after it",
+            dir.display()
+        ),
+        Cleanup::InUse(dir, ids) => say!(
+            "{} kept: {} container(s) mount it ({}); remove them first",
+            dir.display(),
+            ids.len(),
+            ids.iter()
+                .map(|id| id.get(..12).unwrap_or(id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Cleanup::Removed(dir) => say!("removed {}", dir.display()),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn install(dir: &Path, me: &Path) -> anyhow::Result<ExitCode> {

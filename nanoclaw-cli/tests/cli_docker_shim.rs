@@ -5,8 +5,8 @@
 //!   and a malformed flag give the real docker's stdout, stderr and exit
 //!   code, through `nanoclaw-sandbox docker` and through a `docker` link
 //!   first on PATH (argv[0] dispatch, the real docker found next on PATH).
-//! - Standard Docker: a `create` through the shim equals a direct one in
-//!   `docker inspect`'s Config/HostConfig fields.
+//! - Standard Docker: a `create` and a `run -d` through the shim equal
+//!   direct ones in `docker inspect`'s Config/HostConfig fields and mounts.
 //! - Sandbox (mitmproxy as the intercepting proxy): NanoClaw v1's line with
 //!   a `/dev/null` mount and JSON on stdin reaches an HTTPS upstream through
 //!   the proxy with verification on; `docker inspect` shows the proxy env,
@@ -14,6 +14,16 @@
 //!   library's patcher makes them. Controls: the same line through the real
 //!   docker has no proxy and fails; with the proxy variables but no CA it
 //!   fails on the certificate.
+//! - Sandbox `build`: a context directory's `RUN` step fetches HTTPS through
+//!   mitmproxy; the image holds no CA, no proxy value, no file of ours.
+//!   Controls: standard Docker and the real docker without the CA fail the
+//!   fetch; the layer search finds a CA an image copies. What the shim cannot
+//!   prepare (stdin, URL, BuildKit) passes through with a warning.
+//! - `doctor`'s `docker-shim` check: a link first on PATH reported, with what
+//!   it patches; a plain PATH reported as not the shim.
+//! - The kept directory stays while a labelled container exists or a
+//!   patched command is in flight, and goes after: on its own after a
+//!   `docker rm` through the shim, or by `shim cleanup`.
 
 mod cli_support;
 #[path = "../../nanoclaw-sandbox-core/tests/support/e2e/image.rs"]
@@ -244,13 +254,29 @@ fn strs(v: &[String]) -> Vec<&str> {
 
 #[test]
 fn in_standard_docker_a_create_through_the_shim_equals_a_direct_one() {
+    standard_docker_equality(&["create"]);
+}
+
+/// The same for a detached run (`run -d`): both containers started, and
+/// equal in `docker inspect`'s Config/HostConfig fields and mounts.
+#[test]
+fn in_standard_docker_a_detached_run_through_the_shim_equals_a_direct_one() {
+    standard_docker_equality(&["run", "-d"]);
+}
+
+/// NanoClaw v1's options and more, after `command` (`create`, `run -d`),
+/// through the shim and straight to the real docker, in standard Docker:
+/// `docker inspect` shows the same container (and the `/dev/null` mount
+/// unpatched). A detached run's containers must both be running.
+fn standard_docker_equality(command: &[&str]) {
     let Some(image) = debian() else { return };
     let group = tempfile::tempdir().unwrap();
+    let detached = command.contains(&"-d");
     let mut inspected = Vec::new();
     for via_shim in [true, false] {
         let name = docker::unique_name("shim-std");
         let guard = ContainerGuard::new(&name);
-        let mut args = vec!["create".to_string()];
+        let mut args: Vec<String> = command.iter().map(|s| s.to_string()).collect();
         args.extend(v1_options(&name, group.path()));
         args.extend(
             [
@@ -276,6 +302,11 @@ fn in_standard_docker_a_create_through_the_shim_equals_a_direct_one() {
         };
         let out = output(command, None);
         assert!(out.status.success(), "{}", text(&out.stderr));
+        if detached {
+            let running =
+                docker::docker(["inspect", "--format", "{{.State.Running}}", &name]).unwrap();
+            assert_eq!(running.trim(), "true", "via shim: {via_shim}");
+        }
         let fields = docker::docker(["inspect", "--format", FIELDS, &name]).unwrap();
         let binds = docker::docker(["inspect", "--format", BINDS, &name]).unwrap();
         let mut binds: Vec<&str> = binds.lines().filter(|l| !l.is_empty()).collect();
@@ -283,7 +314,7 @@ fn in_standard_docker_a_create_through_the_shim_equals_a_direct_one() {
         inspected.push(format!("{fields} binds and mounts: {}", binds.join(" ")));
         drop(guard);
     }
-    println!("inspect: {}", inspected[0]);
+    println!("{command:?} inspect: {}", inspected[0]);
     assert_eq!(inspected[0], inspected[1]);
     assert!(
         inspected[0].contains("/dev/null:/workspace/project/.env:ro"),
@@ -702,4 +733,615 @@ fn in_a_sandbox_the_shim_enforces_the_mount_allowlist() {
         stdout.contains(&volume) && stdout.contains("img:1"),
         "{stdout}"
     );
+}
+
+/// `text` without the colour sequences the classic builder wraps a step's
+/// stderr in, chunk by chunk (so `curl: (60)` may arrive split by them).
+fn without_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("\u{1b}[") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        match after.find('m') {
+            Some(end)
+                if after[..end]
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b == b';') =>
+            {
+                rest = &after[end + 1..];
+            }
+            _ => {
+                out.push_str("\u{1b}[");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What the build's `RUN` step prints once it fetched the page.
+const FETCHED: &str = "shim-build: fetched";
+
+/// A build context whose Dockerfile copies the context and fetches
+/// `https://upstream.test/built` in a `RUN` step with curl (verification
+/// on, the system bundle): `.dockerignore` leaves `left-out.log` out.
+fn build_context(image: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile = format!(
+        "FROM {image}\n\
+         COPY . /ctx/\n\
+         RUN curl -sS --fail --max-time 20 https://{UPSTREAM}/built -o /page.json && echo '{FETCHED}'\n"
+    );
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
+    std::fs::write(dir.path().join("app.txt"), "app\n").unwrap();
+    std::fs::write(dir.path().join("left-out.log"), "left out\n").unwrap();
+    std::fs::write(dir.path().join(".dockerignore"), "*.log\n").unwrap();
+    dir
+}
+
+/// `docker build` through the shim in a sandbox (mitmproxy intercepting):
+/// the context directory is packed (`.dockerignore` applied), the
+/// Dockerfile's `RUN` steps wrapped, the proxy build args added, and the
+/// real `docker build -` gets the tar on stdin. The `RUN` step reaches the
+/// HTTPS upstream through the proxy with verification on; the image holds
+/// the page and the context, but nothing of the proxy: no CA and no file of
+/// ours in its own layers (`docker save`), no proxy address or CA in
+/// `docker history --no-trunc` or `docker image inspect`. `upstream.test`
+/// is pinned to 127.0.0.1 in the build (`--add-host`, kept by the shim), so
+/// no step looks it up in DNS.
+///
+/// Controls: the same line through the shim without the sandbox variables
+/// (standard Docker: passed through, nothing explained) fails the fetch;
+/// through the real docker with the proxy build args by hand but no CA it
+/// fails on the certificate (curl 60); the layer search finds the CA in an
+/// image that copies it; the inspect search runs on output that holds the
+/// image's label.
+#[test]
+fn a_build_through_the_shim_fetches_https_through_mitmproxy_and_keeps_nothing_of_the_proxy() {
+    use nanoclaw_sandbox_core::dockerfile::BUILD_DOCKERFILE;
+    use nanoclaw_testkit::docker::ImageGuard;
+    use nanoclaw_testkit::layers::{ca_marker, der_of, found_in_layers};
+
+    let Some(image) = debian() else { return };
+    let Some(stack) = Stack::start() else { return };
+    let context = build_context(&image);
+    let dir = context.path().display().to_string();
+    let mut images = ImageGuard::new();
+    let tag = format!("{}:shim-build", docker::unique_name("nanoclaw-shim-build"));
+    images.tag(&tag);
+    // `--force-rm`: a failed step (the controls) leaves no container behind.
+    let line = |tag: &str| -> Vec<String> {
+        [
+            "build",
+            "--no-cache",
+            "--force-rm",
+            "-t",
+            tag,
+            "--label",
+            &label(),
+            "--add-host",
+            &format!("{UPSTREAM}:127.0.0.1"),
+            &dir,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+
+    let out = output(stack.shim(&strs(&line(&tag))), None);
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    images.intermediates(stdout.lines());
+    println!("shim build: exit {:?}\n{stdout}{stderr}", out.status.code());
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.lines().any(|l| l.trim() == FETCHED), "{stdout}");
+    assert!(
+        stack.mitm.seen().iter().any(|s| s.contains(UPSTREAM)),
+        "mitmproxy saw no request: {}",
+        stack.mitm.log()
+    );
+    // The explained line: the caller's flags in order, the patches before
+    // the context, which is now stdin; the CA said, not shown.
+    let port = stack.mitm.addr().port();
+    let explained = stderr
+        .lines()
+        .find(|l| l.starts_with("nanoclaw-sandbox docker: ") && l.contains(" build "))
+        .unwrap_or_else(|| panic!("no explained line: {stderr}"));
+    for part in [
+        format!("build --no-cache --force-rm -t {tag} --label"),
+        format!("-f {BUILD_DOCKERFILE}"),
+        format!("--build-arg HTTPS_PROXY=http://host.docker.internal:{port}"),
+        "--build-arg FTP_PROXY=<the RUN-step wrapper with the proxy CA".to_string(),
+        "--add-host host.docker.internal:host-gateway".to_string(),
+    ] {
+        assert!(explained.contains(&part), "{part} missing: {explained}");
+    }
+    assert!(
+        explained.ends_with(" -"),
+        "the context is stdin: {explained}"
+    );
+    assert!(!stderr.contains("BEGIN CERTIFICATE"), "{stderr}");
+
+    // The image holds the page and the context, less what .dockerignore
+    // leaves out and less our files.
+    let page = docker::docker(["run", "--rm", &tag, "cat", "/page.json"]).unwrap();
+    assert!(page.contains("/built"), "{page}");
+    let listed = docker::docker(["run", "--rm", &tag, "ls", "-A", "/ctx"]).unwrap();
+    let listed: Vec<&str> = listed.lines().collect();
+    // (`.dockerignore` itself too, as in every sandbox build: the builder
+    // reads it and drops what it names, now our Dockerfile and itself.)
+    assert_eq!(listed, ["Dockerfile", "app.txt"], "{listed:?}");
+
+    // Nothing of the proxy in the image: layers, history, config.
+    let ca_pem = stack.mitm.ca_pem().to_string();
+    let marker = ca_marker(&ca_pem).unwrap();
+    let needles: Vec<(&str, Vec<u8>)> = vec![
+        ("the CA's PEM", marker.as_bytes().to_vec()),
+        ("the CA's DER", der_of(&ca_pem).unwrap()),
+        (BUILD_DOCKERFILE, BUILD_DOCKERFILE.as_bytes().to_vec()),
+        ("nanoclaw-proxy-ca", b"nanoclaw-proxy-ca".to_vec()),
+    ];
+    let found = found_in_layers(&tag, &image, &needles).unwrap();
+    assert!(found.is_empty(), "the image's layers hold {found:?}");
+    let history =
+        docker::docker(["history", "--no-trunc", "--format", "{{.CreatedBy}}", &tag]).unwrap();
+    let inspect = docker::docker(["image", "inspect", &tag]).unwrap();
+    assert!(
+        inspect.contains(TEST_LABEL.0),
+        "the search runs on real output: {inspect}"
+    );
+    for (what, shown) in [
+        ("docker history", &history),
+        ("docker image inspect", &inspect),
+    ] {
+        for needle in [
+            format!("host.docker.internal:{port}"),
+            format!("127.0.0.1:{port}"),
+            "BEGIN CERTIFICATE".to_string(),
+            marker.clone(),
+        ] {
+            assert!(!shown.contains(&needle), "{what} holds {needle}:\n{shown}");
+        }
+    }
+
+    // Control: the layer search finds the CA in an image that copies it.
+    let copies = tempfile::tempdir().unwrap();
+    std::fs::write(
+        copies.path().join("Dockerfile"),
+        format!("FROM {image}\nCOPY . /ctx/\n"),
+    )
+    .unwrap();
+    std::fs::write(copies.path().join("nanoclaw-proxy-ca.crt"), &ca_pem).unwrap();
+    let control_tag = format!(
+        "{}:copies-the-ca",
+        docker::unique_name("nanoclaw-shim-build")
+    );
+    images.tag(&control_tag);
+    let copies_dir = copies.path().display().to_string();
+    let out = output(
+        real(&[
+            "build",
+            "-q",
+            "-t",
+            &control_tag,
+            "--label",
+            &label(),
+            &copies_dir,
+        ]),
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let control_found = found_in_layers(&control_tag, &image, &needles).unwrap();
+    for expected in ["the CA's PEM", "nanoclaw-proxy-ca"] {
+        assert!(
+            control_found.iter().any(|f| f.starts_with(expected)),
+            "the control image should hold {expected}: {control_found:?}"
+        );
+    }
+
+    // Control: the same line in standard Docker (no sandbox variables):
+    // passed through unchanged (nothing explained), and the fetch fails.
+    let plain_tag = format!("{}:standard", docker::unique_name("nanoclaw-shim-build"));
+    images.tag(&plain_tag);
+    let mut plain = shim(&strs(&line(&plain_tag)));
+    plain.env("NANOCLAW_SHIM_EXPLAIN", "1");
+    let out = output(plain, None);
+    let all = without_colours(&(text(&out.stdout) + &text(&out.stderr)));
+    images.intermediates(all.lines());
+    println!("standard-Docker build: exit {:?}\n{all}", out.status.code());
+    assert_ne!(out.status.code(), Some(0), "{all}");
+    assert!(!all.lines().any(|l| l.trim() == FETCHED), "{all}");
+    assert!(!all.contains("nanoclaw-sandbox docker:"), "{all}");
+
+    // Control: the real docker with the proxy build args by hand, no CA:
+    // the proxy is reached and the certificate fails.
+    let no_ca_tag = format!("{}:no-ca", docker::unique_name("nanoclaw-shim-build"));
+    images.tag(&no_ca_tag);
+    let mut by_hand = line(&no_ca_tag);
+    let proxy = format!("HTTPS_PROXY=http://host.docker.internal:{port}");
+    let at = by_hand.len() - 1;
+    for (i, extra) in [
+        "--build-arg",
+        &proxy,
+        "--add-host",
+        "host.docker.internal:host-gateway",
+    ]
+    .iter()
+    .enumerate()
+    {
+        by_hand.insert(at + i, extra.to_string());
+    }
+    let out = output(real(&strs(&by_hand)), None);
+    let all = without_colours(&(text(&out.stdout) + &text(&out.stderr)));
+    images.intermediates(all.lines());
+    println!(
+        "real docker, proxy without CA: exit {:?}\n{all}",
+        out.status.code()
+    );
+    assert_ne!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("curl: (60)"),
+        "expected a certificate failure: {all}"
+    );
+}
+
+/// What the shim cannot prepare faithfully passes through unpatched, with a
+/// warning naming why, the line byte for byte: a context on stdin, a URL
+/// context, a Dockerfile on stdin, a BuildKit build (`DOCKER_BUILDKIT=1`);
+/// a Dockerfile only BuildKit builds goes to docker unchanged too.
+/// An unknown flag without `=VALUE` stops it (exit 125, docker's message
+/// with build's usage line). Control: a directory context with the legacy
+/// builder is rewritten (the real docker here is `echo`, which prints the
+/// line it got).
+#[test]
+fn in_a_sandbox_builds_the_shim_cannot_prepare_pass_through_with_a_warning() {
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(context.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    let dir = context.path().display().to_string();
+    let build = |args: &[&str], buildkit: &str| {
+        let mut command = shim(args);
+        command
+            .env("HTTPS_PROXY", "http://127.0.0.1:9")
+            .env("NANOCLAW_REAL_DOCKER", "/bin/echo")
+            .env("DOCKER_BUILDKIT", buildkit);
+        output(command, None)
+    };
+    for (args, buildkit, why) in [
+        (
+            vec!["build", "-t", "a:1", "-"],
+            "0",
+            "the context comes from stdin",
+        ),
+        (
+            vec!["build", "https://git.invalid/repo.git#main"],
+            "0",
+            "the context is a URL",
+        ),
+        (
+            vec!["build", "-f", "-", &dir],
+            "0",
+            "the Dockerfile comes from stdin",
+        ),
+        (vec!["build", "-t", "a:1", &dir], "1", "BuildKit"),
+    ] {
+        let out = build(&args, buildkit);
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("passes through unpatched") && stderr.contains(why),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(
+            text(&out.stdout),
+            format!("{}\n", args.join(" ")),
+            "byte for byte"
+        );
+    }
+    // BuildKit-only syntax: the legacy builder refuses it itself, so the
+    // line goes to docker unchanged (no warning: nothing to patch).
+    let buildkit_only = tempfile::tempdir().unwrap();
+    std::fs::write(
+        buildkit_only.path().join("Dockerfile"),
+        "FROM scratch\nRUN --mount=type=cache,target=/c true\n",
+    )
+    .unwrap();
+    let buildkit_dir = buildkit_only.path().display().to_string();
+    let out = build(&["build", "-t", "a:1", &buildkit_dir], "0");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), format!("build -t a:1 {buildkit_dir}\n"));
+
+    let out = build(&["build", "--bogus", &dir], "0");
+    assert_eq!(out.status.code(), Some(125));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("unknown flag: --bogus")
+            && stderr.contains("docker build [OPTIONS] PATH | URL | -"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "the real docker never ran");
+    // Control: the legacy builder and a directory: rewritten.
+    let out = build(&["build", "-t", "a:1", &dir], "0");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        stdout.starts_with("build -t a:1 -f .nanoclaw-sandbox.Dockerfile --build-arg FTP_PROXY=")
+            && stdout.trim_end().ends_with(" -"),
+        "{stdout}"
+    );
+}
+
+/// The `docker-shim` check of `doctor --json` with `PATH` and the variables
+/// given (a dead proxy for a sandbox: the network checks fail at once, and
+/// no name is looked up).
+fn shim_check(path: &str, vars: &[(&str, &str)]) -> serde_json::Value {
+    let workspace = tempfile::tempdir().unwrap();
+    let mut command = clean_cli(&[
+        "doctor",
+        "--json",
+        "--timeout",
+        "1",
+        "--probe",
+        "https://probe.test/",
+        "--passthrough-host",
+        "passthrough.test",
+        "--workspace",
+        &workspace.path().display().to_string(),
+    ]);
+    command
+        .current_dir(workspace.path())
+        .env("PATH", path)
+        .env_remove("DOCKER_BUILDKIT");
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    let out = output(command, None);
+    let checks: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr)));
+    let mut found: Vec<serde_json::Value> = checks
+        .into_iter()
+        .filter(|c| c["id"] == "docker-shim")
+        .collect();
+    assert_eq!(found.len(), 1, "one docker-shim check");
+    found.remove(0)
+}
+
+/// Asserts `check`'s status and that its detail or fix holds `needle`;
+/// returns the two, for more.
+fn expect(check: serde_json::Value, status: &str, needle: &str) -> String {
+    let said = format!(
+        "{} {}",
+        check["detail"].as_str().unwrap_or_default(),
+        check["fix"].as_str().unwrap_or_default()
+    );
+    assert_eq!(check["status"], status, "{check}");
+    assert!(said.contains(needle), "{needle} missing: {check}");
+    said
+}
+
+/// `doctor` reports whether the `docker` on PATH is the shim (a link to
+/// this binary first on PATH) and what it patches here: in a sandbox run,
+/// create and build patched (pass), builds with BuildKit passed through (a
+/// warning naming DOCKER_BUILDKIT=0), standard Docker all passed through
+/// (pass); the real docker it runs named. Controls: a plain PATH is
+/// reported as not the shim (skip), and a shim whose real docker is itself
+/// fails naming NANOCLAW_REAL_DOCKER.
+#[test]
+fn doctor_reports_whether_docker_on_path_is_the_shim_and_what_it_patches() {
+    let Some(real) = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|dir| dir.join("docker"))
+        .find(|p| p.is_file())
+    else {
+        missing("the docker CLI", "no docker on PATH");
+        return;
+    };
+    let links = link_dir();
+    let link = links.path().join("docker");
+    let plain = std::env::var("PATH").unwrap_or_default();
+    let shimmed = format!("{}:{plain}", links.path().display());
+    let dead_proxy = format!(
+        "http://127.0.0.1:{}",
+        nanoclaw_testkit::net::closed_port().port()
+    );
+    let sandbox = [("HTTPS_PROXY", dead_proxy.as_str())];
+
+    let detail = expect(
+        shim_check(&shimmed, &[sandbox[0], ("DOCKER_BUILDKIT", "0")]),
+        "pass",
+        "run and create patched",
+    );
+    println!("shim first, sandbox: {detail}");
+    for part in [
+        format!("({}) is the shim", link.display()),
+        format!("runs the real docker {}", real.display()),
+        "build patched".to_string(),
+    ] {
+        assert!(detail.contains(&part), "{part}: {detail}");
+    }
+    let warned = expect(
+        shim_check(&shimmed, &[sandbox[0], ("DOCKER_BUILDKIT", "1")]),
+        "warn",
+        "build passes through unpatched",
+    );
+    assert!(warned.contains("DOCKER_BUILDKIT=0"), "the fix: {warned}");
+    expect(
+        shim_check(&shimmed, &[]),
+        "pass",
+        "standard Docker: every command passes through",
+    );
+    // Settings the shim cannot read: it would refuse every command.
+    expect(
+        shim_check(&shimmed, &[("HTTPS_PROXY", "not a url")]),
+        "fail",
+        "refuses every command",
+    );
+
+    // Controls: not the shim; the shim with no real docker.
+    let detail = expect(
+        shim_check(&plain, &sandbox),
+        "skip",
+        &format!("({}) is not the shim", real.display()),
+    );
+    println!("plain PATH: {detail}");
+    let link_text = link.display().to_string();
+    expect(
+        shim_check(&shimmed, &[("NANOCLAW_REAL_DOCKER", link_text.as_str())]),
+        "fail",
+        "NANOCLAW_REAL_DOCKER",
+    );
+}
+
+/// Waits until no background cleanup of the drop-in is waiting or looking:
+/// both lock files beside the kept directory free, three times in a row.
+fn settle(instances: &Path) {
+    let free = || {
+        ["docker-shim.lock", "docker-shim.cleanup.lock"].iter().all(
+            |name| match std::fs::File::open(instances.join(name)) {
+                Ok(file) => file.try_lock().is_ok(),
+                Err(_) => true,
+            },
+        )
+    };
+    let started = std::time::Instant::now();
+    let mut streak = 0;
+    while streak < 3 {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        streak = if free() { streak + 1 } else { 0 };
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the background cleanup never settled"
+        );
+    }
+}
+
+/// Waits (up to 30 s) until `path` is gone.
+fn gone(path: &Path) -> bool {
+    let started = std::time::Instant::now();
+    while path.exists() {
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    true
+}
+
+/// The drop-in's kept directory goes once no container (any state) carries
+/// its label and no patched command is in flight: on its own after a
+/// `docker rm` through the shim (the background cleanup), or by
+/// `shim cleanup`. Patched containers are labelled `nanoclaw.shim=…`.
+/// Controls: while a second labelled container exists, a `docker rm` of the
+/// first leaves the directory; a stopped container counts; while a
+/// foreground patched run is in flight, the real docker it became holds the
+/// lock and `shim cleanup` keeps the directory.
+#[test]
+fn the_kept_directory_goes_when_no_container_uses_it() {
+    let Some(image) = debian() else { return };
+    let Some(stack) = Stack::start() else { return };
+    let instances = stack.workspace.path().join(WORKSPACE_INSTANCES_DIR);
+    let kept = instances.join("docker-shim");
+    let cleanup = || {
+        settle(&instances);
+        let mut command = clean_cli(&["shim", "cleanup"]);
+        command.env("NANOCLAW_WORKSPACE", stack.workspace.path());
+        let out = output(command, None);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let detached = |prefix: &str| {
+        let name = docker::unique_name(prefix);
+        let guard = ContainerGuard::new(&name);
+        let out = output(
+            stack.shim(&[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--label",
+                &label(),
+                &image,
+                "sleep",
+                "300",
+            ]),
+            None,
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        (name, guard)
+    };
+    let shim_rm = |name: &str| {
+        let out = output(stack.shim(&["rm", "--force", name]), None);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    };
+
+    let (first, _first_guard) = detached("shim-kept-1");
+    let (second, _second_guard) = detached("shim-kept-2");
+    assert!(kept.join("ca").is_dir(), "the kept directory is there");
+    let labels =
+        docker::docker(["inspect", "--format", "{{json .Config.Labels}}", &first]).unwrap();
+    assert!(labels.contains("\"nanoclaw.shim\":\"ws-"), "{labels}");
+
+    // Control: a stopped container counts.
+    docker::docker(["stop", "--time", "0", &first]).unwrap();
+    let said = cleanup();
+    println!("with a stopped and a running container: {said}");
+    assert!(said.contains("kept: 2 container(s)"), "{said}");
+    // Control: removing one through the shim leaves the other's directory.
+    shim_rm(&first);
+    settle(&instances);
+    assert!(kept.is_dir(), "the second container still mounts it");
+
+    // A foreground patched run in flight: the real docker holds the lock.
+    let running = docker::unique_name("shim-kept-fg");
+    let _guard = ContainerGuard::new(&running);
+    let mut foreground = stack.shim(&[
+        "run",
+        "--rm",
+        "--name",
+        &running,
+        "--label",
+        &label(),
+        &image,
+        "sleep",
+        "4",
+    ]);
+    let mut child = foreground
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !docker::docker(["inspect", "--format", "{{.State.Running}}", &running])
+        .is_ok_and(|state| state.trim() == "true")
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the foreground run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let mut command = clean_cli(&["shim", "cleanup"]);
+    command.env("NANOCLAW_WORKSPACE", stack.workspace.path());
+    let said = text(&output(command, None).stdout);
+    println!("with a run in flight: {said}");
+    assert!(said.contains("in flight"), "{said}");
+    assert!(child.wait().unwrap().success());
+    settle(&instances);
+    assert!(kept.is_dir(), "the second container still mounts it");
+
+    // The last one removed through the shim: the directory goes on its own.
+    shim_rm(&second);
+    assert!(
+        gone(&kept),
+        "the kept directory stayed after the last container"
+    );
+
+    // Removed behind the shim's back (the real docker): `shim cleanup` does it.
+    let (third, _third_guard) = detached("shim-kept-3");
+    docker::docker(["rm", "--force", &third]).unwrap();
+    let said = cleanup();
+    println!("after a removal the shim did not see: {said}");
+    assert!(said.starts_with("removed "), "{said}");
+    assert!(!kept.exists(), "the kept directory is gone");
+    assert!(cleanup().contains("nothing to remove"));
 }

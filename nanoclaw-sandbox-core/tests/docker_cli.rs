@@ -1,20 +1,26 @@
 //! `docker_cli`: docker run/create lines read as the docker CLI reads them,
 //! and rewritten with the sandbox patches inserted before IMAGE — NanoClaw
 //! v1's and v2's own lines, combined short flags, `--flag=value`, unknown
-//! flags, `--`, and docker's own errors for bad input.
+//! flags, `--`, and docker's own errors for bad input; `docker build` lines
+//! (flags after the context, `--`) rewritten with the sandbox layer's build
+//! patches, the context becoming the prepared tar on stdin.
 
 use std::path::PathBuf;
 
 use nanoclaw_sandbox_core::docker_cli::{
-    parse, parse_env_file, redacted, rewrite, DockerCommand, ParseError, RewriteContext,
-    RewriteError, RunInvocation, RunKind,
+    build_request, parse, parse_env_file, redacted, removes_containers, rewrite, rewrite_build,
+    BuildInvocation, DockerCommand, ParseError, RewriteContext, RewriteError, RunInvocation,
+    RunKind, STDIN_CONTEXT,
 };
+use nanoclaw_sandbox_core::dockerfile::{BUILD_DOCKERFILE, CA_BUILD_ARG};
 use nanoclaw_sandbox_core::proxy::{ProxySettings, ProxyUrl};
+use nanoclaw_sandbox_core::sandbox::runtime::prepare_build;
 use nanoclaw_sandbox_core::sandbox::{
     CaSource, InstancePaths, Mode, PatchError, ProxyCa, SandboxPatcher,
 };
 use nanoclaw_sandbox_core::trust::{TrustStore, CONTAINER_CA_DIR};
 use nanoclaw_testkit::ca::TestCa;
+use nanoclaw_testkit::tar::tar_context;
 
 const EMPTY: &str = "/ws/.nanoclaw/shim/empty";
 const CA_DIR: &str = "/ws/.nanoclaw/shim/ca";
@@ -30,10 +36,11 @@ fn run(line: &str) -> RunInvocation {
     }
 }
 
-fn patcher(proxy: &str) -> SandboxPatcher {
+/// An intercepting sandbox proxy at `proxy`, with a CA.
+fn mode(proxy: &str) -> Mode {
     let url = ProxyUrl::parse(proxy).unwrap();
     let store = TrustStore::from_pem(TestCa::new("Shim Test CA").pem().as_bytes(), "t").unwrap();
-    let mode = Mode::Proxied {
+    Mode::Proxied {
         proxy: ProxySettings {
             http: Some(url.clone()),
             https: Some(url),
@@ -41,7 +48,11 @@ fn patcher(proxy: &str) -> SandboxPatcher {
             no_proxy: None,
         },
         ca: Some(ProxyCa::new(store, CaSource::EnvBase64)),
-    };
+    }
+}
+
+fn patcher(proxy: &str) -> SandboxPatcher {
+    let mode = mode(proxy);
     let paths = InstancePaths {
         empty_file: PathBuf::from(EMPTY),
         ca_dir: PathBuf::from(CA_DIR),
@@ -59,6 +70,7 @@ fn patched(line: &str, proxy: &str) -> Result<Vec<String>, RewriteError> {
         patcher: &patcher,
         host_env: &no_env,
         env_file_vars: &[],
+        labels: &[],
     };
     rewrite(&run(line), &context).map(|r| r.args)
 }
@@ -231,8 +243,17 @@ fn global_options_and_the_container_form_are_understood() {
             "{other}"
         );
     }
-    assert_eq!(parse(&args("build -t x .")).unwrap(), DockerCommand::Build);
-    assert_eq!(parse(&args("image build .")).unwrap(), DockerCommand::Build);
+    for line in ["build -t x .", "image build .", "-D builder build ."] {
+        let DockerCommand::Build(build) = parse(&args(line)).unwrap() else {
+            panic!("not a build line: {line}");
+        };
+        assert_eq!(build.context(), Some("."), "{line}");
+        assert_eq!(build.to_args(), args(line));
+    }
+    assert_eq!(
+        parse(&args("buildx build .")).unwrap(),
+        DockerCommand::BuildxBuild
+    );
 }
 
 #[test]
@@ -344,14 +365,25 @@ fn env_files_and_host_variables_count_as_the_caller_s() {
         ]
     );
     let patcher = patcher("http://proxy.test:3128");
+    let labels = [("nanoclaw.shim".to_string(), "ws-1".to_string())];
     let context = RewriteContext {
         patcher: &patcher,
         host_env: &no_env,
         env_file_vars: &vars,
+        labels: &labels,
     };
     let out = rewrite(&run("run --env-file f img"), &context)
         .unwrap()
         .args;
+    // The context's labels are added once: not again when the line has them.
+    assert!(has_pair(&out, "--label", "nanoclaw.shim=ws-1"), "{out:?}");
+    let again = rewrite(&run("run --label nanoclaw.shim=ws-1 img"), &context)
+        .unwrap()
+        .args;
+    assert_eq!(
+        again.iter().filter(|a| a.contains("nanoclaw.shim")).count(),
+        1
+    );
     assert!(
         !has_pair(&out, "-e", "HTTPS_PROXY=http://proxy.test:3128"),
         "{out:?}"
@@ -367,16 +399,37 @@ fn explained_lines_hide_secrets() {
     let text = shown.join(" ");
     assert!(!text.contains("s3cret") && !text.contains("pw@"), "{text}");
     assert!(text.contains("p.test:1"));
+    // Build args too.
+    let shown = redacted(&args(
+        "build --build-arg API_TOKEN=s3cret --build-arg HTTPS_PROXY=http://u:pw@p.test:1 .",
+    ))
+    .join(" ");
+    assert!(
+        !shown.contains("s3cret") && !shown.contains("pw@"),
+        "{shown}"
+    );
+    assert!(shown.contains("HTTPS_PROXY=http://***@p.test:1"), "{shown}");
 }
 
-/// The flag table against the installed docker CLI's own `--help`: every
-/// flag it lists is in the table, taking a value exactly when the help
-/// names a value type. Skips (saying why) without a docker CLI.
+/// The flag tables against the installed docker CLI's own `--help` (of
+/// `run` and of `build`, the legacy builder's: no buildx here): every flag
+/// it lists is in the table, taking a value exactly when the help names a
+/// value type. Skips (saying why) without a docker CLI.
 #[test]
-fn the_flag_table_agrees_with_the_installed_docker_run_help() {
-    use nanoclaw_sandbox_core::docker_cli::flags::{by_long, RUN_FLAGS};
+fn the_flag_tables_agree_with_the_installed_docker_help() {
+    use nanoclaw_sandbox_core::docker_cli::flags::{BUILD_FLAGS, RUN_FLAGS};
+    check_table("run", RUN_FLAGS, 90);
+    check_table("build", BUILD_FLAGS, 28);
+}
+
+fn check_table(
+    command: &str,
+    table: &'static [nanoclaw_sandbox_core::docker_cli::flags::Flag],
+    at_least: usize,
+) {
+    use nanoclaw_sandbox_core::docker_cli::flags::by_long;
     let help = match std::process::Command::new("docker")
-        .args(["run", "--help"])
+        .args([command, "--help"])
         .output()
     {
         Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -403,12 +456,202 @@ fn the_flag_table_agrees_with_the_installed_docker_run_help() {
             w.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         });
-        let flag =
-            by_long(RUN_FLAGS, long).unwrap_or_else(|| panic!("--{long} is not in the table"));
+        let flag = by_long(table, long)
+            .unwrap_or_else(|| panic!("--{long} of `docker {command}` is not in the table"));
         assert_eq!(flag.takes_value, takes_value, "--{long}: {line}");
         assert_eq!(flag.short, short, "--{long}");
         checked += 1;
     }
-    println!("{checked} flags of `docker run --help` agree with the table");
-    assert!(checked > 90, "too few flags read from the help: {checked}");
+    println!("{checked} flags of `docker {command} --help` agree with the table");
+    assert!(
+        checked >= at_least,
+        "too few flags read from the help of `docker {command}`: {checked}"
+    );
+}
+
+fn build_line(line: &str) -> BuildInvocation {
+    match parse(&args(line)).unwrap() {
+        DockerCommand::Build(build) => build,
+        other => panic!("not a build line: {other:?}"),
+    }
+}
+
+#[test]
+fn build_flags_are_read_before_and_after_the_context() {
+    // pflag reads `build` interspersed: flags may follow PATH.
+    let line = build_line("build -t a:1 ctx --no-cache -f ctx/Dockerfile.dev --build-arg X=1 -q");
+    assert_eq!(line.context(), Some("ctx"));
+    assert_eq!(line.values("tag").collect::<Vec<_>>(), ["a:1"]);
+    assert_eq!(
+        line.values("file").collect::<Vec<_>>(),
+        ["ctx/Dockerfile.dev"]
+    );
+    assert!(line.has("no-cache") && line.has("quiet"));
+    // `--` ends the flags; what follows is an argument even with a dash.
+    let line = build_line("build --pull -- -odd-dir");
+    assert_eq!(line.context(), Some("-odd-dir"));
+    assert_eq!(line.double_dash, Some(1));
+    // No context, or two: docker refuses them itself.
+    assert_eq!(build_line("build -t a").context(), None);
+    assert_eq!(build_line("build a b").context(), None);
+    // `--pull` is a boolean for build (a value for run): the next token is the context.
+    assert_eq!(build_line("build --pull .").context(), Some("."));
+    // Docker's own message for an unknown flag, with build's usage line.
+    let err = parse(&args("build --bogus .")).unwrap_err();
+    assert!(matches!(err, ParseError::UnknownFlag { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("unknown flag: --bogus\n")
+            && text.contains("Usage:  docker build [OPTIONS] PATH | URL | -"),
+        "{text}"
+    );
+}
+
+/// The line, the request read from it over `files`, the request prepared
+/// for an intercepting proxy at `proxy`, and the rewritten line.
+fn build_rewrite(
+    line: &str,
+    files: &[(&str, &str)],
+    dockerfile: &str,
+    proxy: &str,
+) -> Result<Vec<String>, String> {
+    let line = build_line(line);
+    let host_env = |name: &str| (name == "HOST_SET").then(|| "from-env".to_string());
+    let original = build_request(&line, tar_context(files), dockerfile, &host_env)
+        .map_err(|e| e.to_string())?;
+    let (prepared, _report) =
+        prepare_build(&mode(proxy), &[], original.clone()).map_err(|e| e.to_string())?;
+    assert_eq!(
+        prepared.dockerfile_path(),
+        BUILD_DOCKERFILE,
+        "the rewritten Dockerfile is built"
+    );
+    Ok(rewrite_build(&line, &original, &prepared)
+        .expect("one context")
+        .args)
+}
+
+#[test]
+fn a_build_line_gets_the_proxy_args_the_wrapper_and_the_tar_on_stdin() {
+    let files = [("Dockerfile", "FROM debian\nRUN true\n")];
+    let out = build_rewrite(
+        "build -t a:1 . --no-cache",
+        &files,
+        "Dockerfile",
+        "http://127.0.0.1:3128",
+    )
+    .unwrap();
+    // The caller's tokens stay in order; the context became `-`, with the
+    // inserted flags before it; the flags after it stay after it.
+    assert_eq!(&out[..3], ["build", "-t", "a:1"]);
+    assert_eq!(&out[out.len() - 2..], [STDIN_CONTEXT, "--no-cache"]);
+    assert!(has_pair(&out, "-f", BUILD_DOCKERFILE), "{out:?}");
+    // A loopback proxy, translated for the bridge build network.
+    for name in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"] {
+        assert!(
+            has_pair(
+                &out,
+                "--build-arg",
+                &format!("{name}=http://host.docker.internal:3128")
+            ),
+            "{name}: {out:?}"
+        );
+    }
+    assert!(has_pair(
+        &out,
+        "--add-host",
+        "host.docker.internal:host-gateway"
+    ));
+    let wrapper = out
+        .iter()
+        .find(|a| a.starts_with(&format!("{CA_BUILD_ARG}=")))
+        .expect("the step wrapper");
+    assert!(wrapper.contains("BEGIN CERTIFICATE"), "the CA rides in it");
+    // Shown, the wrapper is said what it is.
+    let shown = redacted(&out).join(" ");
+    assert!(!shown.contains("BEGIN CERTIFICATE"), "{shown}");
+    assert!(
+        shown.contains("<the RUN-step wrapper with the proxy CA"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_build_line_keeps_the_caller_s_file_args_and_hosts() {
+    let files = [
+        ("sub/Dockerfile.dev", "FROM debian\nRUN true\n"),
+        ("a.txt", "a"),
+    ];
+    let out = build_rewrite(
+        "build --build-arg HTTPS_PROXY=http://theirs.test:1 --build-arg HOST_SET --build-arg NO_PROXY --file=sub/Dockerfile.dev --add-host host.docker.internal:10.0.0.9 -- .",
+        &files,
+        "sub/Dockerfile.dev",
+        "http://127.0.0.1:3128",
+    )
+    .unwrap();
+    // `--file=` edited in place; no second -f.
+    assert!(
+        out.contains(&format!("--file={BUILD_DOCKERFILE}")),
+        "{out:?}"
+    );
+    assert!(!out.contains(&"-f".to_string()), "{out:?}");
+    // The caller's values win; a value-less one counts as theirs.
+    assert!(has_pair(
+        &out,
+        "--build-arg",
+        "HTTPS_PROXY=http://theirs.test:1"
+    ));
+    assert!(
+        !out.iter().any(|a| a.starts_with("HTTPS_PROXY=http://host")),
+        "{out:?}"
+    );
+    assert!(!out.iter().any(|a| a.starts_with("NO_PROXY=")), "{out:?}");
+    assert!(has_pair(&out, "--build-arg", "HOST_SET"));
+    // Their host entry stays theirs.
+    assert_eq!(
+        out.iter()
+            .filter(|a| a.starts_with("host.docker.internal:"))
+            .count(),
+        1,
+        "{out:?}"
+    );
+    // Inserted before `--`, the context after it.
+    let dash = out.iter().position(|a| a == "--").unwrap();
+    assert!(out[..dash].iter().any(|a| a.starts_with("https_proxy=")));
+    assert_eq!(&out[dash..], ["--", STDIN_CONTEXT]);
+    // The build arg that carries the wrapper is the sandbox's own: refused.
+    let err = build_rewrite(
+        &format!("build --build-arg {CA_BUILD_ARG}=x ."),
+        &[("Dockerfile", "FROM debian\nRUN true\n")],
+        "Dockerfile",
+        "http://127.0.0.1:3128",
+    )
+    .unwrap_err();
+    assert!(err.contains(CA_BUILD_ARG), "{err}");
+}
+
+#[test]
+fn the_commands_that_may_free_containers_are_known() {
+    for line in [
+        "rm -f a",
+        "container rm a",
+        "container remove a",
+        "-H unix:///x stop a",
+        "kill a",
+        "container prune -f",
+        "system prune -f",
+    ] {
+        assert!(removes_containers(&args(line)), "{line}");
+    }
+    // Control: commands that free nothing, and a line whose global option
+    // is unknown (not read).
+    for line in [
+        "ps -a",
+        "run --rm img",
+        "image rm img",
+        "system df",
+        "--bogus rm a",
+    ] {
+        assert!(!removes_containers(&args(line)), "{line}");
+    }
 }

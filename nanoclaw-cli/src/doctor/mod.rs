@@ -89,6 +89,7 @@ fn configure(args: &Args, workspace: Option<&Path>) -> anyhow::Result<Doctor> {
     let mut doctor = Doctor::new(inputs::variables(&args.settings)?)
         .probe_url(inputs::probe_url(&args.probe)?)
         .containers(args.containers.iter().cloned())
+        .shim_facts(crate::docker_shim::facts())
         .dev(args.dev)
         .timeouts(Timeouts {
             connect: step,

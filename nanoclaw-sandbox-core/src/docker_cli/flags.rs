@@ -1,7 +1,8 @@
 //! The docker CLI's own flag tables: which flags exist and which take a
-//! value. Taken from `docker run --help` and `docker --help` of Docker CLI
-//! 28.2 (`docker create` takes the same flags less `-d`, `--detach-keys` and
-//! `--sig-proxy`, which the real CLI then refuses itself).
+//! value. Taken from `docker run --help`, `docker build --help` and `docker
+//! --help` of Docker CLI 28.2 (`docker create` takes the same flags less
+//! `-d`, `--detach-keys` and `--sig-proxy`, which the real CLI then refuses
+//! itself).
 
 /// One flag of the docker CLI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +141,43 @@ pub const RUN_FLAGS: &[Flag] = &[
     value("volume-driver", None),
     value("volumes-from", None),
     value("workdir", Some('w')),
+];
+
+/// Every flag of `docker build` (`image build`, `builder build`) as the
+/// legacy builder of Docker CLI 28.2 has them (no buildx installed), plus the
+/// hidden `--squash` and cobra's `-h`/`--help`.
+pub const BUILD_FLAGS: &[Flag] = &[
+    value("add-host", None),
+    value("build-arg", None),
+    value("cache-from", None),
+    value("cgroup-parent", None),
+    boolean("compress", None),
+    value("cpu-period", None),
+    value("cpu-quota", None),
+    value("cpu-shares", Some('c')),
+    value("cpuset-cpus", None),
+    value("cpuset-mems", None),
+    boolean("disable-content-trust", None),
+    value("file", Some('f')),
+    boolean("force-rm", None),
+    boolean("help", Some('h')),
+    value("iidfile", None),
+    value("isolation", None),
+    value("label", None),
+    value("memory", Some('m')),
+    value("memory-swap", None),
+    value("network", None),
+    boolean("no-cache", None),
+    value("platform", None),
+    boolean("pull", None),
+    boolean("quiet", Some('q')),
+    boolean("rm", None),
+    value("security-opt", None),
+    value("shm-size", None),
+    boolean("squash", None),
+    value("tag", Some('t')),
+    value("target", None),
+    value("ulimit", None),
 ];
 
 /// The docker CLI's global options (before the command word).

@@ -5,14 +5,20 @@
 //! [COMMAND] [ARG…]` as the docker CLI does (one table of every flag and
 //! whether it takes a value: [`flags::RUN_FLAGS`]); [`rewrite`] adds the
 //! sandbox patches of the library's [`SandboxPatcher`](crate::sandbox::SandboxPatcher)
-//! as extra flags before IMAGE.
+//! as extra flags before IMAGE. A `docker build` line ([`BuildInvocation`],
+//! [`flags::BUILD_FLAGS`]) is read into the equivalent build request
+//! ([`build_request`]) and the sandbox layer's build patches go back as
+//! flags, the context becoming the prepared tar on stdin ([`rewrite_build`]).
 
+mod build;
 pub mod flags;
 mod parse;
 mod rewrite;
 
+pub use self::build::{build_request, rewrite_build, BuildRewrite, STDIN_CONTEXT};
 pub use self::parse::{
-    parse, DockerCommand, ParseError, RunInvocation, RunKind, RunOption, ValueAt,
+    parse, removes_containers, BuildInvocation, DockerCommand, ParseError, RunInvocation, RunKind,
+    RunOption, ValueAt,
 };
 pub use self::rewrite::{
     container_spec, parse_env_file, redacted, rewrite, Rewrite, RewriteContext, RewriteError,

@@ -10,6 +10,7 @@
 use std::path::Path;
 
 use super::parse::{RunInvocation, RunOption, ValueAt};
+use crate::dockerfile::build_arg_for_display;
 use crate::redact;
 use crate::sandbox::{PatchError, PatchReport, SandboxPatcher};
 use crate::spec::{ContainerSpec, Mount, NetworkMode, SpecError};
@@ -50,6 +51,10 @@ pub struct RewriteContext<'a> {
     /// The variables of the line's `--env-file`s, read in order
     /// ([`parse_env_file`]).
     pub env_file_vars: &'a [(String, String)],
+    /// Labels to add (`--label NAME=VALUE`) unless the line has them: the
+    /// drop-in marks the containers that mount its kept directory
+    /// ([`SHIM`](crate::runtime::labels::SHIM)).
+    pub labels: &'a [(String, String)],
 }
 
 /// A rewritten line.
@@ -65,7 +70,8 @@ pub struct Rewrite {
 
 /// Patches `line` for a sandbox: proxy and trust variables, the CA
 /// directory mount, `/dev/null` binds replaced, extra host for a translated
-/// proxy, and `--pull never` unless the caller chose a pull policy.
+/// proxy, `--pull never` unless the caller chose a pull policy, and the
+/// context's labels.
 pub fn rewrite(
     line: &RunInvocation,
     context: &RewriteContext<'_>,
@@ -115,6 +121,13 @@ pub fn rewrite(
         inserted.push("--pull".to_string());
         inserted.push("never".to_string());
     }
+    for (name, value) in context.labels {
+        let label = format!("{name}={value}");
+        if !line.values("label").any(|given| given == label) {
+            inserted.push("--label".to_string());
+            inserted.push(label);
+        }
+    }
     let mut args = line.head.clone();
     args.extend(tokens);
     args.extend(inserted.iter().cloned());
@@ -131,18 +144,22 @@ pub fn rewrite(
 }
 
 /// Arguments as they may be shown (`--explain`): values of `-e`/`--env`
-/// redacted by name, URL credentials removed everywhere.
+/// and `--build-arg` redacted by name (the build's step wrapper said what
+/// it is: [`build_arg_for_display`]), URL credentials removed everywhere.
 pub fn redacted(args: &[String]) -> Vec<String> {
     let mut out = Vec::with_capacity(args.len());
-    let mut env_next = false;
+    let mut previous = "";
     for arg in args {
-        let shown = match (env_next, arg.split_once('=')) {
-            (true, Some((name, value))) => {
+        let shown = match (previous, arg.split_once('=')) {
+            ("-e" | "--env", Some((name, value))) => {
                 format!("{name}={}", redact::env_value_for_display(name, value))
+            }
+            ("--build-arg", Some((name, value))) => {
+                format!("{name}={}", build_arg_for_display(name, value))
             }
             _ => redact::redact_userinfo(arg),
         };
-        env_next = arg == "-e" || arg == "--env";
+        previous = arg;
         out.push(shown);
     }
     out
@@ -219,18 +236,23 @@ pub fn container_spec(
         builder = builder.network(NetworkMode::parse(network));
     }
     for entry in line.values("add-host") {
-        let (name, address) = entry
-            .split_once('=')
-            .or_else(|| entry.split_once(':'))
-            .filter(|(n, a)| !n.is_empty() && !a.is_empty())
-            .ok_or_else(|| RewriteError::BadValue {
-                flag: "add-host".into(),
-                value: entry.to_string(),
-                reason: "use NAME:ADDRESS or NAME=ADDRESS",
-            })?;
+        let (name, address) = add_host(entry)?;
         builder = builder.extra_host(name, address);
     }
     Ok(builder.build()?)
+}
+
+/// An `--add-host` value: `NAME:ADDRESS` or `NAME=ADDRESS`.
+pub(super) fn add_host(entry: &str) -> Result<(&str, &str), RewriteError> {
+    entry
+        .split_once('=')
+        .or_else(|| entry.split_once(':'))
+        .filter(|(n, a)| !n.is_empty() && !a.is_empty())
+        .ok_or_else(|| RewriteError::BadValue {
+            flag: "add-host".into(),
+            value: entry.to_string(),
+            reason: "use NAME:ADDRESS or NAME=ADDRESS",
+        })
 }
 
 /// The mount an option adds, if it is `-v`, `--mount` or `--tmpfs`.
@@ -414,7 +436,8 @@ fn replaced_source<'a>(patched: &'a ContainerSpec, target: &str) -> Option<&'a P
     })
 }
 
-fn replace_value(tokens: &mut [String], at: ValueAt, value: &str) {
+/// Puts `value` where `at` says a flag's value is.
+pub(super) fn replace_value(tokens: &mut [String], at: ValueAt, value: &str) {
     match at {
         ValueAt::Whole { token } => tokens[token] = value.to_string(),
         ValueAt::Attached { token, offset } => {

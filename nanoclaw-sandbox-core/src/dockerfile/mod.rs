@@ -34,8 +34,8 @@ pub use self::context::{
 pub use self::ignore::DockerIgnore;
 pub use self::reroot::{reroot_context_reads, BUILDKIT_CONTEXT_DIR};
 pub use self::run_wrap::{
-    wrap_run_steps, wrapper_script, RunWrapRewrite, SkipReason, SkippedStage, BUILD_DOCKERFILE,
-    CA_BUILD_ARG, LAUNCHER,
+    build_arg_for_display, wrap_run_steps, wrapper_script, RunWrapRewrite, SkipReason,
+    SkippedStage, BUILD_DOCKERFILE, CA_BUILD_ARG, LAUNCHER,
 };
 pub use self::support::{
     check_builder_support, uses_feature, SyntaxFeature, UnsupportedFeature,

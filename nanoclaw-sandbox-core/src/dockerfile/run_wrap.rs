@@ -62,6 +62,22 @@ pub const CA_BUILD_ARG: &str = ProxyVar::FTP_PROXY.upper;
 /// so the builder reads the file but no `COPY` or `ADD` can reach it.
 pub const BUILD_DOCKERFILE: &str = ".nanoclaw-sandbox.Dockerfile";
 
+/// A build arg as it may be shown (a dry run, the `docker` drop-in's
+/// `--explain`): [`CA_BUILD_ARG`] as what it is (the wrapper script, with
+/// the proxy CA when it holds one: long, and no use to read), any other
+/// secrets redacted and URL credentials removed.
+pub fn build_arg_for_display(name: &str, value: &str) -> String {
+    if name == CA_BUILD_ARG {
+        let ca = if value.contains("BEGIN CERTIFICATE") {
+            " with the proxy CA"
+        } else {
+            ""
+        };
+        return format!("<the RUN-step wrapper{ca}, {} bytes>", value.len());
+    }
+    crate::redact::env_value_for_display(name, value)
+}
+
 /// The name the wrapper runs under (`$0`), as shown in `docker history`,
 /// and the first line of [`wrapper_script`] (how [`LAUNCHER`] knows it).
 const WRAPPER_NAME: &str = "nanoclaw-sandbox-run";

@@ -66,6 +66,8 @@ check_ids! {
     ContainerProxyEnv => "container-proxy-env",
     /// An agent container has the trust variables and the current CA mounted.
     ContainerCa => "container-ca",
+    /// The `docker` on `PATH` is the `docker` drop-in, and what it patches here.
+    DockerShim => "docker-shim",
 }
 
 impl CheckId {

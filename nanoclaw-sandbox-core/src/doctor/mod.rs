@@ -23,6 +23,7 @@
 //! | `daemon-ca` | in a sandbox, the proxy CA missing from the system store the daemon reads |
 //! | `container-proxy-env` | an agent container without the proxy variables |
 //! | `container-ca` | an agent container without the trust variables, the CA mount, or with a stale CA |
+//! | `docker-shim` | a host's `docker` on PATH that is not the drop-in, a drop-in without a real docker, builds it cannot patch |
 //!
 //! Inputs are explicit ([`Doctor`]'s builder). It takes the raw variables,
 //! not a detected [`SandboxEnv`](crate::sandbox::SandboxEnv): an unusable
@@ -50,6 +51,7 @@ mod network;
 mod paths;
 mod routes;
 mod runner;
+mod shim;
 
 pub use self::check::{worst, Check, Status};
 pub use self::container::{
@@ -60,3 +62,4 @@ pub use self::env::CA_EXPIRY_WARN_DAYS;
 pub use self::ids::CheckId;
 pub use self::routes::DEFAULT_ROUTE_URLS;
 pub use self::runner::{Doctor, DEFAULT_PASSTHROUGH_URLS, DEFAULT_PROBE_URL};
+pub use self::shim::ShimFacts;

@@ -10,6 +10,7 @@ use super::container::{audit_container, container_ca, container_proxy_env};
 use super::daemon::{docker_daemon, Engine};
 use super::daemon_proxy::{daemon_ca, daemon_proxy, StoreFiles};
 use super::env::{self, Detected};
+use super::shim::{docker_shim, ShimFacts};
 use super::{dockerfile, listen, paths, routes, CheckId};
 use crate::proxy::SYSTEM_CA_PATH;
 use crate::runtime::{ContainerId, ContainerRuntime, ContainerState};
@@ -56,6 +57,7 @@ pub struct Doctor {
     dev: bool,
     engine: Engine,
     daemon_proxy: Option<Result<DaemonProxy, String>>,
+    shim: Option<ShimFacts>,
     now: SystemTime,
     #[cfg(feature = "client")]
     net: super::network::NetSettings,
@@ -86,6 +88,7 @@ impl Doctor {
             dev: false,
             engine: Engine::NotChecked,
             daemon_proxy: None,
+            shim: None,
             now: SystemTime::now(),
             #[cfg(feature = "client")]
             net: super::network::NetSettings {
@@ -97,6 +100,13 @@ impl Doctor {
                 public_roots: None,
             },
         }
+    }
+
+    /// What the caller found out about `docker` on `PATH` (whether it is
+    /// the `docker` drop-in): the `docker-shim` check. Unset, it is skipped.
+    pub fn shim_facts(mut self, facts: ShimFacts) -> Self {
+        self.shim = Some(facts);
+        self
     }
 
     /// How to look for the CA (default: [`DetectOptions::default`]).
@@ -250,6 +260,7 @@ impl Doctor {
             },
         ));
         checks.extend(self.container_checks(&detected).await);
+        checks.push(docker_shim(self.shim.as_ref(), &detected));
         checks
     }
 

@@ -22,6 +22,12 @@ pub const INSTALL: &str = "nanoclaw.install";
 pub const INSTANCE: &str = "nanoclaw.instance";
 /// Label that tests put on everything they create, so leftovers are easy to find.
 pub const TEST: &str = "nanoclaw.test";
+/// Label the `docker` drop-in puts on the containers it patches, naming the
+/// kept directory they mount (its CA directory, its empty file): the
+/// directory is removed only when no container with the label exists.
+/// Not [`MANAGED`]: those containers belong to the host that ran `docker`,
+/// and no orphan cleanup of ours may take them.
+pub const SHIM: &str = "nanoclaw.shim";
 
 /// Why an id was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -12,6 +12,7 @@
 //! | [`envfile`] | reading `NAME=VALUE` env files |
 //! | [`docker`] | the docker CLI: runs, unique names, guards that remove what a test made, labels |
 //! | [`tar`] | build contexts as tars |
+//! | [`layers`] | what an image's own layers hold (`docker save` searched for a CA's bytes, file names) |
 //! | [`fault_proxy`] | a proxy front for the faults neither the stand-in nor mitmproxy shows (407, a TLS listener, any refusal, a proxy dying at a chosen point) |
 //! | [`daemon_relay`] | a unix-socket relay before the daemon's socket that a test cuts and restores |
 //! | [`net`] | loopback ports: free and closed |
@@ -34,6 +35,7 @@ pub mod envfile;
 pub mod error;
 pub mod fault_proxy;
 pub mod https;
+pub mod layers;
 pub mod mitm;
 pub mod net;
 pub mod prereq;

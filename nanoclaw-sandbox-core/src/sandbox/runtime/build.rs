@@ -9,9 +9,12 @@ use crate::sandbox::build::{patch_build, BuildOptions};
 use crate::sandbox::{Mode, PatchError, PatchKind, PatchReport, Severity};
 use crate::spec::NetworkMode;
 
-/// `request` patched for `mode`, and what was changed. Standard Docker mode
-/// returns the request untouched with an empty report.
-pub(super) fn prepare(
+/// `request` patched for `mode`, and what was changed: what
+/// [`SandboxRuntime::build`](super::SandboxRuntime) hands its inner builder
+/// (and the `docker` drop-in hands the real `docker build`). `host_names`
+/// go to `no_proxy`. Standard Docker mode returns the request untouched with
+/// an empty report.
+pub fn prepare_build(
     mode: &Mode,
     host_names: &[String],
     request: BuildRequest,

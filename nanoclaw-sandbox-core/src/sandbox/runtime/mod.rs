@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use self::build::prepare_build;
 pub use self::builder::{preview_patcher, NoEnv, SandboxRuntimeBuilder, SandboxRuntimeError};
 use super::{InstanceDir, Mode, PatchError, PatchReport, SandboxPatcher, Severity};
 use crate::runtime::{
@@ -274,7 +275,7 @@ impl<R: ImageBuilder> SandboxRuntime<R> {
         request: BuildRequest,
     ) -> Result<(BuildRequest, PatchReport), RuntimeError> {
         let mode = self.mode();
-        build::prepare(&mode, &self.host_names, request)
+        prepare_build(&mode, &self.host_names, request)
     }
 }
 
