@@ -56,12 +56,14 @@ fn shim(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
     if env.proxy().is_none() {
         return exec(&real, &args);
     }
-    // Non-UTF-8 arguments are not a run line the shim can read: as given.
+    // Non-UTF-8 arguments are not a line the shim can patch faithfully: as
+    // given, but never silently when it is a line the shim would patch.
     let Some(text) = args
         .iter()
         .map(|a| a.to_str().map(str::to_string))
         .collect::<Option<Vec<_>>>()
     else {
+        warn_if_unpatched(&args);
         return exec(&real, &args);
     };
     let line = match docker_cli::parse(&text) {
@@ -131,6 +133,28 @@ fn shim(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
     }
     let args: Vec<OsString> = rewritten.args.into_iter().map(OsString::from).collect();
     exec(&real, &args)
+}
+
+/// The warning for a line with a non-UTF-8 argument that would have been
+/// patched (read lossily to tell): it runs without the sandbox patches.
+fn warn_if_unpatched(args: &[OsString]) {
+    let lossy: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let patched = matches!(
+        docker_cli::parse(&lossy),
+        Ok(DockerCommand::Run(_) | DockerCommand::Build(_) | DockerCommand::BuildxBuild)
+    );
+    if let (true, Some(position)) = (patched, args.iter().position(|a| a.to_str().is_none())) {
+        eprintln!(
+            "nanoclaw-sandbox docker: argument {} (`{}`) is not UTF-8, so this line passes \
+             through unpatched (no proxy variables, no proxy CA); write it in UTF-8 to have it \
+             patched",
+            position + 1,
+            lossy[position]
+        );
+    }
 }
 
 /// With `NANOCLAW_SHIM_EXPLAIN=1`: the command about to run, on stderr

@@ -735,6 +735,58 @@ fn in_a_sandbox_the_shim_enforces_the_mount_allowlist() {
     );
 }
 
+/// A sandbox line with a non-UTF-8 argument goes to the real docker (`echo`)
+/// byte for byte, with a warning naming the argument; the same line in
+/// UTF-8 is patched (the control), and a non-UTF-8 `ps` passes silently.
+#[test]
+fn a_non_utf8_argument_passes_through_unpatched_with_a_warning() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let workspace = tempfile::tempdir().unwrap();
+    let run = |value: &std::ffi::OsStr, command: &str| {
+        let mut env = std::ffi::OsString::from("X=");
+        env.push(value);
+        let mut shim = clean(Command::new(BIN));
+        shim.arg("docker").arg(command);
+        if command == "run" {
+            shim.args(["--rm", "-e"]).arg(&env).arg("img:1");
+        } else {
+            shim.args(["--filter"]).arg(&env);
+        }
+        shim.env("HTTPS_PROXY", "http://127.0.0.1:9")
+            .env("NANOCLAW_WORKSPACE", workspace.path())
+            .env("NANOCLAW_REAL_DOCKER", "/bin/echo");
+        output(shim, None)
+    };
+    let bad = std::ffi::OsStr::from_bytes(b"caf\xe9");
+    let out = run(bad, "run");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        out.stdout, b"run --rm -e X=caf\xe9 img:1\n",
+        "byte for byte"
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("argument 4")
+            && stderr.contains("not UTF-8")
+            && stderr.contains("unpatched"),
+        "{stderr}"
+    );
+    let control = run(std::ffi::OsStr::new("café"), "run");
+    assert!(control.status.success(), "{}", text(&control.stderr));
+    assert!(
+        text(&control.stdout).contains("HTTPS_PROXY="),
+        "patched: {}",
+        text(&control.stdout)
+    );
+    assert!(control.stderr.is_empty(), "{}", text(&control.stderr));
+    let quiet = run(bad, "ps");
+    assert!(
+        quiet.status.success() && quiet.stderr.is_empty(),
+        "{}",
+        text(&quiet.stderr)
+    );
+}
+
 /// `text` without the colour sequences the classic builder wraps a step's
 /// stderr in, chunk by chunk (so `curl: (60)` may arrive split by them).
 fn without_colours(text: &str) -> String {
