@@ -23,7 +23,7 @@ use nanoclaw_sandbox_core::doctor::ShimFacts;
 use nanoclaw_sandbox_core::mount_policy;
 use nanoclaw_sandbox_core::runtime::RuntimeError;
 use nanoclaw_sandbox_core::sandbox::runtime::prepare_build;
-use nanoclaw_sandbox_core::sandbox::{SandboxEnv, SandboxPatcher, Severity};
+use nanoclaw_sandbox_core::sandbox::{PatchReport, SandboxEnv, SandboxPatcher, Severity};
 
 use crate::build_context;
 use crate::engine::WORKSPACE_VAR;
@@ -127,6 +127,7 @@ fn shim(args: Vec<OsString>) -> anyhow::Result<ExitCode> {
     crate::run::mount_policy(allowlist.as_deref(), workspace.as_deref())?
         .check(&docker_cli::container_spec(&line, &context)?)?;
     let rewritten = docker_cli::rewrite(&line, &context)?;
+    warn(&rewritten.report);
     explain(&real, &rewritten.args);
     if let Some(kept) = &kept {
         kept.hold.across_exec()?;
@@ -154,6 +155,13 @@ fn warn_if_unpatched(args: &[OsString]) {
             position + 1,
             lossy[position]
         );
+    }
+}
+
+/// A patch report's warnings (values redacted), on stderr.
+fn warn(report: &PatchReport) {
+    for entry in report.at_least(Severity::Warn) {
+        eprintln!("nanoclaw-sandbox docker: {entry}");
     }
 }
 
@@ -237,11 +245,7 @@ fn build(
             }) => return exec(real, args),
             Err(e) => return Err(e.into()),
         };
-    for entry in report.entries() {
-        if entry.severity == Severity::Warn {
-            eprintln!("nanoclaw-sandbox docker: {entry}");
-        }
-    }
+    warn(&report);
     let rewritten = docker_cli::rewrite_build(line, &original, &prepared)
         .context("the build line has no single context argument")?;
     explain(real, &rewritten.args);

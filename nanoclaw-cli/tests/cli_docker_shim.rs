@@ -787,6 +787,38 @@ fn a_non_utf8_argument_passes_through_unpatched_with_a_warning() {
     );
 }
 
+/// The patch report's warnings reach stderr for run lines too: a proxy URL
+/// with a password (which the shim cannot relay) is named, never shown.
+#[test]
+fn a_credentialed_proxy_is_warned_about_without_its_password() {
+    let workspace = tempfile::tempdir().unwrap();
+    let password = "shim-canary-password-5e1f";
+    let run = |proxy: &str| {
+        let mut command = shim(&["run", "--rm", "img:1"]);
+        command
+            .env("HTTPS_PROXY", proxy)
+            .env("NANOCLAW_WORKSPACE", workspace.path())
+            .env("NANOCLAW_REAL_DOCKER", "/bin/echo");
+        output(command, None)
+    };
+    let out = run(&format!("http://agent:{password}@127.0.0.1:9"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("credentials") && stderr.contains("relay"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(password), "{stderr}");
+    // Control: the password is on the line docker gets (it has to be).
+    assert!(text(&out.stdout).contains(password));
+    let plain = run("http://127.0.0.1:9");
+    assert!(
+        plain.status.success() && plain.stderr.is_empty(),
+        "{}",
+        text(&plain.stderr)
+    );
+}
+
 /// `text` without the colour sequences the classic builder wraps a step's
 /// stderr in, chunk by chunk (so `curl: (60)` may arrive split by them).
 fn without_colours(text: &str) -> String {
