@@ -33,7 +33,7 @@ use crate::shim_kept::{self, KeptDir};
 pub(crate) const REAL_DOCKER_VAR: &str = "NANOCLAW_REAL_DOCKER";
 /// `1`: print the rewritten command line on stderr (secrets redacted).
 pub(crate) const EXPLAIN_VAR: &str = "NANOCLAW_SHIM_EXPLAIN";
-/// The name the shim answers to as argv[0].
+/// The name the shim answers to as `argv[0]`.
 pub(crate) const DOCKER: &str = "docker";
 /// The exit code of docker's own errors (and ours before docker runs).
 const DOCKER_ERROR: u8 = 125;

@@ -43,7 +43,7 @@ impl fmt::Display for Status {
 /// credentials, tokens or keys ever reach `detail` or `fix`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
-    /// Stable, kebab-case (see [`ids`](super::ids)); docs/troubleshooting.md
+    /// Stable, kebab-case (see [`CheckId`]); docs/troubleshooting.md
     /// maps every one to the symptoms it catches.
     pub id: CheckId,
     /// How it came out.

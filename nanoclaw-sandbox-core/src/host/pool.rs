@@ -6,7 +6,7 @@
 //! patches it alike: same environment, mounts and CA), attached, started,
 //! and blocked reading its stdin. Its chat and session folders are empty
 //! folders of its own; when a chat takes it they become the chat's (see
-//! [`folders`](super::folders)). A warm agent serves one chat only: once
+//! the host's `folders` module). A warm agent serves one chat only: once
 //! taken it is that chat's agent until it stops, and it never goes back.
 //!
 //! - **Bounded**: at most `size` warm agents, and each holds one of the
