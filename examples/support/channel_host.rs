@@ -13,7 +13,6 @@
 //! secret's value), 1 for other failures.
 
 use std::future::Future;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -154,14 +153,9 @@ where
     // A proxy URL with credentials: agents get a relay on this host (and its
     // token) instead, so the password never enters a container. Kept until
     // the host stops.
-    let every_address = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
-    let relay = CredentialRelay::start_for(&env, every_address)
+    let (env, relay) = CredentialRelay::for_agents(env, CredentialRelay::EVERY_ADDRESS)
         .await
         .map_err(|e| failed(&e))?;
-    let env = match &relay {
-        Some(relay) => env.with_proxy(relay.proxy_settings().clone()),
-        None => env,
-    };
     let runtime = SandboxRuntime::builder(docker)
         .env(env)
         .workspace_root(&workspace)

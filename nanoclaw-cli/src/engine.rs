@@ -1,12 +1,10 @@
 //! Connecting to the engine, wrapping it in the sandbox layer, and preparing
 //! the agent image: shared by the commands that run containers.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use nanoclaw_agent_image::{ensure_agent_image, AgentImage, AgentImageRequest};
-use nanoclaw_sandbox_core::relay::CredentialRelay;
 use nanoclaw_sandbox_core::runtime::docker::{DockerOptions, DockerRuntime};
 use nanoclaw_sandbox_core::runtime::InstallId;
 use nanoclaw_sandbox_core::sandbox::{SandboxEnv, SandboxRuntime};
@@ -54,25 +52,6 @@ pub(crate) fn sandboxed(
     builder
         .build()
         .context("cannot prepare the sandbox layer (the proxy CA files containers mount)")
-}
-
-/// `env` as agents must see it: when its proxy URLs carry credentials, a
-/// [`CredentialRelay`] on every address (bridge containers reach it through
-/// the Docker gateway; its token keeps everyone else out) and `env` with the
-/// relay's URLs instead, so the credentials never enter a container's
-/// configuration. Keep the relay as long as agents run; the host's own
-/// clients use `env` itself.
-pub(crate) async fn relayed(
-    env: SandboxEnv,
-) -> anyhow::Result<(SandboxEnv, Option<CredentialRelay>)> {
-    let every_address = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
-    match CredentialRelay::start_for(&env, every_address).await? {
-        Some(relay) => {
-            let settings = relay.proxy_settings().clone();
-            Ok((env.with_proxy(settings), Some(relay)))
-        }
-        None => Ok((env, None)),
-    }
 }
 
 /// The agent image built from this very executable (its hidden `agent`

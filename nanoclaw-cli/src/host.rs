@@ -19,6 +19,7 @@ use nanoclaw_sandbox_core::agent::serve::{AGENT_ENV_VARS, API_KEY_CREDENTIAL};
 use nanoclaw_sandbox_core::channel::telegram::{BotToken, TelegramTransport, DEFAULT_API_BASE};
 use nanoclaw_sandbox_core::host::{AgentHost, AgentProfile, ChatAllowlist, ALLOWED_CHATS_VAR};
 use nanoclaw_sandbox_core::http::HttpClient;
+use nanoclaw_sandbox_core::relay::CredentialRelay;
 use nanoclaw_sandbox_core::runtime::docker::DockerRuntime;
 use nanoclaw_sandbox_core::runtime::ContainerRuntime;
 use nanoclaw_sandbox_core::sandbox::{Mode, SandboxEnv};
@@ -208,7 +209,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<ExitCode> {
         HttpClient::from_sandbox(&env).context("cannot build the HTTPS client for Telegram")?;
     // The agents' proxy is the relay when the proxy URL has credentials;
     // it lives until the host has stopped.
-    let (agents_env, _relay) = engine::relayed(env).await?;
+    let (agents_env, _relay) =
+        CredentialRelay::for_agents(env, CredentialRelay::EVERY_ADDRESS).await?;
     let host = compose(docker, agents_env, client, token, &options).await?;
     let mut signals = Signals::install()?;
     let report = host

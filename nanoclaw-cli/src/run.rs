@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use nanoclaw_sandbox_core::mount_policy::{self, MountPolicy};
 use nanoclaw_sandbox_core::redact;
+use nanoclaw_sandbox_core::relay::CredentialRelay;
 use nanoclaw_sandbox_core::runtime::{
     AgentHandle, ContainerRuntime, InstanceId, OutputStream, RuntimeError, RuntimeIdentity, Stdin,
 };
@@ -135,7 +136,7 @@ async fn execute(args: &Args, workspace: Option<&Path>) -> Result<ExitCode, Fail
     }
     let docker = engine::connect(workspace).await?;
     // Lives until the container is gone: its proxy is the relay.
-    let (env, _relay) = engine::relayed(env).await?;
+    let (env, _relay) = CredentialRelay::for_agents(env, CredentialRelay::EVERY_ADDRESS).await?;
     let runtime: Arc<dyn ContainerRuntime> = Arc::new(engine::sandboxed(docker, env, workspace)?);
     // Before the container exists: a Ctrl-C from here on is ours to handle.
     let mut signals = Signals::install()?;

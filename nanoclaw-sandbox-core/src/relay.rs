@@ -33,13 +33,10 @@
 //! use nanoclaw_sandbox_core::sandbox::SandboxEnv;
 //!
 //! let env = SandboxEnv::detect()?;
-//! // Every address, so bridge containers reach it through the gateway.
-//! let relay = CredentialRelay::start_for(&env, "0.0.0.0:0".parse()?).await?;
-//! let agents_env = match &relay {
-//!     Some(relay) => env.with_proxy(relay.proxy_settings().clone()),
-//!     None => env, // no credentials to keep back
-//! };
-//! # drop(agents_env);
+//! // Keep `relay` as long as agents run; the host's own clients use `env`.
+//! let (agents_env, relay) =
+//!     CredentialRelay::for_agents(env.clone(), CredentialRelay::EVERY_ADDRESS).await?;
+//! # drop((agents_env, relay));
 //! # Ok(())
 //! # }
 //! ```
@@ -51,7 +48,6 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{HeaderValue, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION};
 use http::{Method, Request, Response, StatusCode};
@@ -66,7 +62,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::http::tunnel::{open_tunnel, TunnelError};
-use crate::proxy::{ProxySettings, ProxyUrl, ProxyUrlError, RELAY_USER};
+use crate::proxy::{ProxyAuth, ProxySettings, ProxyUrl, ProxyUrlError, RELAY_USER};
 use crate::sandbox::SandboxEnv;
 
 /// How long dialling the proxy may take.
@@ -139,15 +135,28 @@ impl CredentialRelay {
             .any(|url| url.has_credentials() && !url.has_relay_token())
     }
 
-    /// A relay for `env`'s proxy on `listen` when its URLs carry
-    /// credentials ([`needed`](Self::needed)); `None` otherwise.
-    pub async fn start_for(
-        env: &SandboxEnv,
+    /// Every address, port 0: bridge-networked containers reach the relay
+    /// through the Docker gateway (its token keeps everyone else out).
+    pub const EVERY_ADDRESS: SocketAddr =
+        SocketAddr::V4(std::net::SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+
+    /// `env` as agents must see it. When its proxy URLs carry credentials
+    /// ([`needed`](Self::needed)): a relay started on `listen`, and `env`
+    /// with the relay's URLs instead ([`SandboxEnv::with_proxy`]), so the
+    /// credentials never enter a container's configuration. Otherwise `env`
+    /// as it is and no relay. Keep the relay as long as agents run; the
+    /// host's own clients use the original `env`.
+    pub async fn for_agents(
+        env: SandboxEnv,
         listen: SocketAddr,
-    ) -> Result<Option<Self>, RelayError> {
+    ) -> Result<(SandboxEnv, Option<Self>), RelayError> {
         match env.proxy() {
-            Some(proxy) if Self::needed(proxy) => Self::start(proxy, listen).await.map(Some),
-            _ => Ok(None),
+            Some(proxy) if Self::needed(proxy) => {
+                let relay = Self::start(proxy, listen).await?;
+                let settings = relay.proxy_settings().clone();
+                Ok((env.with_proxy(settings), Some(relay)))
+            }
+            _ => Ok((env, None)),
         }
     }
 
@@ -184,10 +193,10 @@ impl CredentialRelay {
             addr: listen,
             source,
         })?;
-        let token = new_token();
-        let settings = relayed_settings(upstream, addr, &token)?;
+        let relay = relay_url(addr, &new_token())?;
+        let settings = relayed_settings(upstream, &relay);
         let state = Arc::new(State {
-            expected: basic(RELAY_USER, &token),
+            expected: ProxyAuth::from_proxy_url(&relay),
             https: Upstream::new(https),
             http: Upstream::new(http),
         });
@@ -241,20 +250,8 @@ fn new_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// `Basic base64(user:password)`.
-fn basic(user: &str, password: &str) -> HeaderValue {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    let mut value = HeaderValue::try_from(format!("Basic {encoded}"))
-        .unwrap_or_else(|_| HeaderValue::from_static("Basic"));
-    value.set_sensitive(true);
-    value
-}
-
-fn relayed_settings(
-    upstream: &ProxySettings,
-    addr: SocketAddr,
-    token: &str,
-) -> Result<ProxySettings, ProxyUrlError> {
+/// The relay's URL for agents: `http://nanoclaw-relay:TOKEN@HOST:PORT`.
+fn relay_url(addr: SocketAddr, token: &str) -> Result<ProxyUrl, ProxyUrlError> {
     // An unspecified address is reached through loopback on the host (the
     // patcher translates it for bridge networks).
     let ip = match addr.ip() {
@@ -262,17 +259,21 @@ fn relayed_settings(
         ip if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
         ip => ip,
     };
-    let relay = ProxyUrl::parse(&format!(
+    ProxyUrl::parse(&format!(
         "http://{RELAY_USER}:{token}@{}",
         SocketAddr::new(ip, addr.port())
-    ))?;
+    ))
+}
+
+/// `upstream` with `relay` in place of each proxy it sets.
+fn relayed_settings(upstream: &ProxySettings, relay: &ProxyUrl) -> ProxySettings {
     let relayed = |url: &Option<ProxyUrl>| url.as_ref().map(|_| relay.clone());
-    Ok(ProxySettings {
+    ProxySettings {
         http: relayed(&upstream.http),
         https: relayed(&upstream.https),
         all: relayed(&upstream.all),
         no_proxy: upstream.no_proxy.clone(),
-    })
+    }
 }
 
 /// Where requests go, with what credentials.
@@ -281,7 +282,7 @@ struct Upstream {
     authority: String,
     host: String,
     port: u16,
-    auth: Option<HeaderValue>,
+    auth: Option<ProxyAuth>,
 }
 
 impl Upstream {
@@ -290,9 +291,7 @@ impl Upstream {
             authority: url.authority(),
             host: url.host().to_string(),
             port: url.port(),
-            auth: url
-                .credentials()
-                .map(|(user, password)| basic(&user, &password)),
+            auth: ProxyAuth::from_proxy_url(url),
         }
     }
 
@@ -313,7 +312,8 @@ impl Upstream {
 }
 
 struct State {
-    expected: HeaderValue,
+    /// The relay's own credentials (always some: its URL carries the token).
+    expected: Option<ProxyAuth>,
     https: Upstream,
     http: Upstream,
 }
@@ -409,7 +409,10 @@ fn authorized(state: &State, request: &Request<Incoming>) -> bool {
     let Some(given) = request.headers().get(PROXY_AUTHORIZATION) else {
         return false;
     };
-    let (given, expected) = (given.as_bytes(), state.expected.as_bytes());
+    let Some(expected) = &state.expected else {
+        return false;
+    };
+    let (given, expected) = (given.as_bytes(), expected.header_value().as_bytes());
     given.len() == expected.len()
         && given
             .iter()
@@ -437,7 +440,11 @@ async fn connect(
         Ok(stream) => stream,
         Err(message) => return text(StatusCode::BAD_GATEWAY, &message),
     };
-    let handshake = open_tunnel(&mut stream, &authority, upstream.auth.as_ref());
+    let handshake = open_tunnel(
+        &mut stream,
+        &authority,
+        upstream.auth.as_ref().map(ProxyAuth::header_value),
+    );
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(())) => {
             let client = hyper::upgrade::on(&mut request);
@@ -505,7 +512,7 @@ async fn forward(upstream: &Upstream, mut request: Request<Incoming>) -> Respons
     if let Some(auth) = &upstream.auth {
         request
             .headers_mut()
-            .insert(PROXY_AUTHORIZATION, auth.clone());
+            .insert(PROXY_AUTHORIZATION, auth.header_value().clone());
     }
     match sender.send_request(request).await {
         Ok(response) => response.map(BodyExt::boxed),
@@ -560,8 +567,8 @@ mod tests {
     #[test]
     fn relayed_settings_name_the_relay_with_its_token_only_where_a_proxy_was_set() {
         let addr: SocketAddr = "0.0.0.0:4711".parse().unwrap();
-        let relayed =
-            relayed_settings(&settings("http://u:secret@proxy:3128"), addr, "t0k").unwrap();
+        let relay = relay_url(addr, "t0k").unwrap();
+        let relayed = relayed_settings(&settings("http://u:secret@proxy:3128"), &relay);
         assert_eq!(
             relayed.https.as_ref().unwrap().expose(),
             format!("http://{RELAY_USER}:t0k@127.0.0.1:4711")

@@ -176,11 +176,11 @@ async fn agents_use_a_proxy_with_credentials_through_the_relay_and_never_hold_th
     );
 
     // Through the relay: the same fetches work, and no container holds it.
-    let relay = CredentialRelay::start_for(&env, "0.0.0.0:0".parse().unwrap())
-        .await
-        .unwrap()
-        .expect("the proxy URL has credentials: a relay is needed");
-    let relayed_env = env.clone().with_proxy(relay.proxy_settings().clone());
+    let (relayed_env, relay) =
+        CredentialRelay::for_agents(env.clone(), CredentialRelay::EVERY_ADDRESS)
+            .await
+            .unwrap();
+    let relay = relay.expect("the proxy URL has credentials: a relay is needed");
     let relayed = scene.runtime(&docker_runtime, relayed_env);
     let (https, http) = fetch(relayed.clone(), &image)
         .await
