@@ -50,6 +50,9 @@ pub mod channel;
 pub mod host;
 #[cfg(feature = "client")]
 pub mod http;
+// What a server runs once a connection hands its bytes over.
+#[cfg(any(feature = "standin", feature = "relay"))]
+mod handover;
 #[cfg(feature = "relay")]
 pub mod relay;
 #[cfg(feature = "standin")]

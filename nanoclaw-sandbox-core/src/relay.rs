@@ -45,7 +45,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -56,11 +56,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::handover::{splice, Handover};
 use crate::http::tunnel::{open_tunnel, TunnelError};
 use crate::proxy::{ProxyAuth, ProxySettings, ProxyUrl, ProxyUrlError, RELAY_USER};
 use crate::sandbox::SandboxEnv;
@@ -320,10 +320,6 @@ struct State {
 
 type Body = BoxBody<Bytes, hyper::Error>;
 
-/// A tunnel the proxy opened, waiting for the client's side of it (handed
-/// over once the `200` is written).
-type Pending = Arc<Mutex<Option<(OnUpgrade, TcpStream)>>>;
-
 async fn accept_loop(listener: TcpListener, state: Arc<State>) {
     let mut connections = JoinSet::new();
     loop {
@@ -345,12 +341,12 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
 }
 
 async fn serve(stream: TcpStream, peer: SocketAddr, state: Arc<State>) {
-    let pending: Pending = Arc::default();
+    let handover = Handover::default();
     let service = {
-        let (state, pending) = (state.clone(), pending.clone());
+        let (state, handover) = (state.clone(), handover.clone());
         service_fn(move |request| {
-            let (state, pending) = (state.clone(), pending.clone());
-            async move { Ok::<_, Infallible>(route(&state, request, &pending).await) }
+            let (state, handover) = (state.clone(), handover.clone());
+            async move { Ok::<_, Infallible>(route(&state, request, &handover).await) }
         })
     };
     let connection = http1::Builder::new()
@@ -361,25 +357,14 @@ async fn serve(stream: TcpStream, peer: SocketAddr, state: Arc<State>) {
     if let Err(error) = connection.await {
         tracing::debug!(%peer, %error, "credential relay connection ended with an error");
     }
-    let tunnel = pending
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take();
-    if let Some((client, mut upstream)) = tunnel {
-        match client.await {
-            Ok(client) => {
-                let mut client = TokioIo::new(client);
-                if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await
-                {
-                    tracing::debug!(%peer, %error, "credential relay tunnel ended with an error");
-                }
-            }
-            Err(error) => tracing::debug!(%peer, %error, "CONNECT tunnel was not handed over"),
-        }
-    }
+    handover.run().await;
 }
 
-async fn route(state: &State, mut request: Request<Incoming>, pending: &Pending) -> Response<Body> {
+async fn route(
+    state: &State,
+    mut request: Request<Incoming>,
+    handover: &Handover,
+) -> Response<Body> {
     if !authorized(state, &request) {
         let mut response = text(
             StatusCode::PROXY_AUTHENTICATION_REQUIRED,
@@ -393,7 +378,7 @@ async fn route(state: &State, mut request: Request<Incoming>, pending: &Pending)
     }
     request.headers_mut().remove(PROXY_AUTHORIZATION);
     if request.method() == Method::CONNECT {
-        connect(&state.https, request, pending).await
+        connect(&state.https, request, handover).await
     } else if request.uri().scheme_str() == Some("http") && request.uri().authority().is_some() {
         forward(&state.http, request).await
     } else {
@@ -426,7 +411,7 @@ fn authorized(state: &State, request: &Request<Incoming>) -> bool {
 async fn connect(
     upstream: &Upstream,
     mut request: Request<Incoming>,
-    pending: &Pending,
+    handover: &Handover,
 ) -> Response<Body> {
     let Some(authority) = request
         .uri()
@@ -448,7 +433,14 @@ async fn connect(
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(())) => {
             let client = hyper::upgrade::on(&mut request);
-            *pending.lock().unwrap_or_else(PoisonError::into_inner) = Some((client, stream));
+            handover.set(async move {
+                match client.await {
+                    Ok(client) => splice(TokioIo::new(client), stream, &authority).await,
+                    Err(error) => {
+                        tracing::debug!(%authority, %error, "CONNECT tunnel was not handed over")
+                    }
+                }
+            });
             Response::new(empty())
         }
         Ok(Err(TunnelError::Refused { status, body })) => {

@@ -17,12 +17,12 @@ use super::config::DenyStyle;
 use super::forward::{
     bad_gateway, blocked_response, connect_established, forward, text_response, ProxyBody,
 };
-use super::handover::{splice, Handover};
 use super::intercept;
 use super::policy::Decision;
 use super::shutdown::drive;
 use super::state::ClientContext;
 use super::target::Target;
+use crate::handover::{splice, Handover};
 
 /// Serves one client connection to the proxy port until it closes, then
 /// whatever it handed over (a tunnel, an intercepted session, a WebSocket).

@@ -13,9 +13,9 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
-use super::handover::{splice, Handover};
 use super::target::Target;
 use super::upstream::Upstream;
+use crate::handover::{splice, Handover};
 use crate::proxy::POLICY_PAGE_MARKER;
 
 /// The body of every response the stand-in sends.

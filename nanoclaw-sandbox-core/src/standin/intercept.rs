@@ -20,11 +20,11 @@ use tokio_rustls::TlsAcceptor;
 
 use super::access_log;
 use super::forward::{blocked_response, forward, ProxyBody};
-use super::handover::Handover;
 use super::policy::Decision;
 use super::shutdown::drive;
 use super::state::ClientContext;
 use super::target::Target;
+use crate::handover::Handover;
 
 /// Serves one intercepted (or denied-inside-TLS) CONNECT tunnel once the
 /// CONNECT connection hands its bytes over.

@@ -51,7 +51,6 @@ mod envfile;
 mod error;
 mod forward;
 mod fsutil;
-mod handover;
 mod inject;
 mod intercept;
 mod map;

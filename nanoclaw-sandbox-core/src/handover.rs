@@ -1,15 +1,15 @@
 //! What happens once an HTTP connection hands its bytes over: after a
 //! `CONNECT` (a tunnel or an intercepted TLS session) or a `101 Switching
 //! Protocols` (a WebSocket). The work runs in the connection's own task, so
-//! it ends when the stand-in shuts down, like the connection would.
+//! it ends when the server (the stand-in, the credential relay) shuts down,
+//! like the connection would.
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncRead, AsyncWrite};
-
-use super::target::Target;
 
 type Work = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -39,8 +39,8 @@ impl Handover {
 }
 
 /// Copies bytes both ways until both sides are done: a bypass tunnel or an
-/// upgraded (WebSocket) exchange.
-pub(crate) async fn splice<A, B>(mut client: A, mut upstream: B, target: &Target)
+/// upgraded (WebSocket) exchange; `target` names it in the debug log.
+pub(crate) async fn splice<A, B>(mut client: A, mut upstream: B, target: &(dyn fmt::Display + Sync))
 where
     A: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
